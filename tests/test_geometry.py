@@ -1,0 +1,139 @@
+"""Pullback metric and the paper's isometry metrics on cases with known answers."""
+
+import math
+
+import pytest
+import torch
+
+from irvae_core.geometry import (
+    condition_numbers,
+    mean_condition_number,
+    metric_ellipse,
+    pullback_metric,
+    restrict_metric,
+    riemannian_distances_sq,
+    variance_of_riemannian_metric,
+)
+from models import build_autoencoder
+
+
+def linear_decoder(A: torch.Tensor):
+    return lambda z: z @ A.T
+
+
+def orthonormal(d: int, m: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, m, generator=g, dtype=dtype))
+    return q
+
+
+def test_linear_decoder_metric_is_AtA():
+    torch.manual_seed(0)
+    A = torch.randn(10, 3)
+    z = torch.randn(64, 3)
+    G = pullback_metric(linear_decoder(A), z)
+    assert G.shape == (64, 3, 3)
+    torch.testing.assert_close(G, (A.T @ A).expand(64, 3, 3), atol=1e-5, rtol=1e-5)
+
+
+def test_scaled_orthonormal_decoder_is_perfectly_isometric():
+    A = 3.0 * orthonormal(12, 4)
+    G = pullback_metric(linear_decoder(A), torch.randn(50, 4, dtype=torch.float64))
+    torch.testing.assert_close(condition_numbers(G), torch.ones(50, dtype=torch.float64))
+    assert mean_condition_number(G) == pytest.approx(1.0, abs=1e-9)
+    assert variance_of_riemannian_metric(G) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_pullback_metric_keeps_no_graph_and_handles_image_outputs():
+    ae = build_autoencoder("ae", "fc", (1, 6, 6), latent_dim=3, hidden=(16,))
+    z = torch.randn(7, 3, requires_grad=True)
+    G = pullback_metric(ae.decode, z)
+    assert not G.requires_grad
+    J = torch.autograd.functional.jacobian(lambda zz: ae.decode(zz[None])[0].flatten(), z[0].detach())
+    torch.testing.assert_close(G[0], J.T @ J, atol=1e-5, rtol=1e-4)
+
+
+def test_chunking_gives_the_same_metric():
+    torch.manual_seed(1)
+    ae = build_autoencoder("ae", "fc", (20,), latent_dim=3, hidden=(32, 32), out_act="tanh")
+    z = torch.randn(37, 3)
+    torch.testing.assert_close(pullback_metric(ae.decode, z, chunk_size=5), pullback_metric(ae.decode, z))
+
+
+def test_condition_number_of_a_known_metric():
+    G = torch.diag(torch.tensor([1.0, 9.0]))[None]
+    assert condition_numbers(G).item() == pytest.approx(9.0)
+    rot = torch.tensor([[math.cos(0.3), -math.sin(0.3)], [math.sin(0.3), math.cos(0.3)]])
+    assert condition_numbers((rot @ G[0] @ rot.T)[None]).item() == pytest.approx(9.0, rel=1e-5)
+
+
+def test_singular_metric_has_infinite_condition_number():
+    assert condition_numbers(torch.diag(torch.tensor([1.0, 0.0]))[None]).item() == math.inf
+
+
+@pytest.mark.parametrize("m", [1, 2, 5])
+def test_vor_of_I_and_4I_has_its_closed_form(m):
+    G = torch.stack([torch.eye(m), 4 * torch.eye(m)])
+    # mean metric 2.5 I: d^2 = m log^2(1/2.5) and m log^2(4/2.5)
+    expected = m * (math.log(0.4) ** 2 + math.log(1.6) ** 2) / 2
+    assert variance_of_riemannian_metric(G) == pytest.approx(expected, rel=1e-9)
+
+
+def test_vor_is_stable_for_badly_conditioned_metrics():
+    # eigenvalues 1e-7 .. 1: an explicit inverse in float32 loses this; eigh in float64 does not
+    U = orthonormal(3, 3, seed=4)
+    G1 = U @ torch.diag(torch.tensor([1e-7, 1e-3, 1.0], dtype=torch.float64)) @ U.T
+    G = torch.stack([G1, 2 * G1]).float()
+    # d^2(G1, 1.5 G1) = 3 log^2(1/1.5), d^2(2 G1, 1.5 G1) = 3 log^2(2/1.5)
+    expected = 3 * (math.log(1 / 1.5) ** 2 + math.log(2 / 1.5) ** 2) / 2
+    assert variance_of_riemannian_metric(G) == pytest.approx(expected, rel=1e-3)
+
+
+def test_vor_and_condition_numbers_are_scale_invariant():
+    torch.manual_seed(2)
+    B = torch.randn(20, 3, 3)
+    G = B @ B.transpose(1, 2) + 0.1 * torch.eye(3)
+    assert variance_of_riemannian_metric(7.0 * G) == pytest.approx(variance_of_riemannian_metric(G), rel=1e-4)
+    torch.testing.assert_close(condition_numbers(7.0 * G), condition_numbers(G), rtol=1e-4, atol=0)
+
+
+def test_affine_invariant_distance_is_symmetric_in_its_arguments():
+    A = torch.tensor([[2.0, 0.3], [0.3, 1.0]])
+    B = torch.tensor([[1.0, -0.2], [-0.2, 3.0]])
+    d_ab = riemannian_distances_sq(A[None], B).item()
+    d_ba = riemannian_distances_sq(B[None], A).item()
+    assert d_ab == pytest.approx(d_ba, rel=1e-9)
+
+
+def test_complex_exponential_is_conformal_but_not_isometric():
+    # exp(x + iy) = e^x (cos y, sin y): G = e^{2x} I, conformal with a varying factor
+    def cexp(z):
+        return torch.stack([z[:, 0].exp() * z[:, 1].cos(), z[:, 0].exp() * z[:, 1].sin()], 1)
+
+    z = torch.rand(200, 2, dtype=torch.float64) * 2 - 1
+    G = pullback_metric(cexp, z)
+    torch.testing.assert_close(G, torch.exp(2 * z[:, 0])[:, None, None] * torch.eye(2, dtype=torch.float64))
+    torch.testing.assert_close(condition_numbers(G), torch.ones(200, dtype=torch.float64))
+    assert variance_of_riemannian_metric(G) > 0.1
+
+
+def test_ellipse_of_a_known_metric_has_the_right_axes_and_angle():
+    theta = 0.4
+    R = torch.tensor([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]],
+                     dtype=torch.float64)
+    # eigenvalue 1 along (cos, sin) and 16 along the normal: major semi-axis 2, minor 0.5 for k = 4
+    G = R @ torch.diag(torch.tensor([1.0, 16.0], dtype=torch.float64)) @ R.T
+    e = metric_ellipse(G, torch.tensor([1.0, -2.0]), k=4.0)
+    assert e.center == (1.0, -2.0)
+    assert e.semi_axes == pytest.approx((2.0, 0.5))
+    assert e.angle == pytest.approx(theta)
+    xs, ys = e.points(64)
+    pts = torch.tensor([xs, ys], dtype=torch.float64).T - torch.tensor([1.0, -2.0], dtype=torch.float64)
+    torch.testing.assert_close(torch.einsum("ni,ij,nj->n", pts, G, pts), torch.full((65,), 4.0,
+                               dtype=torch.float64))
+
+
+def test_restricted_metric_on_coordinate_plane_is_the_submatrix():
+    G = torch.tensor([[2.0, 0.5, 0.1], [0.5, 3.0, 0.2], [0.1, 0.2, 4.0]])
+    basis = torch.eye(3)[:, [0, 2]]
+    torch.testing.assert_close(restrict_metric(G, basis), G[[0, 2]][:, [0, 2]])
