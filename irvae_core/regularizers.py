@@ -23,19 +23,24 @@ from irvae_core.geometry import Decoder, flat_decoder, jacobian_rows
 Estimator = Literal["hutchinson", "exact"]
 
 
-def mixup(z: torch.Tensor, eta: float | None = 0.2) -> torch.Tensor:
+def mixup(z: torch.Tensor, eta: float | None = 0.2, n: int | None = None) -> torch.Tensor:
     """Mixup augmentation z' = d z_i + (1 - d) z_j, j a random permutation, d ~ U[-eta, 1+eta].
 
     Paper Section 4.3 / Appendix E.3. ``eta=None`` returns z unchanged (no augmentation).
+    ``n`` draws only the first n augmented points (a sub-batch; each still pairs with any point).
     """
-    if eta is None:
+    if n is not None and n < z.shape[0]:
+        if eta is None:
+            return z[:n]
+    elif eta is None:
         return z
     if eta < 0:
         raise ValueError(f"the mixup parameter eta must be >= 0; got {eta}")
     b = z.shape[0]
-    perm = torch.randperm(b, device=z.device)
-    d = torch.rand(b, 1, device=z.device, dtype=z.dtype) * (1 + 2 * eta) - eta
-    return d * z + (1 - d) * z[perm]
+    k = b if n is None else min(n, b)
+    perm = torch.randperm(b, device=z.device)[:k]
+    d = torch.rand(k, 1, device=z.device, dtype=z.dtype) * (1 + 2 * eta) - eta
+    return d * z[:k] + (1 - d) * z[perm]
 
 
 def trace_estimates(
