@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from models.autoencoders import AE, DAE, MODEL_KINDS, VAE, WAE, LossOutput
+from models.flattened import FlattenedAE
 from models.networks import ConvDecoder, ConvEncoder, FCDecoder, FCEncoder
+from models.realnvp import RealNVP
 
 __all__ = ["AE", "DAE", "VAE", "WAE", "LossOutput", "MODEL_KINDS", "build_autoencoder",
-           "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder"]
+           "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder", "FlattenedAE", "RealNVP"]
 
 
 def build_autoencoder(kind: str, arch: str, in_shape: Sequence[int], latent_dim: int,

@@ -1,0 +1,238 @@
+"""Command line: ``python -m irvae_core {train,flatten,evaluate,sweep} ...``.
+
+Exit codes: 0 success, 1 a run failed (e.g. a non-finite loss), 2 bad usage or bad data.
+Errors are one sentence on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from tqdm import tqdm
+
+from irvae_core.config import (
+    DEFAULT_ALPHA,
+    DEFAULT_EPOCHS,
+    ESTIMATORS,
+    MODEL_KINDS,
+    PRESETS,
+    REG_KINDS,
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    preset_config,
+)
+from irvae_core.data import DataError, list_datasets
+from irvae_core.runs import RunError, default_runs_dir, open_run
+
+EXIT_FAILED, EXIT_USAGE = 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage detected after parsing; exits 2."""
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        values = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one number")
+    return values
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    datasets = ", ".join(d.name for d in list_datasets())
+    alphas = ", ".join(f"{m}+{r}: {a:g}" for (m, r), a in DEFAULT_ALPHA.items())
+    p.add_argument("--dataset", help=f"dataset name ({datasets}); default mnist5k (embedded, offline)")
+    p.add_argument("--data-root", help="folder holding the dataset's files in their published layout")
+    p.add_argument("--download", action="store_true", help="download missing files where the network allows")
+    p.add_argument("--classes", type=_ints, help="keep only these classes, e.g. 0,1,5")
+    p.add_argument("--model", choices=MODEL_KINDS, help="autoencoder (default vae)")
+    p.add_argument("--reg", choices=REG_KINDS,
+                   help="geometric regularizer: none, ir (relaxed distortion, IRVAE), fm (FMVAE), "
+                        "iso (strict isometry to k I); default none")
+    p.add_argument("--alpha", type=float, help=f"regularization weight; defaults by model family: {alphas} "
+                   "(ir alpha = official iso_reg / m^2)")
+    p.add_argument("--latent-dim", type=int, help="latent size m (default 2)")
+    p.add_argument("--arch", choices=("fc", "conv"), help="network family (default: the dataset's)")
+    p.add_argument("--epochs", type=int, help=f"epochs (CPU default {DEFAULT_EPOCHS}; the paper: 100-300)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (CPU default 1e-3; the paper: 1e-4)")
+    p.add_argument("--batch-size", type=int, help="minibatch size (default 100, as the paper)")
+    p.add_argument("--eta", type=float, help="mixup parameter eta (default 0.2)")
+    p.add_argument("--estimator", choices=ESTIMATORS,
+                   help="trace estimator: exact metric or Hutchinson (auto: exact for m <= 4)")
+    p.add_argument("--h", choices=("square", "log"), help="h of the relaxed distortion (log needs exact)")
+    p.add_argument("--k", type=float, help="target scale k for --reg iso (default 1)")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--device", help="auto (default), cpu, cuda or mps")
+    p.add_argument("--preset", choices=sorted(PRESETS),
+                   help="a paper experiment: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
+                   + ". CPU schedule unless --paper")
+    p.add_argument("--paper", action="store_true", help="with --preset: the paper's full settings (slow on CPU)")
+    p.add_argument("--config", help="a run config file (.json or .yaml) to start from")
+    p.add_argument("--no-tensorboard", action="store_true", help="skip TensorBoard scalars")
+    p.add_argument("--out", help=f"runs folder (default $IRVAE_RUNS or {default_runs_dir()})")
+
+
+def config_from_args(a: argparse.Namespace) -> RunConfig:
+    if a.config:
+        cfg = RunConfig.load(a.config)
+    elif a.preset:
+        cfg = preset_config(a.preset, paper=a.paper)
+    else:
+        if a.paper:
+            raise UsageError("--paper needs --preset")
+        cfg = RunConfig()
+    fields = {"data.name": a.dataset, "data.root": a.data_root, "data.classes": a.classes,
+              "model.kind": a.model, "model.arch": a.arch, "model.latent_dim": a.latent_dim,
+              "reg.kind": a.reg, "reg.alpha": a.alpha, "reg.eta": a.eta, "reg.estimator": a.estimator,
+              "reg.h": a.h, "reg.k": a.k, "train.epochs": a.epochs, "train.lr": a.lr,
+              "train.batch_size": a.batch_size, "train.seed": a.seed, "train.device": a.device}
+    overrides: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+    if a.download:
+        overrides["data.download"] = True
+    if a.no_tensorboard:
+        overrides["train.tensorboard"] = False
+    return apply_overrides(cfg, overrides)
+
+
+class _Progress:
+    """tqdm bar on stderr fed by the Trainer's progress callback."""
+
+    def __init__(self, desc: str):
+        self.bar: tqdm | None = None
+        self.desc = desc
+
+    def __call__(self, e: dict[str, Any]) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=e["total_steps"], desc=self.desc, unit="step", file=sys.stderr,
+                            dynamic_ncols=True, leave=False)
+        if e["phase"] == "epoch":
+            shown = {k: e[k] for k in ("train_loss", "val_loss", "val_mse") if k in e}
+            self.bar.set_postfix({"epoch": f"{e['epoch']}/{e['epochs']}",
+                                  **{k: f"{v:.4g}" for k, v in shown.items()}}, refresh=False)
+        self.bar.update(e["global_step"] - self.bar.n)
+        if e["phase"] in ("done", "failed", "cancelled"):
+            self.bar.close()
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from irvae_core.runs import new_run
+    from irvae_core.training import Cancelled, Trainer, TrainingFailed, resolve_config
+
+    if a.resume:
+        run = open_run(a.resume)
+        cfg = run.config()
+    else:
+        cfg = resolve_config(config_from_args(a))
+        run = new_run(a.out or default_runs_dir(), cfg)
+    try:
+        Trainer(cfg, run, callback=_Progress(run.name)).fit(resume=bool(a.resume))
+    except TrainingFailed as e:
+        print(f"error: training failed: {e}", file=sys.stderr)
+        print(run.path)
+        return EXIT_FAILED
+    except (KeyboardInterrupt, Cancelled):
+        run.set_status("cancelled")
+        print(f"cancelled; resume with: python -m irvae_core train --resume {run.path}", file=sys.stderr)
+        return 130
+    print(run.path)
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from irvae_core.evaluation import evaluate_run
+
+    if bool(a.dataset) != bool(a.data_root) and a.data_root:
+        raise UsageError("--data-root goes with --dataset")
+    result = evaluate_run(a.run_dir, dataset=a.dataset, data_root=a.data_root, split=a.split,
+                          max_points=a.max_points)
+    if a.json:
+        print(json.dumps(result, indent=2))
+    else:
+        aug = result["augmented"]
+        print(f"{result['dataset']} {result['split']} split, {result['n']} examples "
+              f"(geometry on {result['geometry_points']} points)")
+        print(f"  MSE {result['mse']:.6g}")
+        print(f"  encoded test data:  VoR {result['vor']:.4g}  MCN {result['mcn']:.4g}  "
+              f"cond {result['cond_mean']:.4g} +- {result['cond_std']:.4g}")
+        print(f"  mixup-augmented:    VoR {aug['vor']:.4g}  MCN {aug['mcn']:.4g}  "
+              f"cond {aug['cond_mean']:.4g} +- {aug['cond_std']:.4g}")
+    return 0
+
+
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from irvae_core.evaluation import sweep
+
+    cfg = config_from_args(a)
+    if cfg.reg.kind == "none":
+        raise UsageError("a sweep varies the regularization weight: give --reg ir, fm or iso")
+    rows = sweep(cfg, a.alphas, a.out or default_runs_dir(),
+                 on_run=lambda alpha, run: print(f"alpha {alpha:g}: {run.path}", file=sys.stderr))
+    if a.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'alpha':>10} {'MSE':>12} {'VoR':>10} {'MCN':>10}  run")
+        for r in rows:
+            if "mse" in r:
+                print(f"{r['alpha']:>10g} {r['mse']:>12.6g} {r['vor']:>10.4g} {r['mcn']:>10.4g}  {r['run']}")
+            else:
+                print(f"{r['alpha']:>10g} {'failed':>12} {'':>10} {'':>10}  {r['run']} ({r['error']})")
+    return 0 if all("mse" in r for r in rows) else EXIT_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m irvae_core",
+                                     description="IRVAE Lab: isometric representation learning "
+                                                 "(Lee et al., ICLR 2022) from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train an autoencoder; prints the run folder")
+    _add_train_args(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last.pt")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test-split MSE, VoR and MCN of a run")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--dataset", help="evaluate on another dataset of the same input shape")
+    p.add_argument("--data-root", help="folder of that dataset")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--max-points", type=int, help="cap the points used for VoR/MCN")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("sweep", help="one run per alpha, evaluated: a tradeoff table")
+    _add_train_args(p)
+    p.add_argument("--alphas", type=_floats, required=True, help="comma-separated weights, e.g. 1,10,100")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_sweep)
+
+    from irvae_core.flattening import add_flatten_parser
+
+    add_flatten_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    try:
+        return a.func(a)
+    except UsageError as e:
+        parser.error(str(e))
+    except (ConfigError, DataError, RunError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0

@@ -1,0 +1,220 @@
+"""Typed run configurations, their JSON/YAML round trip, and the paper's presets.
+
+A RunConfig holds everything needed to rebuild a run: data, model, regularizer and training
+settings. Presets give the paper's hyperparameters (Appendix D, E) and, separately, CPU
+defaults that finish in minutes where the paper's settings would take hours on a laptop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration is invalid; the message says which field and what is allowed."""
+
+
+MODEL_KINDS = ("ae", "vae", "dae", "wae")
+REG_KINDS = ("none", "ir", "fm", "iso")  # fm = FMVAE's flatness term (Chen et al. 2020)
+ESTIMATORS = ("auto", "hutchinson", "exact")
+
+
+@dataclass
+class DataConfig:
+    name: str = "mnist5k"
+    root: str | None = None
+    classes: list[int] | None = None  # keep only these classes (e.g. digits [0, 1])
+    download: bool = False
+    options: dict[str, Any] = field(default_factory=dict)  # loader-specific (e.g. frame_step)
+
+
+@dataclass
+class ModelConfig:
+    kind: str = "vae"
+    arch: str | None = None  # "fc" or "conv"; None = the dataset's default
+    latent_dim: int = 2
+    hidden: list[int] = field(default_factory=lambda: [256, 256, 256, 256])
+    out_act: str | None = None  # None = matched to the dataset's value range
+    fixed_sigma: float | None = None  # VAE decoder: None = learned scalar sigma (official code)
+
+
+@dataclass
+class RegConfig:
+    kind: str = "none"
+    alpha: float | None = None  # None = the preset's default for this model and regularizer
+    eta: float = 0.2  # mixup parameter (Section 4.3)
+    estimator: str = "auto"  # auto: exact for latent size <= 4, Hutchinson above
+    h: str = "square"  # relaxed distortion h(lambda): square (eq. 10) or log (exact only)
+    k: float = 1.0  # target scale of the strict isometry (reg = iso, Appendix E.6)
+    samples: int | None = None  # mixup points per step for the regularizer; None = whole batch
+
+
+@dataclass
+class TrainConfig:
+    epochs: int | None = None  # None = DEFAULT_EPOCHS (a CPU default; the paper trains 100-300)
+    batch_size: int = 100
+    lr: float = 1e-3  # a CPU default; the paper uses 1e-4 with many more epochs
+    seed: int = 0
+    device: str = "auto"  # auto: cuda, then mps, then cpu
+    tensorboard: bool = True
+
+
+@dataclass
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        sections = {"data": DataConfig, "model": ModelConfig, "reg": RegConfig, "train": TrainConfig}
+        unknown = set(d) - set(sections) - {"name"}
+        if unknown:
+            raise ConfigError(f"unknown config sections {sorted(unknown)}; expected {sorted(sections)}")
+        kwargs: dict[str, Any] = {"name": d.get("name")}
+        for key, typ in sections.items():
+            part = d.get(key) or {}
+            names = {f.name for f in dataclasses.fields(typ)}
+            bad = set(part) - names
+            if bad:
+                raise ConfigError(f"unknown fields {sorted(bad)} in '{key}'; allowed: {sorted(names)}")
+            kwargs[key] = typ(**part)
+        return cls(**kwargs).validated()
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> RunConfig:
+        """Read a config from a .json or .yaml/.yml file."""
+        p = Path(path)
+        try:
+            text = p.read_text()
+            d = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {p}: {e.strerror}") from e
+        except (json.JSONDecodeError, yaml.YAMLError) as e:
+            raise ConfigError(f"config file {p} is not valid {p.suffix.lstrip('.') or 'YAML'}: {e}") from e
+        if not isinstance(d, dict):
+            raise ConfigError(f"config file {p} must hold a mapping of sections")
+        return cls.from_dict(d)
+
+    def validated(self) -> RunConfig:
+        """Check every field; raise ConfigError with one clear sentence on the first problem."""
+        m, r, t = self.model, self.reg, self.train
+        checks = [
+            (m.kind in MODEL_KINDS, f"model must be one of {', '.join(MODEL_KINDS)}; got {m.kind!r}"),
+            (m.arch in (None, "fc", "conv"), f"architecture must be 'fc' or 'conv'; got {m.arch!r}"),
+            (m.latent_dim >= 1, f"latent size must be >= 1; got {m.latent_dim}"),
+            (all(h >= 1 for h in m.hidden), f"hidden layer widths must be >= 1; got {m.hidden}"),
+            (r.kind in REG_KINDS, f"regularizer must be one of {', '.join(REG_KINDS)}; got {r.kind!r}"),
+            (r.alpha is None or r.alpha >= 0, f"alpha must be >= 0; got {r.alpha}"),
+            (r.eta >= 0, f"the mixup parameter eta must be >= 0; got {r.eta}"),
+            (r.estimator in ESTIMATORS, f"estimator must be one of {', '.join(ESTIMATORS)}; got {r.estimator!r}"),
+            (r.h in ("square", "log"), f"h must be 'square' or 'log'; got {r.h!r}"),
+            (r.k > 0, f"the isometry scale k must be > 0; got {r.k}"),
+            (r.samples is None or r.samples >= 2, f"regularizer samples must be >= 2; got {r.samples}"),
+            (t.epochs is None or t.epochs >= 1, f"epochs must be >= 1; got {t.epochs}"),
+            (t.batch_size >= 2, f"batch size must be >= 2; got {t.batch_size}"),
+            (t.lr > 0, f"learning rate must be > 0; got {t.lr}"),
+            (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:"),
+             f"device must be auto, cpu, cuda or mps; got {t.device!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+
+# Default weights alpha per (model family, regularizer), in this project's units: the
+# paper's F (eq. 10) for ir; E||G - cI||^2 for fm; sum (lambda - k)^2 for iso. The VAE's
+# loss is a summed Gaussian NLL (large), the AE family's a per-pixel MSE (small): their
+# natural weights differ by orders of magnitude.
+DEFAULT_ALPHA = {
+    ("vae", "ir"): 25.0,  # = the official MNIST config's iso_reg 100 at m = 2 (alpha_off / m^2)
+    ("vae", "fm"): 1.0,
+    ("vae", "iso"): 1e-2,
+    ("ae", "ir"): 0.01,
+    ("ae", "fm"): 1e-4,
+    ("ae", "iso"): 1e-5,
+}
+
+
+def default_alpha(model_kind: str, reg_kind: str) -> float:
+    if reg_kind == "none":
+        return 0.0
+    family = "vae" if model_kind == "vae" else "ae"
+    return DEFAULT_ALPHA[(family, reg_kind)]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named experiment of the paper: its settings, and the faster CPU defaults."""
+
+    name: str
+    description: str
+    paper: dict[str, Any]  # overrides giving the paper's hyperparameters
+    cpu: dict[str, Any]  # overrides for a laptop CPU (fewer epochs, larger learning rate)
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset("mnist-fc", "MNIST, FC 784-256x4-m, sigmoid, m = 2 (Section 5.1.1, D.1)",
+               {"data.name": "mnist", "model.arch": "fc", "model.hidden": [256] * 4, "model.latent_dim": 2,
+                "train.epochs": 300, "train.lr": 1e-4},
+               {"data.name": "mnist5k", "model.arch": "fc", "model.hidden": [256] * 4,
+                "model.latent_dim": 2, "train.epochs": 150, "train.lr": 1e-3}),
+        Preset("cmu-fc", "CMU mocap, FC 50-512x2-m, tanh, m = 2 (Section 5.1.2, D.2)",
+               {"data.name": "cmu", "model.arch": "fc", "model.hidden": [512] * 2, "model.latent_dim": 2,
+                "model.out_act": "tanh", "train.epochs": 300, "train.lr": 1e-4},
+               {"data.name": "synthetic-mocap", "model.arch": "fc", "model.hidden": [512] * 2,
+                "model.latent_dim": 2, "model.out_act": "tanh", "train.epochs": 100, "train.lr": 1e-3}),
+        Preset("images-conv", "MNIST/FMNIST/SVHN/CIFAR-10, conv 32-64-128-256 (E.2)",
+               {"data.name": "mnist", "model.arch": "conv", "model.latent_dim": 16, "train.epochs": 100,
+                "train.lr": 1e-4},
+               {"data.name": "mnist5k", "model.arch": "conv", "model.latent_dim": 16, "train.epochs": 20,
+                "train.lr": 1e-3}),
+        Preset("celeba-conv", "CelebA 64x64, conv 128-256-512-1024, tanh, m = 128 (Section 5.2, D.3)",
+               {"data.name": "celeba", "model.arch": "conv", "model.latent_dim": 128, "model.out_act": "tanh",
+                "model.fixed_sigma": 1.0, "train.epochs": 100, "train.lr": 1e-4},
+               {"data.name": "synthetic-faces", "model.arch": "conv", "model.latent_dim": 16,
+                "model.out_act": "tanh", "model.fixed_sigma": 1.0, "train.epochs": 10, "train.lr": 1e-3}),
+    ]
+}
+
+# Without a preset, training uses the CPU schedule of mnist-fc.
+DEFAULT_EPOCHS = 150
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Set dotted fields ("train.epochs": 10) on a copy of cfg."""
+    d = cfg.to_dict()
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in d or not isinstance(d[section], dict) or name not in d[section]:
+            raise ConfigError(f"unknown config field {key!r}")
+        d[section][name] = value
+    return RunConfig.from_dict(d)
+
+
+def preset_config(name: str, paper: bool = False) -> RunConfig:
+    """The preset's config: the CPU defaults, or with ``paper=True`` the paper's settings."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    p = PRESETS[name]
+    return apply_overrides(RunConfig(), p.paper if paper else p.cpu)

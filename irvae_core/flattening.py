@@ -1,0 +1,157 @@
+"""The flattening module (FM, paper Section 4.2, eq. 11).
+
+On a frozen, trained autoencoder (encoder g, decoder f), train an invertible RealNVP i to
+minimise F(f o i^{-1}; P_Z) + beta E||i(z)||^2, where P_Z is the mixup augmentation of the
+new codes i(g(x)). The result is a new run whose encoder is i o g and decoder f o i^{-1}:
+reconstructions are unchanged by construction, only the latent coordinates move.
+
+The encoder is frozen, so the training codes g(x) are computed once up front; each step then
+costs only the RealNVP and the decoder's derivatives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from irvae_core.config import ConfigError, RunConfig, apply_overrides
+from irvae_core.data import DatasetSplits, TensorSplit, load_dataset
+from irvae_core.regularizers import relaxed_distortion
+from irvae_core.runs import Run, new_run, open_run
+from irvae_core.training import (
+    Cancelled,
+    ProgressCallback,
+    Trainer,
+    TrainingFailed,
+    iterate_batches,
+    load_model,
+    regularizer_estimator,
+)
+from models import FlattenedAE, RealNVP
+
+
+@dataclass
+class FlattenConfig:
+    epochs: int = 30  # CPU default; the paper trains 100-300 epochs
+    beta: float = 0.0  # weight of E||i(z)||^2 (paper: 0 for MNIST and CMU, 100 for CelebA)
+    lr: float = 1e-4  # paper: 1e-4 (CelebA 1e-5)
+    depth: int = 8  # coupling layers (paper: 8)
+    width: int = 512  # hidden width of each coupling network (paper: 512)
+    eta: float = 0.2
+    estimator: str = "auto"
+    batch_size: int = 100
+    seed: int = 0
+
+    def validated(self) -> FlattenConfig:
+        for name in ("epochs", "depth", "width", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"flattening {name} must be >= 1; got {getattr(self, name)}")
+        if self.beta < 0 or self.lr <= 0 or self.eta < 0:
+            raise ConfigError("flattening needs beta >= 0, lr > 0 and eta >= 0")
+        return self
+
+
+@torch.no_grad()
+def encode_splits(model, data: DatasetSplits, device: torch.device, batch: int = 500) -> DatasetSplits:
+    """The dataset with every input replaced by its latent code (for a frozen encoder)."""
+
+    def enc(split) -> TensorSplit:
+        pairs = [(model.encode(x.to(device)).cpu(), torch.as_tensor(y))
+                 for x, y in iterate_batches(split, batch, None)]
+        return TensorSplit(torch.cat([z for z, _ in pairs]), torch.cat([y for _, y in pairs]))
+
+    return DatasetSplits(data.name, enc(data.train), enc(data.val), enc(data.test), (model.latent_dim,),
+                         data.label_kind, data.label_names, data.value_range, data.synthetic, data.meta)
+
+
+class FlatteningTrainer(Trainer):
+    """Trains the flattening module of a base run into a new run (same loop as Trainer)."""
+
+    def __init__(self, base_run: Run, run: Run, fcfg: FlattenConfig, callback: ProgressCallback | None = None,
+                 cancel: threading.Event | None = None, data: DatasetSplits | None = None):
+        self.base_run, self.fcfg = base_run, fcfg.validated()
+        cfg = apply_overrides(base_run.config(), {"train.epochs": fcfg.epochs, "train.lr": fcfg.lr,
+                                                  "train.seed": fcfg.seed, "train.batch_size": fcfg.batch_size})
+        super().__init__(cfg, run, data=data, callback=callback, cancel=cancel)
+
+    def setup(self, data: DatasetSplits | None) -> None:
+        c, f = self.cfg, self.fcfg
+        base = load_model(self.base_run, device=self.device)
+        for p in base.parameters():
+            p.requires_grad_(False)
+        raw = data or load_dataset(c.data.name, c.data.root, classes=c.data.classes, **c.data.options)
+        self.data = encode_splits(base, raw, self.device)
+        torch.manual_seed(f.seed)
+        self.model = FlattenedAE(base, RealNVP(base.latent_dim, f.depth, f.width)).to(self.device)
+        self.opt = torch.optim.Adam(self.model.fm.parameters(), lr=f.lr)
+        self.estimator = regularizer_estimator(f.estimator, base.latent_dim)
+        self.run.write_config(c, extra={"type": "flatten", "base_run": str(self.base_run.path.resolve()),
+                                        "flatten": dataclasses.asdict(f), "x_shape": list(raw.x_shape)})
+
+    def loss(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """F(f o i^{-1}) over mixup samples of w = i(z), plus beta E||w||^2 (eq. 11)."""
+        w = self.model.fm(z)
+        reg = relaxed_distortion(self.model.decode, w, eta=self.fcfg.eta, estimator=self.estimator)
+        norm = w.pow(2).sum(1).mean()
+        return reg + self.fcfg.beta * norm, {"reg": reg.item(), "norm": norm.item()}
+
+
+def flatten(base_run: Run | str | Path, fcfg: FlattenConfig | None = None, runs_dir: str | Path | None = None,
+            callback: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Run:
+    """Train a flattening module on ``base_run``; returns the new run (raises on failure)."""
+    base = base_run if isinstance(base_run, Run) else open_run(base_run)
+    if base.raw_config().get("type") == "flatten":
+        raise ConfigError(f"run {base.path} is already flattened: flatten its base run instead")
+    fcfg = fcfg or FlattenConfig()
+    cfg = base.config()
+    label = f"{cfg.name or f'{cfg.data.name}-{cfg.model.kind}-{cfg.reg.kind}'}-fm"
+    run = new_run(runs_dir or base.path.parent, cfg, label=label)
+    FlatteningTrainer(base, run, fcfg, callback=callback, cancel=cancel).fit()
+    return run
+
+
+def flattened_model(run: Run, cfg: RunConfig, x_shape: tuple[int, ...]):
+    """Rebuild a flattened run's model skeleton (weights are loaded by the caller)."""
+    from irvae_core.training import build_model
+
+    f = run.raw_config().get("flatten") or {}
+    return FlattenedAE(build_model(cfg, x_shape), RealNVP(cfg.model.latent_dim, int(f.get("depth", 8)),
+                                                          int(f.get("width", 512))))
+
+
+def add_flatten_parser(sub: Any) -> None:
+    d = FlattenConfig()
+    p = sub.add_parser("flatten", help="train a flattening module on a run; prints the new run folder")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run (the base autoencoder, kept frozen)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (CPU default {d.epochs}; paper 100-300)")
+    p.add_argument("--beta", type=float, default=d.beta, help="weight of E||i(z)||^2 (paper: 0; CelebA 100)")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (paper 1e-4; CelebA 1e-5)")
+    p.add_argument("--depth", type=int, default=d.depth, help="RealNVP coupling layers (paper 8)")
+    p.add_argument("--width", type=int, default=d.width, help="RealNVP hidden width (paper 512)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", help="runs folder for the new run (default: beside the base run)")
+    p.set_defaults(func=_cmd_flatten)
+
+
+def _cmd_flatten(a: argparse.Namespace) -> int:
+    from irvae_core.cli import _Progress
+
+    fcfg = FlattenConfig(epochs=a.epochs, beta=a.beta, lr=a.lr, depth=a.depth, width=a.width, seed=a.seed)
+    base = open_run(a.run_dir)
+    try:
+        run = flatten(base, fcfg, a.out, callback=_Progress(f"{base.name} FM"))
+    except TrainingFailed as e:
+        print(f"error: flattening failed: {e}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Cancelled):
+        print("cancelled", file=sys.stderr)
+        return 130
+    print(run.path)
+    return 0

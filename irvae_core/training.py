@@ -1,0 +1,322 @@
+"""The Trainer: minibatch Adam on L + alpha * R (paper eq. 9), validation, checkpoints, resume.
+
+R is a geometric regularizer of the decoder evaluated at mixup samples of the latent codes
+the decoder saw in the step (Section 4.3): the relaxed distortion (ir), FMVAE's term (fm) or
+the strict isometry (iso). Runs are deterministic on CPU for a given seed, also across a
+stop and resume from last.pt (the data order is a function of seed and epoch; the RNG state
+is saved with each checkpoint; validation runs on a forked RNG).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from irvae_core.config import DEFAULT_EPOCHS, ConfigError, RunConfig, default_alpha
+from irvae_core.data import DATASETS, DatasetSplits, TensorSplit, load_dataset
+from irvae_core.regularizers import fmvae_distortion, isometry_distortion, relaxed_distortion
+from irvae_core.runs import Run, load_checkpoint, new_run, save_checkpoint
+from models import AE, build_autoencoder
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class TrainingFailed(Exception):
+    """Training stopped on an error (e.g. a non-finite loss); the message is the reason."""
+
+
+class Cancelled(Exception):
+    """Training was cancelled through its cancel event."""
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """auto: cuda if available, then Apple mps, then cpu."""
+    if name != "auto":
+        if name.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' was asked for but no CUDA device is available")
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def resolve_config(cfg: RunConfig) -> RunConfig:
+    """Fill the fields left to defaults (architecture, output activation, alpha, epochs)."""
+    cfg = RunConfig.from_dict(cfg.to_dict())
+    info = DATASETS.get(cfg.data.name)
+    if info is None:
+        raise ConfigError(f"unknown dataset {cfg.data.name!r}; known datasets: {', '.join(sorted(DATASETS))}")
+    cfg.model.arch = cfg.model.arch or info.arch
+    cfg.model.out_act = cfg.model.out_act or info.out_act
+    if cfg.reg.alpha is None:
+        cfg.reg.alpha = default_alpha(cfg.model.kind, cfg.reg.kind)
+    if cfg.train.epochs is None:
+        cfg.train.epochs = DEFAULT_EPOCHS
+    return cfg.validated()
+
+
+def build_model(cfg: RunConfig, x_shape: tuple[int, ...]) -> AE:
+    m = cfg.model
+    return build_autoencoder(m.kind, m.arch or "fc", x_shape, m.latent_dim, hidden=tuple(m.hidden),
+                             out_act=m.out_act or "sigmoid", fixed_sigma=m.fixed_sigma)
+
+
+def regularizer_estimator(estimator: str, latent_dim: int) -> str:
+    """'auto' uses the exact metric for latent size <= 4 (cheap, zero variance), else Hutchinson."""
+    if estimator == "auto":
+        return "exact" if latent_dim <= 4 else "hutchinson"
+    return estimator
+
+
+def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor) -> torch.Tensor:
+    """The configured geometric regularizer R of the decoder over mixup samples of z."""
+    r = cfg.reg
+    est = regularizer_estimator(r.estimator, z.shape[1])
+    if r.samples is not None and r.samples < z.shape[0]:
+        z = z[: r.samples]
+    if r.kind == "ir":
+        return relaxed_distortion(decoder, z, eta=r.eta, estimator=est, h=r.h)
+    if r.kind == "fm":
+        return fmvae_distortion(decoder, z, eta=r.eta, estimator=est)
+    if r.kind == "iso":
+        return isometry_distortion(decoder, z, k=r.k, eta=r.eta, estimator=est)
+    raise ConfigError(f"no regularizer for kind {r.kind!r}")
+
+
+def iterate_batches(data: Dataset, batch_size: int, order: torch.Tensor | None) -> Iterator[tuple]:
+    """Minibatches (x, y) in ``order`` (None: in sequence); in-memory splits are sliced directly."""
+    n = len(data)
+    idx = order if order is not None else torch.arange(n)
+    if isinstance(data, TensorSplit):
+        for start in range(0, n, batch_size):
+            b = idx[start:start + batch_size]
+            yield data.x[b], data.y[b]
+        return
+    loader = DataLoader(data, batch_size=batch_size, sampler=idx.tolist(), num_workers=0)
+    yield from loader
+
+
+@dataclass
+class EpochStats:
+    sums: dict[str, float] = field(default_factory=dict)
+    count: int = 0
+
+    def add(self, values: dict[str, float], n: int) -> None:
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v * n
+        self.count += n
+
+    def means(self, prefix: str) -> dict[str, float]:
+        return {f"{prefix}{k}": v / max(self.count, 1) for k, v in self.sums.items()}
+
+
+class Trainer:
+    """Trains one run. ``fit()`` returns the final metrics record; see the module docstring."""
+
+    def __init__(self, cfg: RunConfig, run: Run, data: DatasetSplits | None = None,
+                 callback: ProgressCallback | None = None, cancel: threading.Event | None = None):
+        self.cfg = resolve_config(cfg)
+        self.run = run
+        self.callback = callback
+        self.cancel = cancel or threading.Event()
+        self.device = select_device(self.cfg.train.device)
+        self.epoch = 0
+        self.global_step = 0
+        self.best_val = math.inf
+        self._tb = None
+        self.setup(data)
+
+    def setup(self, data: DatasetSplits | None) -> None:
+        """Load the data, build the model and its optimizer, record the resolved config."""
+        c = self.cfg
+        self.data = data or load_dataset(c.data.name, c.data.root, classes=c.data.classes,
+                                         download=c.data.download, **c.data.options)
+        torch.manual_seed(c.train.seed)
+        self.model = build_model(c, self.data.x_shape).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=c.train.lr)
+        self.alpha = float(c.reg.alpha or 0.0)
+        self.run.write_config(c, extra={"type": "train", "x_shape": list(self.data.x_shape)})
+
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The objective L + alpha R of one batch, and its logged parts (eq. 9)."""
+        out = self.model.loss(x)
+        parts = dict(out.parts)
+        loss = out.loss
+        if self.alpha > 0 and len(x) >= 2:
+            reg = regularizer(self.cfg, self.model.decode, out.z)
+            loss = loss + self.alpha * reg
+            parts["reg"] = reg.item()
+        return loss, parts
+
+    # ---------------------------------------------------------------- checkpoints
+    def _state(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": self.epoch,
+                "global_step": self.global_step, "best_val": self.best_val,
+                "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
+
+    def _restore(self) -> None:
+        state = load_checkpoint(self.run.file("last.pt"), map_location=self.device)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
+        self.best_val = float(state["best_val"])
+        torch.set_rng_state(state["rng"].cpu())
+        if self.device.type == "cuda" and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        self.run.truncate_metrics(self.epoch)
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train to the configured number of epochs (from last.pt when ``resume``)."""
+        epochs = int(self.cfg.train.epochs)
+        if resume and self.run.file("last.pt").exists():
+            self._restore()
+        else:
+            save_checkpoint(self.run.file("last.pt"), self._state())
+        self.run.set_status("running", started=time.time(), epoch=self.epoch, epochs=epochs, progress=0.0)
+        steps_per_epoch = math.ceil(len(self.data.train) / self.cfg.train.batch_size)
+        total = steps_per_epoch * epochs
+        t0, start_step = time.time(), self.global_step
+        record: dict[str, Any] = {}
+        try:
+            while self.epoch < epochs:
+                stats = self._train_epoch(steps_per_epoch, total, t0, start_step)
+                self.epoch += 1
+                val = self.validate()
+                record = {"epoch": self.epoch, "step": self.global_step, **stats.means("train_"), **val,
+                          "time": time.time() - t0}
+                if val["val_loss"] < self.best_val:
+                    self.best_val = val["val_loss"]
+                    save_checkpoint(self.run.file("best.pt"), {"model": self.model.state_dict(),
+                                                               "epoch": self.epoch})
+                save_checkpoint(self.run.file("last.pt"), self._state())
+                self.run.log_metrics(record)
+                self._tensorboard(record)
+                self.run.set_status("running", epoch=self.epoch, epochs=epochs,
+                                    progress=self.global_step / total, best_val=self.best_val)
+                self._emit("epoch", epochs, steps_per_epoch, total, t0, start_step, record)
+        except Cancelled:
+            self.run.set_status("cancelled", epoch=self.epoch, epochs=epochs, progress=self.global_step / total)
+            self._emit("cancelled", epochs, steps_per_epoch, total, t0, start_step, record)
+            raise
+        except TrainingFailed as e:
+            self.run.set_status("failed", error=str(e), epoch=self.epoch, epochs=epochs)
+            self._emit("failed", epochs, steps_per_epoch, total, t0, start_step, {"error": str(e)})
+            raise
+        finally:
+            if self._tb is not None:
+                self._tb.close()
+        self.run.set_status("done", epoch=self.epoch, epochs=epochs, progress=1.0, best_val=self.best_val,
+                            finished=time.time())
+        self._emit("done", epochs, steps_per_epoch, total, t0, start_step, record)
+        return record
+
+    def _train_epoch(self, steps_per_epoch: int, total: int, t0: float, start_step: int) -> EpochStats:
+        self.model.train()
+        g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + self.epoch)
+        order = torch.randperm(len(self.data.train), generator=g)
+        stats = EpochStats()
+        for step, (x, _) in enumerate(iterate_batches(self.data.train, self.cfg.train.batch_size, order)):
+            if self.cancel.is_set():
+                raise Cancelled()
+            x = x.to(self.device, non_blocking=True)
+            loss, parts = self.loss(x)
+            if not torch.isfinite(loss):
+                where = f"epoch {self.epoch + 1}, step {step + 1}"
+                cause = ("the batch contains NaN or infinite inputs" if not torch.isfinite(x).all()
+                         else "try a smaller learning rate or regularization weight")
+                raise TrainingFailed(f"the loss became {loss.item()} at {where}: {cause}")
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+            self.global_step += 1
+            parts["loss"] = loss.item()
+            stats.add(parts, len(x))
+            self._emit("train", int(self.cfg.train.epochs), steps_per_epoch, total, t0, start_step,
+                       {"loss": parts["loss"], "reg": parts.get("reg"), "step_in_epoch": step + 1})
+        return stats
+
+    def validate(self) -> dict[str, float]:
+        """Mean objective and its parts on the validation split, on a forked, fixed RNG."""
+        self.model.eval()
+        stats = EpochStats()
+        devices = [self.device.index or 0] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(12345)
+            for x, _ in iterate_batches(self.data.val, self.cfg.train.batch_size, None):
+                loss, parts = self.loss(x.to(self.device))
+                parts["loss"] = loss.item()
+                stats.add(parts, len(x))
+        self.model.train()
+        return stats.means("val_")
+
+    # ---------------------------------------------------------------- reporting
+    def _emit(self, phase: str, epochs: int, steps_per_epoch: int, total: int, t0: float, start_step: int,
+              values: dict[str, Any]) -> None:
+        if self.callback is None:
+            return
+        elapsed = time.time() - t0
+        done = self.global_step - start_step
+        eta = elapsed / done * (total - self.global_step) if done else None
+        self.callback({"phase": phase, "epoch": self.epoch, "epochs": epochs, "global_step": self.global_step,
+                       "total_steps": total, "steps_per_epoch": steps_per_epoch,
+                       "fraction": self.global_step / total if total else 1.0,
+                       "elapsed_s": elapsed, "eta_s": eta, **values})
+
+    def _tensorboard(self, record: dict[str, Any]) -> None:
+        if not self.cfg.train.tensorboard:
+            return
+        if self._tb is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard is optional at run time
+                self.cfg.train.tensorboard = False
+                return
+            self._tb = SummaryWriter(str(self.run.file("tensorboard")))
+        for k, v in record.items():
+            if k not in ("epoch", "step") and isinstance(v, (int, float)):
+                self._tb.add_scalar(k.replace("_", "/", 1), v, record["epoch"])
+
+
+def train(cfg: RunConfig, runs_dir: str, callback: ProgressCallback | None = None,
+          cancel: threading.Event | None = None, data: DatasetSplits | None = None) -> Run:
+    """Create a run folder under ``runs_dir`` and train it to the end; returns the run."""
+    run = new_run(runs_dir, resolve_config(cfg))
+    try:
+        Trainer(cfg, run, data=data, callback=callback, cancel=cancel).fit()
+    except (TrainingFailed, Cancelled):
+        pass
+    return run
+
+
+def load_model(run: Run, which: str = "best", device: str | torch.device = "cpu") -> torch.nn.Module:
+    """The trained model of a run from best.pt (or last.pt), in eval mode."""
+    cfg = run.config()
+    x_shape = tuple(run.raw_config().get("x_shape") or ())
+    if not x_shape:
+        raise ConfigError(f"{run.file('config.json')} has no input shape (x_shape)")
+    if run.raw_config().get("type") == "flatten":
+        from irvae_core.flattening import flattened_model
+
+        model = flattened_model(run, cfg, x_shape)
+    else:
+        model = build_model(cfg, x_shape)
+    path = run.file(f"{which}.pt")
+    if which == "best" and not path.exists():
+        path = run.file("last.pt")
+    state = load_checkpoint(path)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as e:
+        raise ConfigError(f"checkpoint {path} does not match the run's model ({str(e).splitlines()[0]})") from e
+    return model.to(device).eval()

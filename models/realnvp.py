@@ -1,0 +1,67 @@
+"""RealNVP (Dinh et al. 2017): the invertible map of the flattening module (paper Section 4.2).
+
+A stack of affine coupling layers with alternating binary masks. Each layer keeps the masked
+coordinates and maps the others by y = x * exp(s) + t, where (s, t) are computed from the
+masked part; the inverse is exact in closed form. The last layer of every coupling network
+starts at zero, so a fresh RealNVP is the identity map.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class AffineCoupling(nn.Module):
+    def __init__(self, mask: torch.Tensor, width: int, hidden_layers: int = 2):
+        super().__init__()
+        m = mask.numel()
+        self.register_buffer("mask", mask.float())
+        layers: list[nn.Module] = []
+        prev = m
+        for _ in range(hidden_layers):
+            layers += [nn.Linear(prev, width), nn.ReLU()]
+            prev = width
+        last = nn.Linear(prev, 2 * m)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+        self.net = nn.Sequential(*layers, last)
+
+    def _scale_shift(self, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s, t = self.net(kept).chunk(2, dim=-1)
+        free = 1 - self.mask
+        return torch.tanh(s) * free, t * free  # tanh bounds the log-scale for stability
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kept = x * self.mask
+        s, t = self._scale_shift(kept)
+        return kept + (1 - self.mask) * (x * torch.exp(s) + t)
+
+    def inverse(self, y: torch.Tensor) -> torch.Tensor:
+        kept = y * self.mask
+        s, t = self._scale_shift(kept)
+        return kept + (1 - self.mask) * ((y - t) * torch.exp(-s))
+
+
+class RealNVP(nn.Module):
+    """Invertible map R^m -> R^m: ``forward`` is i(z), ``inverse`` is i^{-1}(w) (exact)."""
+
+    def __init__(self, dim: int, depth: int = 8, width: int = 512):
+        super().__init__()
+        if dim < 2:
+            raise ValueError(f"RealNVP needs a latent size of at least 2; got {dim}")
+        if depth < 1 or width < 1:
+            raise ValueError(f"RealNVP depth and width must be >= 1; got {depth} and {width}")
+        self.dim, self.depth, self.width = dim, depth, width
+        base = (torch.arange(dim) % 2).float()
+        self.layers = nn.ModuleList(AffineCoupling(base if k % 2 == 0 else 1 - base, width) for k in range(depth))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            z = layer(z)
+        return z
+
+    def inverse(self, w: torch.Tensor) -> torch.Tensor:
+        for layer in reversed(self.layers):
+            w = layer.inverse(w)
+        return w
