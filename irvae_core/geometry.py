@@ -9,16 +9,28 @@ autograd graph is kept. The differentiable versions used inside a loss live in
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch.func import jvp
+from torch import func
 
 Decoder = Callable[[torch.Tensor], torch.Tensor]
 
 # Elements of J (points x m x D) computed at once; bounds the memory of pullback_metric.
 DEFAULT_CHUNK_ELEMENTS = 2**22
+
+# PyTorch's forward-mode AD keeps its dual levels in process-global state: two threads in a
+# jvp at once corrupt each other ("invalid forward AD level"). Jobs train on threads, so every
+# forward-mode pass goes through this lock (the backward passes that follow do not need it).
+_FORWARD_AD_LOCK = threading.Lock()
+
+
+def jvp(f: Callable, primals: tuple, tangents: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    """``torch.func.jvp`` made safe to call from several threads."""
+    with _FORWARD_AD_LOCK:
+        return func.jvp(f, primals, tangents)
 
 
 def flat_decoder(decoder: Decoder) -> Decoder:

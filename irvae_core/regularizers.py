@@ -16,9 +16,8 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from torch.func import jvp
 
-from irvae_core.geometry import Decoder, flat_decoder, jacobian_rows
+from irvae_core.geometry import Decoder, flat_decoder, jacobian_rows, jvp
 
 Estimator = Literal["hutchinson", "exact"]
 

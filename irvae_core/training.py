@@ -10,6 +10,7 @@ is saved with each checkpoint; validation runs on a forked RNG).
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -57,7 +58,7 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"unknown dataset {cfg.data.name!r}; known datasets: {', '.join(sorted(DATASETS))}")
     cfg.model.arch = cfg.model.arch or info.arch
     cfg.model.out_act = cfg.model.out_act or info.out_act
-    if cfg.reg.alpha is None:
+    if cfg.reg.alpha is None or cfg.reg.kind == "none":
         cfg.reg.alpha = default_alpha(cfg.model.kind, cfg.reg.kind)
     if cfg.train.epochs is None:
         cfg.train.epochs = DEFAULT_EPOCHS
@@ -179,13 +180,14 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to the configured number of epochs (from last.pt when ``resume``)."""
         epochs = int(self.cfg.train.epochs)
+        steps_per_epoch = math.ceil(len(self.data.train) / self.cfg.train.batch_size)
+        total = steps_per_epoch * epochs
         if resume and self.run.file("last.pt").exists():
             self._restore()
         else:
             save_checkpoint(self.run.file("last.pt"), self._state())
-        self.run.set_status("running", started=time.time(), epoch=self.epoch, epochs=epochs, progress=0.0)
-        steps_per_epoch = math.ceil(len(self.data.train) / self.cfg.train.batch_size)
-        total = steps_per_epoch * epochs
+        self.run.set_status("running", started=time.time(), epoch=self.epoch, epochs=epochs,
+                            progress=self.global_step / total, pid=os.getpid())
         t0, start_step = time.time(), self.global_step
         record: dict[str, Any] = {}
         try:

@@ -34,7 +34,8 @@ def _sheet_mcn(tmp_path, reg, alpha):
     data = rolled_sheet()
     # a fixed decoder sigma: with a learned one the plain VAE collapses on this small sheet
     cfg = tiny_config(**{"model.kind": "vae", "model.hidden": [64, 64], "model.out_act": "linear",
-                         "model.fixed_sigma": 0.05, "reg.kind": reg, "reg.alpha": alpha, "train.epochs": 40, "train.batch_size": 50})
+                         "model.fixed_sigma": 0.05, "reg.kind": reg, "reg.alpha": alpha, "train.epochs": 40,
+                         "train.batch_size": 50})
     run = new_run(tmp_path, cfg)
     Trainer(cfg, run, data=data).fit()
     return evaluate_model(load_model(run), data)

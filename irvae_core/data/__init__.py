@@ -20,6 +20,7 @@ from irvae_core.data.registry import (
 
 # importing the loader modules fills the registry
 from irvae_core.data import embedded  # noqa: E402,F401  isort: skip
+from irvae_core.data import celeba, cmu, synthetic_faces, synthetic_mocap, torchvision_sets  # noqa: E402,F401  isort: skip
 
 __all__ = ["DATASETS", "DataError", "DatasetInfo", "DatasetSplits", "TensorSplit",
            "list_datasets", "load_dataset", "register"]

