@@ -1,0 +1,74 @@
+"""Summaries of the run store for listings and tradeoff curves (no UI here).
+
+Methods are named as in the paper: the regularizer's prefix on the model (VAE, FMVAE, IRVAE;
+AE, IRAE, ...) and "+FM" for a flattening module trained on such a run (IRVAE+FM).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from irvae_core.runs import Run, RunError
+
+REG_PREFIX = {"none": "", "ir": "IR", "fm": "FM", "iso": "ISO"}
+
+
+def method_name(raw_config: dict[str, Any]) -> str:
+    """VAE / FMVAE / IRVAE / IRVAE+FM ... from a run's config.json."""
+    model = str(raw_config.get("model", {}).get("kind", "?")).upper()
+    reg = str(raw_config.get("reg", {}).get("kind", "none"))
+    name = REG_PREFIX.get(reg, reg.upper()) + model
+    return f"{name}+FM" if raw_config.get("type") == "flatten" else name
+
+
+def checkpoint_mtime(run: Run) -> float | None:
+    """Modification time of best.pt (else last.pt): a cache key that changes when the model does."""
+    for name in ("best.pt", "last.pt"):
+        if run.file(name).is_file():
+            return run.file(name).stat().st_mtime
+    return None
+
+
+def is_finished(run: Run) -> bool:
+    """Done and holding a checkpoint."""
+    return run.status().get("state") == "done" and checkpoint_mtime(run) is not None
+
+
+def run_row(run: Run) -> dict[str, Any]:
+    """One line of the runs table; a run with an unreadable config says so in ``error``."""
+    status = run.status()
+    row: dict[str, Any] = {"run": run.name, "state": status.get("state", "unknown"),
+                           "epoch": f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
+                           "error": status.get("error") if status.get("state") == "failed" else None}
+    try:
+        raw = run.raw_config()
+        ev = run.evaluation() or {}
+    except RunError as e:
+        return {**row, "state": "unreadable", "error": str(e)}
+    row.update({"type": raw.get("type", "train"), "dataset": raw.get("data", {}).get("name"),
+                "method": method_name(raw), "alpha": raw.get("reg", {}).get("alpha"),
+                "latent": raw.get("model", {}).get("latent_dim"),
+                "mse": ev.get("mse"), "vor": ev.get("vor"), "mcn": ev.get("mcn")})
+    return row
+
+
+def tradeoff_rows(runs: list[Run], latent: str = "encoded") -> list[dict[str, Any]]:
+    """MSE, VoR and MCN of every evaluated, finished run, sorted by dataset, method and alpha.
+
+    ``latent`` chooses the geometry measured on the encoded test data ("encoded") or on its
+    mixup augmentation ("augmented"), both written by ``evaluate_run``. A flattened run's alpha
+    is its base run's.
+    """
+    rows = []
+    for run in runs:
+        try:
+            ev, raw = run.evaluation(), run.raw_config()
+        except RunError:
+            continue
+        if ev is None or run.status().get("state") != "done":
+            continue
+        geo = ev if latent == "encoded" else ev.get("augmented", {})
+        rows.append({"dataset": raw.get("data", {}).get("name"), "method": method_name(raw),
+                     "alpha": float(raw.get("reg", {}).get("alpha") or 0.0), "mse": ev.get("mse"),
+                     "vor": geo.get("vor"), "mcn": geo.get("mcn"), "run": run.name})
+    return sorted(rows, key=lambda r: (str(r["dataset"]), r["method"], r["alpha"]))

@@ -1,0 +1,64 @@
+"""The flattening module (Section 4.2): exact inverse, unchanged reconstructions, flatter latents."""
+
+import pytest
+import torch
+
+from irvae_core.evaluation import evaluate_model
+from irvae_core.flattening import FlattenConfig, FlatteningTrainer, flatten
+from irvae_core.runs import new_run, open_run
+from irvae_core.training import Trainer, load_model
+from models import RealNVP
+from tests.helpers import rolled_sheet, tiny_config
+
+
+def test_realnvp_has_an_exact_inverse_and_starts_as_identity():
+    torch.manual_seed(0)
+    fm = RealNVP(3, depth=4, width=16)
+    z = torch.randn(50, 3)
+    torch.testing.assert_close(fm(z), z)  # zero-initialised last layers
+    for layer in fm.layers:  # perturb away from the identity
+        torch.nn.init.normal_(layer.net[-1].weight, std=0.5)
+    w = fm(z)
+    assert (w - z).abs().max() > 0.1
+    torch.testing.assert_close(fm.inverse(w), z, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="at least 2"):
+        RealNVP(1)
+
+
+@pytest.fixture(scope="module")
+def sheet_ae(tmp_path_factory):
+    """A plain (unregularized) AE on the rolled sheet: far from isometric."""
+    tmp = tmp_path_factory.mktemp("fm")
+    data = rolled_sheet()
+    cfg = tiny_config(**{"model.kind": "ae", "model.hidden": [64, 64], "model.out_act": "linear",
+                         "train.epochs": 30, "train.batch_size": 50})
+    run = new_run(tmp, cfg)
+    Trainer(cfg, run, data=data).fit()
+    return run, data
+
+
+def test_flattening_keeps_reconstructions_and_lowers_distortion(sheet_ae, tmp_path):
+    base_run, data = sheet_ae
+    fcfg = FlattenConfig(epochs=15, depth=4, width=64, lr=1e-3, batch_size=50)
+    run = new_run(tmp_path, base_run.config(), label="fm")
+    FlatteningTrainer(base_run, run, fcfg, data=data).fit()
+    raw = run.raw_config()
+    assert raw["type"] == "flatten" and raw["base_run"] == str(base_run.path.resolve())
+
+    base, flat = load_model(base_run), load_model(run)
+    x = data.test.x
+    with torch.no_grad():
+        torch.testing.assert_close(flat.reconstruct(x), base.reconstruct(x), atol=1e-4, rtol=0)
+        assert (flat.encode(x) - base.encode(x)).abs().max() > 1e-2  # the coordinates did move
+    before, after = evaluate_model(base, data), evaluate_model(flat, data)
+    assert after["mse"] == pytest.approx(before["mse"], rel=1e-3)
+    assert after["vor"] < before["vor"] or after["mcn"] < before["mcn"]
+    assert after["augmented"]["vor"] < before["augmented"]["vor"]
+
+
+def test_flatten_refuses_an_already_flattened_run(sheet_ae, tmp_path):
+    base_run, data = sheet_ae
+    run = new_run(tmp_path, base_run.config())
+    FlatteningTrainer(base_run, run, FlattenConfig(epochs=1, depth=2, width=8), data=data).fit()
+    with pytest.raises(Exception, match="already flattened"):
+        flatten(open_run(run.path), FlattenConfig(epochs=1))
