@@ -1,6 +1,9 @@
 """Pullback metric and the paper's isometry metrics on cases with known answers."""
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,3 +140,24 @@ def test_restricted_metric_on_coordinate_plane_is_the_submatrix():
     G = torch.tensor([[2.0, 0.5, 0.1], [0.5, 3.0, 0.2], [0.1, 0.2, 4.0]])
     basis = torch.eye(3)[:, [0, 2]]
     torch.testing.assert_close(restrict_metric(G, basis), G[[0, 2]][:, [0, 2]])
+
+
+def test_pullback_metric_of_10000_points_at_m16_fits_in_2_gib():
+    # a fresh process, so the peak resident memory measures this computation alone
+    code = """
+import resource, torch
+from models import build_autoencoder
+from irvae_core.geometry import pullback_metric
+torch.manual_seed(0)
+vae = build_autoencoder("vae", "fc", (1, 28, 28), latent_dim=16)
+z = torch.randn(10000, 16)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+G = pullback_metric(vae.decode, z)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+assert G.shape == (10000, 16, 16) and torch.isfinite(G).all()
+print((after - before) * 1024)
+"""
+    r = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert int(r.stdout.strip().splitlines()[-1]) < 2 * 2**30
