@@ -37,7 +37,6 @@ class LatentView:
     centers: np.ndarray  # (K, 2) ellipse centres, a sample of xy
     metrics: np.ndarray  # (K, 2, 2) metric restricted to the plane at the centres
     cond: np.ndarray  # (K,) condition numbers of those 2x2 metrics
-    evaluation: dict | None  # the run's evaluation.json (MSE, VoR, MCN on the full metric)
 
     @property
     def restricted(self) -> bool:
@@ -91,8 +90,8 @@ def class_labels(y: torch.Tensor, data: DatasetSplits) -> tuple[np.ndarray, list
 
 
 def build_view(decoder: Decoder, z: torch.Tensor, labels: np.ndarray, label_names: list[str], *,
-               plane: Plane = (0, 1), n_ellipses: int = 200, title: str = "", evaluation: dict | None = None,
-               index: np.ndarray | None = None, seed: int = 0) -> LatentView:
+               plane: Plane = (0, 1), n_ellipses: int = 200, title: str = "", index: np.ndarray | None = None,
+               seed: int = 0) -> LatentView:
     """Project z to the plane and compute the plane's metric at ``n_ellipses`` sampled points."""
     z = z.detach().float()
     origin, basis, label = plane_basis(z, plane)
@@ -103,7 +102,7 @@ def build_view(decoder: Decoder, z: torch.Tensor, labels: np.ndarray, label_name
     return LatentView(title=title, latent_dim=z.shape[1], plane_label=label, xy=xy.numpy(),
                       index=np.arange(len(z)) if index is None else index, labels=np.asarray(labels),
                       label_names=label_names, centers=xy[pick].numpy(), metrics=metrics.double().numpy(),
-                      cond=condition_numbers(metrics.double()).numpy(), evaluation=evaluation)
+                      cond=condition_numbers(metrics.double()).numpy())
 
 
 def run_view(run: Run, model, data: DatasetSplits, *, plane: Plane = (0, 1), n_ellipses: int = 200,
@@ -117,7 +116,7 @@ def run_view(run: Run, model, data: DatasetSplits, *, plane: Plane = (0, 1), n_e
     labels, names = class_labels(y, data)
     title = f"{method_name(run.raw_config())} · {run.name}"
     return build_view(model.decode, z, labels, names, plane=plane, n_ellipses=n_ellipses, title=title,
-                      evaluation=run.evaluation(), index=index, seed=seed)
+                      index=index, seed=seed)
 
 
 def to_image(x: torch.Tensor, value_range: tuple[float, float]) -> np.ndarray:

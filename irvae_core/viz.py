@@ -2,7 +2,8 @@
 
 Latent figure design (fast at 10,000 points and 200 ellipses):
 
-- test points: one ``Scattergl`` (WebGL) trace per class, ``customdata`` = (panel, test index);
+- test points: one ``Scattergl`` (WebGL) trace per class, ``customdata`` = test index (a selected
+  point maps back to its panel and example through ``selected_example``);
 - equidistance ellipses {dz : dz^T G dz = k}: condition numbers are placed on a shared log
   scale and rounded to one of ``COLOR_LEVELS`` colours; each colour that occurs gets ONE
   ``Scatter`` trace holding all its ellipses as a NaN-separated, filled polyline (``meta`` =
@@ -26,10 +27,12 @@ from plotly.subplots import make_subplots
 
 from irvae_core.latent import LatentView
 
-COND_COLORSCALE = "RdYlBu_r"  # blue = isotropic (cond 1), red = stretched (paper: redder = bigger)
+COND_COLORSCALE = "Portland"  # blue = isotropic (cond 1) ... red = stretched (paper: redder = bigger)
 COLOR_LEVELS = 32
 ELLIPSE_POINTS = 32
-ELLIPSE_FRACTION = 0.035
+ELLIPSE_FRACTION = 0.025
+FILL_ALPHA = 0.35
+MIN_COND_TOP = 4.0  # the colour scale reaches at least cond 4, so a near-isometric run stays blue
 CLASS_COLORS = qualitative.D3 + qualitative.Pastel
 
 
@@ -54,10 +57,14 @@ def ellipse_scale(metrics: np.ndarray, extent: float, fraction: float = ELLIPSE_
     return float((fraction * extent / np.median(semi[:, 0])) ** 2)
 
 
-def ellipse_polyline(centers: np.ndarray, metrics: np.ndarray, k: float,
-                     n: int = ELLIPSE_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    """x, y of all ellipses as one polyline: n + 1 points per closed curve, then a NaN gap."""
+def ellipse_polyline(centers: np.ndarray, metrics: np.ndarray, k: float, n: int = ELLIPSE_POINTS,
+                     max_semi: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of all ellipses as one polyline: n + 1 points per closed curve, then a NaN gap.
+
+    Semi-axes are cut at ``max_semi`` (a nearly singular metric has a nearly unbounded ellipse).
+    """
     semi, angle = ellipse_axes(metrics, k)
+    semi = np.minimum(semi, max_semi)
     t = np.linspace(0, 2 * math.pi, n + 1)
     ca, sa = np.cos(angle)[:, None], np.sin(angle)[:, None]
     u, v = semi[:, :1] * np.cos(t), semi[:, 1:] * np.sin(t)
@@ -68,10 +75,10 @@ def ellipse_polyline(centers: np.ndarray, metrics: np.ndarray, k: float,
 
 
 def color_range(*conds: np.ndarray) -> tuple[float, float]:
-    """A colour range [1, max finite condition number] shared by several panels."""
+    """A colour range [1, max finite condition number] shared by several panels (top at least MIN_COND_TOP)."""
     finite = [c[np.isfinite(c)] for c in conds if len(c)]
     hi = max((float(c.max()) for c in finite if len(c)), default=1.0)
-    return 1.0, max(hi, 1.0 + 1e-6)
+    return 1.0, max(hi, MIN_COND_TOP)
 
 
 def cond_position(cond: np.ndarray, crange: tuple[float, float]) -> np.ndarray:
@@ -86,9 +93,9 @@ def color_levels(cond: np.ndarray, crange: tuple[float, float]) -> np.ndarray:
     return np.rint(cond_position(cond, crange) * (COLOR_LEVELS - 1)).astype(int)
 
 
-def condition_colors(cond: np.ndarray, crange: tuple[float, float]) -> list[str]:
-    """The colour each condition number is drawn in (its level's colour on ``COND_COLORSCALE``)."""
-    return sample_colorscale(COND_COLORSCALE, list(color_levels(cond, crange) / (COLOR_LEVELS - 1)))
+def level_color(level: int) -> str:
+    """The colour of a level on ``COND_COLORSCALE`` (level 0: cond 1, the last level: the top of the range)."""
+    return sample_colorscale(COND_COLORSCALE, [level / (COLOR_LEVELS - 1)])[0]
 
 
 def _ellipse_traces(view: LatentView, crange: tuple[float, float], axes: dict) -> list[go.Scatter]:
@@ -98,10 +105,11 @@ def _ellipse_traces(view: LatentView, crange: tuple[float, float], axes: dict) -
     traces = []
     for level in np.unique(levels):
         sel = levels == level
-        x, y = ellipse_polyline(view.centers[sel], view.metrics[sel], k)
-        color = sample_colorscale(COND_COLORSCALE, [level / (COLOR_LEVELS - 1)])[0]
-        traces.append(go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=color, opacity=0.55,
-                                 line={"color": color, "width": 1}, hoverinfo="skip", showlegend=False,
+        x, y = ellipse_polyline(view.centers[sel], view.metrics[sel], k, max_semi=extent or 1.0)
+        color = level_color(level)
+        fill = color.replace("rgb(", "rgba(").replace(")", f", {FILL_ALPHA})")
+        traces.append(go.Scatter(x=x, y=y, mode="lines", fill="toself", fillcolor=fill,
+                                 line={"color": color, "width": 1.2}, hoverinfo="skip", showlegend=False,
                                  meta={"role": "ellipses", "count": int(sel.sum())}, **axes))
     return traces
 
@@ -111,12 +119,21 @@ def _point_traces(view: LatentView, panel: int, axes: dict) -> list[go.Scattergl
     for c in np.unique(view.labels):
         sel = view.labels == c
         name = view.label_names[c] if 0 <= c < len(view.label_names) else str(c)
-        custom = np.stack([np.full(int(sel.sum()), panel), view.index[sel]], axis=1)
         traces.append(go.Scattergl(
             x=view.xy[sel, 0], y=view.xy[sel, 1], mode="markers", name=name, legendgroup=name,
-            showlegend=panel == 0, customdata=custom, marker={"size": 4, "color": CLASS_COLORS[c % len(CLASS_COLORS)]},
-            hovertemplate=f"class {name}<br>test #%{{customdata[1]}}<extra></extra>", **axes))
+            showlegend=panel == 0, customdata=view.index[sel],
+            marker={"size": 4, "color": CLASS_COLORS[c % len(CLASS_COLORS)]},
+            hovertemplate=f"class {name}<br>test #%{{customdata}}<extra></extra>", **axes))
     return traces
+
+
+def selected_example(fig: go.Figure, point: dict) -> tuple[int, int] | None:
+    """(panel, test index) of a point selected in a latent figure; None for anything but a test point."""
+    curve, index = point.get("curve_number"), point.get("customdata")
+    if curve is None or not 0 <= curve < len(fig.data) or fig.data[curve].type != "scattergl" or index is None:
+        return None
+    axis = fig.data[curve].xaxis or "x"
+    return (int(axis[1:]) - 1 if len(axis) > 1 else 0), int(index)
 
 
 def _colorbar_trace(crange: tuple[float, float]) -> go.Scatter:
@@ -138,12 +155,13 @@ def latent_figure(views: Sequence[LatentView], crange: tuple[float, float] | Non
     for i, view in enumerate(views):
         axes = {"xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}"}
         fig.add_traces([*_ellipse_traces(view, crange, axes), *_point_traces(view, i, axes)])
-        suffix = view.plane_label.split("-") if "-" in view.plane_label else ("PC1", "PC2")
-        fig.update_xaxes(title_text=suffix[0], row=1, col=i + 1)
-        fig.update_yaxes(title_text=suffix[1], scaleanchor=axes["xaxis"], scaleratio=1, row=1, col=i + 1)
+        titles = view.plane_label.split("-") if "-" in view.plane_label else ("PC1", "PC2")
+        fig.update_xaxes(title_text=titles[0], row=1, col=i + 1)
+        fig.update_yaxes(title_text=titles[1], scaleanchor=axes["xaxis"], scaleratio=1, row=1, col=i + 1)
     fig.add_trace(_colorbar_trace(crange))
-    fig.update_layout(height=560, margin={"l": 40, "r": 40, "t": 60, "b": 40}, legend={"itemsizing": "constant"},
-                      dragmode="pan", clickmode="event+select")
+    fig.update_layout(height=600, margin={"l": 40, "r": 40, "t": 60, "b": 40}, dragmode="pan",
+                      clickmode="event+select", legend={"orientation": "h", "y": -0.12, "itemsizing": "constant",
+                                                        "title": {"text": "class"}})
     return fig
 
 
@@ -163,12 +181,16 @@ def training_curves(history: Sequence[dict]) -> go.Figure:
 
 
 def tradeoff_figure(rows: Sequence[dict]) -> go.Figure:
-    """MSE against VoR and against MCN (log x), one curve per method sorted by alpha (paper Fig. 5)."""
+    """MSE against VoR and against MCN (log x), one curve per method sorted by alpha (paper Fig. 5).
+
+    Runs with an infinite VoR or MCN (a degenerate decoder) are left out of that panel.
+    """
     fig = make_subplots(rows=1, cols=2, subplot_titles=["MSE vs VoR", "MSE vs MCN"])
     methods = sorted({r["method"] for r in rows})
     for i, method in enumerate(methods):
-        pts = sorted((r for r in rows if r["method"] == method), key=lambda r: r["alpha"])
+        runs = sorted((r for r in rows if r["method"] == method), key=lambda r: r["alpha"])
         for col, key in ((1, "vor"), (2, "mcn")):
+            pts = [r for r in runs if math.isfinite(r[key] or math.nan) and math.isfinite(r["mse"] or math.nan)]
             fig.add_trace(go.Scatter(
                 x=[r[key] for r in pts], y=[r["mse"] for r in pts], mode="lines+markers", name=method,
                 legendgroup=method, showlegend=col == 1, line={"color": CLASS_COLORS[i % len(CLASS_COLORS)]},

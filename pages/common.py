@@ -1,0 +1,108 @@
+"""Streamlit helpers shared by the pages: the job manager, cached loaders, the live job panel."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import streamlit as st
+
+from irvae_core.config import ConfigError
+from irvae_core.data import DataError, DatasetSplits, load_dataset
+from irvae_core.jobs import Job, JobManager, get_manager
+from irvae_core.latent import LatentView, Plane, run_view
+from irvae_core.runs import RunError, default_runs_dir, open_run
+from irvae_core.training import load_model
+from irvae_core.viz import training_curves
+
+POLL_S = 1.5
+EXPECTED_ERRORS = (RunError, DataError, ConfigError, ValueError, KeyError)
+
+
+def use_app_navigation() -> None:
+    """Run every page through app.py's ``st.navigation``, also for a first visitor landing on a page URL.
+
+    Streamlit treats a ``pages/`` folder as an old-style multipage app (every file a page, app.py's
+    settings skipped) until ``st.navigation`` has run once in the process; leave that mode, and rerun
+    through app.py if this is the session's first run (a later run may carry a click to keep).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    first_run = "irvae_session" not in st.session_state
+    st.session_state["irvae_session"] = True
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        if first_run:
+            st.rerun()
+
+
+def manager() -> JobManager:
+    """The process-wide job manager of the current runs folder ($IRVAE_RUNS or ./runs)."""
+    return get_manager(default_runs_dir())
+
+
+@contextmanager
+def friendly_errors(what: str = "") -> Iterator[None]:
+    """Show an expected failure (bad run, data, config) as one sentence instead of a stack trace."""
+    try:
+        yield
+    except EXPECTED_ERRORS as e:
+        message = str(e).strip("'\"") or type(e).__name__
+        st.error(f"{what}: {message}" if what else message)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading the model...")
+def cached_model(path: str, mtime: float | None):
+    """A run's trained model (re-read when its checkpoint changes: ``mtime`` is the key)."""
+    return load_model(open_run(path))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the data...")
+def _cached_data(name: str, root: str | None, classes: tuple | None, options: str) -> DatasetSplits:
+    return load_dataset(name, root, classes=classes, **json.loads(options))
+
+
+def cached_data(path: str) -> DatasetSplits:
+    """The dataset a run was trained on."""
+    d = open_run(path).config().data
+    return _cached_data(d.name, d.root, tuple(d.classes) if d.classes else None, json.dumps(d.options, sort_keys=True))
+
+
+@st.cache_data(max_entries=16, show_spinner="Encoding the test data and computing the metric...")
+def cached_view(path: str, mtime: float | None, plane: Plane, n_ellipses: int) -> LatentView:
+    """The latent view of a run, per checkpoint, plane and number of ellipses."""
+    return run_view(open_run(path), cached_model(path, mtime), cached_data(path), plane=plane, n_ellipses=n_ellipses)
+
+
+def _job_card(job: Job, curves: bool) -> None:
+    with st.container(border=True):
+        head, button = st.columns([5, 1])
+        head.markdown(f"**{job.label}** · {job.kind} · `{job.state}`")
+        if job.active and button.button("Cancel", key=f"cancel-{job.id}"):
+            manager().cancel(job.id)
+        eta = f" · ETA {job.eta_s:.0f} s" if job.eta_s is not None and job.active else ""
+        losses = f" · loss {job.loss:.4g}" if job.loss is not None else ""
+        losses += f" · R {job.reg:.4g}" if job.reg is not None else ""
+        st.progress(job.fraction, text=f"epoch {job.epoch}/{job.epochs or '?'}{eta}{losses}")
+        if job.state == "failed":
+            st.error(f"Failed: {job.error}")
+        if curves and job.history:
+            st.plotly_chart(training_curves(job.history), key=f"curves-{job.id}")
+
+
+def job_panel(keep: Callable[[Job], bool] = lambda job: True, curves: bool = True, limit: int = 6) -> None:
+    """Live progress of this server's jobs, polled while any is running (a fragment)."""
+    jobs = [j for j in manager().jobs() if keep(j)][:limit]
+    if not jobs:
+        return
+    running = {j.id for j in jobs if j.active}
+
+    def panel() -> None:
+        now = [j for j in manager().jobs() if keep(j)][:limit]
+        if any(j.id in running and not j.active for j in now):
+            st.rerun()  # a job finished: refresh the whole page (run lists, figures)
+        for job in now:
+            _job_card(job, curves)
+
+    st.fragment(panel, run_every=POLL_S if running else None)()

@@ -1,0 +1,61 @@
+"""Tradeoff: MSE against VoR and MCN for every evaluated run, one curve per method; alpha sweeps."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
+from irvae_core.data import list_datasets
+from irvae_core.overview import tradeoff_rows
+from irvae_core.runs import default_runs_dir, list_runs
+from irvae_core.viz import tradeoff_figure
+from pages.common import friendly_errors, job_panel, manager, use_app_navigation
+
+
+def parse_alphas(text: str) -> list[float]:
+    try:
+        alphas = [float(a) for a in text.replace(" ", "").split(",") if a]
+    except ValueError:
+        raise ValueError(f"alphas must be numbers separated by commas; got {text!r}") from None
+    if not alphas:
+        raise ValueError("give at least one alpha")
+    return alphas
+
+
+use_app_navigation()
+st.title("Tradeoff")
+st.caption("Each point is a finished, evaluated run; each curve one method (VAE, FMVAE, IRVAE, IRVAE+FM, ...) "
+           "sorted by the regularization weight α. Lower and further left is better (paper Figure 5).")
+latent = st.radio("Geometry measured on", ["encoded", "augmented"], horizontal=True,
+                  format_func={"encoded": "encoded test data", "augmented": "mixup-augmented test codes"}.get)
+rows = tradeoff_rows(list_runs(default_runs_dir()), latent)
+if not rows:
+    st.info("No evaluated runs yet: finished runs are evaluated automatically; start a sweep below.")
+else:
+    datasets = sorted({str(r["dataset"]) for r in rows})
+    dataset = st.selectbox("Dataset", datasets)
+    shown = [r for r in rows if str(r["dataset"]) == dataset]
+    st.plotly_chart(tradeoff_figure(shown), key="tradeoff")
+    st.dataframe(shown, hide_index=True)
+
+st.subheader("α sweep")
+st.caption("One background run per α, each evaluated when it finishes.")
+with st.form("sweep"):
+    c1, c2, c3 = st.columns(3)
+    names = [d.name for d in list_datasets()]
+    dataset_name = c1.selectbox("Dataset", names, index=names.index("mnist5k") if "mnist5k" in names else 0,
+                                key="sweep-dataset")
+    root = c1.text_input("Data folder (real datasets only)", "")
+    model = c2.selectbox("Model", MODEL_KINDS, index=MODEL_KINDS.index("vae"))
+    reg = c2.selectbox("Regularizer", ["ir", "fm", "iso"])
+    alphas = c3.text_input("α values", "1, 10, 100")
+    epochs = c3.number_input("Epochs per run", 1, 10_000, 20)
+    latent_dim = c1.number_input("Latent size", 1, 512, 2)
+    submitted = st.form_submit_button("Start sweep", type="primary")
+if submitted:
+    with friendly_errors("Could not start the sweep"):
+        cfg = apply_overrides(RunConfig(), {"data.name": dataset_name, "data.root": root or None, "model.kind": model,
+                                            "reg.kind": reg, "train.epochs": int(epochs),
+                                            "model.latent_dim": int(latent_dim)})
+        manager().submit_sweep(cfg, parse_alphas(alphas))
+job_panel(lambda job: job.kind == "sweep")

@@ -1,0 +1,102 @@
+"""Train: submit a background run, watch jobs live, list runs, resume interrupted runs, flatten."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from irvae_core.config import DEFAULT_EPOCHS, MODEL_KINDS, PRESETS, REG_KINDS, RunConfig, apply_overrides, preset_config
+from irvae_core.data import list_datasets
+from irvae_core.flattening import FlattenConfig
+from irvae_core.overview import is_finished, run_row
+from irvae_core.runs import default_runs_dir, list_runs
+from pages.common import friendly_errors, job_panel, manager, use_app_navigation
+
+REG_LABELS = {"none": "none (plain model)", "ir": "ir: relaxed distortion (IRVAE)", "fm": "fm: flatness (FMVAE)",
+              "iso": "iso: strict isometry"}
+
+
+def parse_widths(text: str) -> list[int]:
+    try:
+        return [int(w) for w in text.replace(" ", "").split(",") if w]
+    except ValueError:
+        raise ValueError(f"hidden layer widths must be whole numbers separated by commas; got {text!r}") from None
+
+
+def train_form(base: RunConfig, key: str) -> dict | None:
+    """The form's fields as config overrides, or None until it is submitted."""
+    names = [d.name for d in list_datasets()]
+    with st.form(f"train-{key}"):
+        c1, c2, c3 = st.columns(3)
+        dataset = c1.selectbox("Dataset", names, index=names.index(base.data.name) if base.data.name in names else 0)
+        root = c1.text_input("Data folder (real datasets only)", base.data.root or "")
+        model = c2.selectbox("Model", MODEL_KINDS, index=MODEL_KINDS.index(base.model.kind))
+        reg = c2.selectbox("Regularizer", REG_KINDS, format_func=REG_LABELS.get)
+        alpha = c2.number_input("α (empty: the default for model and regularizer)", min_value=0.0, value=None,
+                                format="%g")
+        latent = c3.number_input("Latent size", 1, 512, base.model.latent_dim)
+        epochs = c3.number_input("Epochs", 1, 10_000, base.train.epochs or DEFAULT_EPOCHS)
+        seed = c3.number_input("Seed", 0, 2**31 - 1, base.train.seed)
+        with st.expander("Network and optimizer"):
+            hidden = st.text_input("Hidden widths (FC)", ",".join(map(str, base.model.hidden)))
+            batch = st.number_input("Batch size", 2, 10_000, base.train.batch_size)
+            lr = st.number_input("Learning rate", 1e-6, 1.0, base.train.lr, format="%g")
+            tensorboard = st.checkbox("Write TensorBoard logs", base.train.tensorboard)
+        if not st.form_submit_button("Start training", type="primary"):
+            return None
+    return {"data.name": dataset, "data.root": root or None, "model.kind": model, "reg.kind": reg, "reg.alpha": alpha,
+            "model.latent_dim": int(latent), "train.epochs": int(epochs), "train.seed": int(seed),
+            "model.hidden": parse_widths(hidden), "train.batch_size": int(batch), "train.lr": float(lr),
+            "train.tensorboard": tensorboard}
+
+
+use_app_navigation()
+st.title("Train")
+preset = st.selectbox("Start from a preset (CPU schedule)", ["none", *PRESETS],
+                      format_func=lambda p: "no preset" if p == "none" else f"{p}: {PRESETS[p].description}")
+with friendly_errors("Could not start the run"):
+    base = RunConfig() if preset == "none" else preset_config(preset)
+    overrides = train_form(base, preset)
+    if overrides is not None:
+        if overrides["data.name"] != base.data.name:  # another dataset: its own network family and output
+            overrides.update({"model.arch": None, "model.out_act": None})
+        job_id = manager().submit_train(apply_overrides(base, overrides))
+        st.success(f"Started {manager().get(job_id).label} in the background.")
+
+st.subheader("Jobs")
+job_panel()
+
+runs = list_runs(default_runs_dir())
+rows = [run_row(r) for r in runs]
+st.subheader("Runs")
+if not runs:
+    st.info(f"No runs in {default_runs_dir()} yet: start one above.")
+else:
+    st.dataframe(rows, hide_index=True, column_order=["run", "state", "epoch", "method", "dataset", "alpha",
+                                                      "latent", "mse", "mcn", "vor", "error"])
+    for row in rows:
+        if row["state"] in ("failed", "unreadable"):
+            st.error(f"{row['run']} {row['state']}: {row['error'] or 'no reason recorded'}")
+
+interrupted = manager().interrupted_runs()
+if interrupted:
+    st.subheader("Interrupted runs")
+    for run in interrupted:
+        left, right = st.columns([5, 1])
+        left.write(f"{run.name}: stopped at epoch {run.status().get('epoch', 0)} of {run.status().get('epochs', '?')}")
+        if right.button("Resume", key=f"resume-{run.name}"):
+            with friendly_errors(f"Could not resume {run.name}"):
+                manager().resume(run.path)
+                st.rerun()
+
+bases = {str(r.path): r.name for r, row in zip(runs, rows) if row.get("type") == "train" and is_finished(r)}
+if bases:
+    st.subheader("Flatten a finished run")
+    st.caption("Trains a flattening module (RealNVP, paper Section 4.2) on the frozen autoencoder: "
+               "reconstructions stay the same, the latent coordinates become more isometric.")
+    with st.form("flatten"):
+        base_run = st.selectbox("Run", list(bases), format_func=bases.get)
+        f_epochs = st.number_input("Flattening epochs", 1, 1000, FlattenConfig.epochs)
+        if st.form_submit_button("Flatten"):
+            with friendly_errors("Could not start flattening"):
+                manager().submit_flatten(base_run, FlattenConfig(epochs=int(f_epochs)))
+                st.rerun()

@@ -1,0 +1,230 @@
+"""Every page through Streamlit's AppTest, against real (tiny) runs and jobs in a temporary runs folder."""
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from irvae_core.data import load_dataset
+from irvae_core.evaluation import evaluate_run
+from irvae_core.jobs import get_manager
+from irvae_core.latent import run_view
+from irvae_core.runs import list_runs, new_run, open_run
+from irvae_core.training import load_model, train
+from irvae_core.viz import color_levels, color_range
+from tests.helpers import tiny_config
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+RUNS = "Runs (one, or two side by side)"
+PAGES = ["pages/home.py", "pages/train.py", "pages/latent.py", "pages/tradeoff.py"]
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    if page != "pages/home.py":
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def array(value) -> np.ndarray:
+    """A plotly JSON array: a plain list, or a typed array {"dtype", "bdata"} (base64)."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value, dtype=float)
+
+
+def widget(elements, label: str):
+    return next(w for w in elements if w.label == label)
+
+
+def figure(at: AppTest, i: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory) -> Path:
+    """Two finished, evaluated runs named like the Home page's quick start (a VAE and an IRVAE)."""
+    folder = tmp_path_factory.mktemp("runs")
+    for name, reg in (("quickstart-vae", "none"), ("quickstart-irvae", "ir")):
+        cfg = tiny_config(**{"train.epochs": 1, "reg.kind": reg, "reg.alpha": 1.0})
+        cfg.name = name
+        evaluate_run(train(cfg, str(folder)))
+    return folder
+
+
+def run_named(folder: Path, name: str):
+    return next(r for r in list_runs(folder) if r.raw_config()["name"] == name)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_zero_runs(tmp_path, monkeypatch, page):
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
+    at = open_page(page)
+    assert not at.error
+    assert at.title[0].value in ("IRVAE Lab", "Train", "Latent geometry", "Tradeoff")
+
+
+def test_the_train_form_runs_a_real_job_to_done(tmp_path, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
+    at = open_page("pages/train.py")
+    widget(at.selectbox, "Dataset").set_value("digits")
+    widget(at.number_input, "Epochs").set_value(1)
+    widget(at.text_input, "Hidden widths (FC)").set_value("32,32")
+    widget(at.number_input, "Batch size").set_value(20)
+    widget(at.checkbox, "Write TensorBoard logs").uncheck()
+    widget(at.button, "Start training").click().run()
+    assert not at.exception and "in the background" in at.success[0].value
+    [job] = get_manager(tmp_path).jobs()
+    assert get_manager(tmp_path).wait(job.id, timeout=120).state == "done"
+    at.run()
+    table = at.dataframe[0].value
+    assert list(table["state"]) == ["done"] and list(table["epoch"]) == ["1/1"] and table["mcn"][0] >= 1
+    cfg = open_run(job.runs[0]).config()
+    assert (cfg.data.name, cfg.model.hidden, cfg.train.batch_size, cfg.train.tensorboard) == ("digits", [32, 32], 20,
+                                                                                              False)
+    assert any(job.label in m.value and "`done`" in m.value for m in at.markdown)
+
+
+def test_failed_jobs_and_runs_show_their_reason_not_a_stack_trace(tmp_path, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
+    crashed = new_run(tmp_path, tiny_config())
+    crashed.set_status("failed", error="the loss became nan at epoch 3, step 7", trace="Traceback (most recent ...")
+    at = open_page("pages/train.py")
+    widget(at.selectbox, "Dataset").set_value("cmu")
+    widget(at.text_input, "Data folder (real datasets only)").set_value(str(tmp_path / "no-such-folder"))
+    widget(at.button, "Start training").click().run()
+    [job] = get_manager(tmp_path).jobs()
+    assert get_manager(tmp_path).wait(job.id, timeout=60).state == "failed"
+    at.run()
+    errors = [e.value for e in at.error]
+    assert any("no-such-folder" in e and "does not exist" in e for e in errors)
+    assert any(crashed.name in e and "the loss became nan at epoch 3, step 7" in e for e in errors)
+    assert not at.exception and not any("Traceback" in e for e in errors)
+
+
+def test_latent_page_draws_the_expected_ellipse_traces(finished_runs, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(finished_runs))
+    run = run_named(finished_runs, "quickstart-irvae")
+    at = open_page("pages/latent.py")
+    widget(at.multiselect, RUNS).set_value([str(run.path)])
+    at.slider[0].set_value(100).run()
+    assert not at.exception and not at.error
+    fig = figure(at)
+    ellipses = [t for t in fig["data"] if (t.get("meta") or {}).get("role") == "ellipses"]
+    view = run_view(run, load_model(run), load_dataset("digits"), n_ellipses=100)
+    assert len(ellipses) == len(np.unique(color_levels(view.cond, color_range(view.cond))))
+    assert sum(t["meta"]["count"] for t in ellipses) == 100
+    assert sum(np.isnan(array(t["x"])).sum() for t in ellipses) == 100
+    points = [t for t in fig["data"] if t["type"] == "scattergl"]
+    assert sum(len(array(t["x"])) for t in points) == len(view.xy) == len(load_dataset("digits").test)
+    assert [m.label for m in at.metric] == ["MCN", "VoR", "MSE"]
+    assert at.metric[0].value == f"{run.evaluation()['mcn']:.3g}"
+
+
+def test_latent_page_projects_a_larger_latent_space_to_a_plane(tmp_path, monkeypatch):
+    evaluate_run(train(tiny_config(**{"train.epochs": 1, "model.latent_dim": 3}), str(tmp_path)))
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
+    at = open_page("pages/latent.py")
+    assert any("restricted" in i.value for i in at.info)
+    assert figure(at)["layout"]["xaxis"]["title"]["text"] == "PC1"
+    at.radio[0].set_value("two coordinates").run()
+    at.number_input[1].set_value(3).run()
+    assert not at.exception and figure(at)["layout"]["yaxis"]["title"]["text"] == "z3"
+    at.number_input[1].set_value(1).run()
+    assert "two different latent coordinates" in at.error[0].value
+
+
+def test_latent_page_shows_two_runs_side_by_side(finished_runs, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(finished_runs))
+    at = open_page("pages/latent.py")
+    widget(at.multiselect, RUNS).set_value([str(r.path) for r in list_runs(finished_runs)]).run()
+    fig = figure(at)
+    assert {t.get("xaxis") for t in fig["data"] if t["type"] == "scattergl"} == {"x", "x2"}
+    assert sum(1 for t in fig["data"] if (t.get("marker") or {}).get("showscale")) == 1
+    assert len(at.metric) == 6
+
+
+def test_a_corrupt_checkpoint_is_one_sentence_on_the_latent_page(finished_runs, tmp_path, monkeypatch):
+    copy = shutil.copytree(list_runs(finished_runs)[0].path, tmp_path / "broken")
+    for name in ("best.pt", "last.pt"):
+        (copy / name).write_bytes(b"not a checkpoint")
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
+    at = open_page("pages/latent.py")
+    assert not at.exception and len(at.error) == 1
+    assert "Could not draw the latent space" in at.error[0].value and "corrupt" in at.error[0].value
+
+
+def test_home_shows_the_quick_start_side_by_side(finished_runs, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(finished_runs))
+    at = open_page("pages/home.py")
+    fig = figure(at)
+    assert [a["text"].split(" · ")[0] for a in fig["layout"]["annotations"]] == ["VAE", "IRVAE"]
+    assert len(at.caption) == 3 and "MCN" in at.caption[1].value
+
+
+def test_quick_start_submits_a_vae_and_an_irvae_on_embedded_mnist(tmp_path, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
+    at = open_page("pages/home.py")
+    widget(at.button, "Train a VAE and an IRVAE on MNIST").click().run()
+    manager = get_manager(tmp_path)
+    jobs = manager.jobs()
+    for job in jobs:
+        manager.cancel(job.id)
+    assert [j.label for j in jobs] == ["quick start: IRVAE", "quick start: VAE"]  # newest first
+    cfgs = [open_run(j.runs[0]).config() for j in jobs]
+    assert [(c.data.name, c.model.latent_dim, c.reg.kind, c.train.epochs) for c in cfgs] == [
+        ("mnist5k", 2, "ir", 15), ("mnist5k", 2, "none", 15)]
+    assert manager.get(jobs[0].id).state == "cancelled"  # was queued: never starts
+    # the VAE stops at its first step, once its data are loaded (not waited for here)
+
+
+def test_tradeoff_sweep_runs_in_the_background_and_draws_one_curve(tmp_path, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
+    at = open_page("pages/tradeoff.py")
+    widget(at.selectbox, "Dataset").set_value("digits")
+    widget(at.text_input, "α values").set_value("2, 0.5")
+    widget(at.number_input, "Epochs per run").set_value(1)
+    widget(at.button, "Start sweep").click().run()
+    [job] = get_manager(tmp_path).jobs()
+    assert job.kind == "sweep" and get_manager(tmp_path).wait(job.id, timeout=120).state == "done"
+    at.run()
+    assert not at.exception and not at.error
+    traces = figure(at)["data"]
+    assert [t["name"] for t in traces] == ["IRVAE", "IRVAE"]
+    assert [t.split(" · ")[0] for t in traces[0]["text"]] == ["alpha 0.5", "alpha 2"]
+
+
+def test_an_interrupted_run_resumes_from_the_train_page(tmp_path, monkeypatch):
+    run = train(tiny_config(**{"train.epochs": 2}), str(tmp_path))
+    run.set_status("running", epoch=1, epochs=2, pid=2**22 + 12345)  # a process that no longer exists
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
+    at = open_page("pages/train.py")
+    assert any(run.name in m.value and "epoch 1 of 2" in m.value for m in at.markdown)
+    widget(at.button, "Resume").click().run()
+    [job] = get_manager(tmp_path).jobs()
+    assert job.runs == [str(run.path)] and get_manager(tmp_path).wait(job.id, timeout=60).state == "done"
+
+
+def test_flatten_button_submits_a_flattening_job(finished_runs, tmp_path, monkeypatch):
+    base = shutil.copytree(run_named(finished_runs, "quickstart-irvae").path, tmp_path / "irvae")
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
+    at = open_page("pages/train.py")
+    assert widget(at.selectbox, "Run").value == str(base)
+    widget(at.number_input, "Flattening epochs").set_value(1)
+    widget(at.button, "Flatten").click().run()
+    [job] = get_manager(tmp_path).jobs()
+    get_manager(tmp_path).cancel(job.id)
+    assert job.kind == "flatten" and open_run(job.runs[0]).name.startswith("irvae-fm")
+    assert get_manager(tmp_path).wait(job.id, timeout=60).state in ("cancelled", "done")
+
+
+def test_pages_stay_thin_and_the_core_never_imports_streamlit():
+    root = Path(APP).parent
+    assert all(len(p.read_text().splitlines()) <= 150 for p in (root / "pages").glob("*.py"))
+    core = [*(root / "irvae_core").rglob("*.py"), *(root / "models").rglob("*.py")]
+    assert not [p for p in core if "import streamlit" in p.read_text() or "from streamlit" in p.read_text()]

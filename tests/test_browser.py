@@ -1,0 +1,121 @@
+"""End to end: `streamlit run app.py` serving one finished run, the latent page in headless Chromium."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from irvae_core.evaluation import evaluate_run
+from irvae_core.training import train
+from tests.helpers import tiny_config
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+TIMEOUT_S = 120
+# pixel position of the first test point inside the plot, and the plot's size
+FIRST_POINT_JS = """
+const gd = document.querySelector('.js-plotly-plot');
+const trace = gd._fullData.find(t => t.type === 'scattergl');
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.width, box.height];
+"""
+
+pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs chromium and chromedriver: apt-get install chromium chromium-driver")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.time() + TIMEOUT_S
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"streamlit did not answer within {TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+def app_url(tmp_path):
+    runs = tmp_path / "runs"
+    evaluate_run(train(tiny_config(**{"train.epochs": 1, "reg.kind": "ir", "reg.alpha": 1.0}), str(runs)))
+    port, log = free_port(), tmp_path / "streamlit.log"
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "IRVAE_RUNS": str(runs)}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--window-size=1500,1100",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver.set_page_load_timeout(TIMEOUT_S)
+        driver.get(f"{app_url}/latent")
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
+                   and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line")
+                   and d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'))
+        time.sleep(1.0)  # let the WebGL points and the colour bar paint before the screenshot
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "latent_page.png"))
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+        assert "Latent geometry" in driver.find_element(By.TAG_NAME, "h1").text
+        assert driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .colorbar")
+        nav = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
+        assert "Latent geometry" in nav and "common" not in nav  # app.py's navigation, not the pages/ folder
+
+        # clicking a test point shows its input and its reconstruction
+        x, y, width, height = driver.execute_script(FIRST_POINT_JS)
+        plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+        offset = (int(x - width / 2), int(y - height / 2))  # selenium offsets count from the element's centre
+        ActionChains(driver).move_to_element_with_offset(plot, *offset).click().perform()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stImage"] img')) == 2)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})",
+                              driver.find_element(By.CSS_SELECTOR, '[data-testid="stImage"]'))
+        driver.save_screenshot(str(ARTIFACTS / "latent_page_selected.png"))
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        assert "reconstruction" in driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+    finally:
+        driver.quit()

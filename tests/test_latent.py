@@ -1,0 +1,92 @@
+"""UI-free helpers of the latent and tradeoff pages: planes, the restricted metric, run summaries."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from irvae_core.data import load_dataset
+from irvae_core.evaluation import evaluate_run
+from irvae_core.geometry import condition_numbers, pullback_metric, restrict_metric
+from irvae_core.latent import build_view, input_and_reconstruction, plane_basis, plane_metric, run_view, to_image
+from irvae_core.overview import method_name, run_row, tradeoff_rows
+from irvae_core.runs import list_runs, new_run
+from irvae_core.training import load_model, train
+from tests.helpers import tiny_config
+
+
+def decoder_4d(z: torch.Tensor) -> torch.Tensor:
+    w = torch.linspace(-1, 1, 4 * 6).reshape(4, 6)
+    return torch.tanh(z @ w) + 0.1 * z.pow(2).sum(1, keepdim=True)
+
+
+def test_plane_metric_equals_the_restricted_pullback_metric():
+    z = torch.randn(7, 4, generator=torch.Generator().manual_seed(0))
+    for plane in ("pca", (1, 3)):
+        _, basis, _ = plane_basis(z, plane)
+        expected = torch.stack([restrict_metric(g, basis) for g in pullback_metric(decoder_4d, z)])
+        assert torch.allclose(plane_metric(decoder_4d, z, basis), expected, atol=1e-5)
+
+
+def test_pca_plane_is_orthonormal_and_catches_the_spread():
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(500, 3, generator=g) * torch.tensor([0.1, 3.0, 1.0])
+    origin, basis, label = plane_basis(z, "pca")
+    assert label == "PCA plane" and torch.allclose(basis.T @ basis, torch.eye(2), atol=1e-5)
+    assert abs(float(basis[1, 0])) > 0.99 and abs(float(basis[2, 1])) > 0.99
+    with pytest.raises(ValueError, match="two different latent coordinates"):
+        plane_basis(z, (1, 1))
+    with pytest.raises(ValueError, match="no 2-D plane"):
+        plane_basis(z[:, :1], "pca")
+
+
+def test_build_view_samples_ellipse_centres_from_the_points():
+    z = torch.randn(50, 4, generator=torch.Generator().manual_seed(2))
+    view = build_view(decoder_4d, z, np.zeros(50, dtype=int), ["x"], plane=(0, 2), n_ellipses=12)
+    assert view.xy.shape == (50, 2) and np.allclose(view.xy, z[:, [0, 2]].numpy())
+    assert view.centers.shape == (12, 2) and view.metrics.shape == (12, 2, 2) and view.restricted
+    assert all(any(np.allclose(c, p) for p in view.xy) for c in view.centers)
+    assert np.allclose(view.cond, condition_numbers(torch.tensor(view.metrics)).numpy())
+
+
+def test_run_view_and_reconstruction_of_a_trained_run(tmp_path):
+    run = train(tiny_config(**{"train.epochs": 1}), str(tmp_path))
+    evaluate_run(run)
+    model = load_model(run)
+    data = load_dataset("digits")
+    view = run_view(run, model, data, n_ellipses=30)
+    assert view.xy.shape == (len(data.test), 2) and len(view.cond) == 30
+    assert view.title == f"VAE · {run.name}" and np.all(view.cond >= 1.0)
+    assert set(np.unique(view.labels)) <= set(range(10))
+    x, x_hat = input_and_reconstruction(model, data, 3)
+    assert x.shape == x_hat.shape == (1, 8, 8)
+    img = to_image(x_hat, data.value_range)
+    assert img.shape == (8, 8) and img.min() >= 0 and img.max() <= 1
+
+
+def test_method_names_follow_the_paper():
+    assert method_name({"model": {"kind": "vae"}, "reg": {"kind": "none"}}) == "VAE"
+    assert method_name({"model": {"kind": "vae"}, "reg": {"kind": "fm"}}) == "FMVAE"
+    assert method_name({"model": {"kind": "vae"}, "reg": {"kind": "ir"}}) == "IRVAE"
+    assert method_name({"model": {"kind": "vae"}, "reg": {"kind": "ir"}, "type": "flatten"}) == "IRVAE+FM"
+    assert method_name({"model": {"kind": "ae"}, "reg": {"kind": "iso"}}) == "ISOAE"
+
+
+def test_run_rows_and_tradeoff_rows(tmp_path):
+    cfg = tiny_config(**{"reg.kind": "ir", "reg.alpha": 2.0})
+    done = new_run(tmp_path, cfg)
+    done.set_status("done")
+    (done.path / "evaluation.json").write_text(json.dumps(
+        {"mse": 0.01, "vor": 0.2, "mcn": 1.5, "augmented": {"vor": 0.3, "mcn": 1.7}}))
+    failed = new_run(tmp_path, cfg)
+    failed.set_status("failed", error="the loss became nan at epoch 1, step 3", trace="Traceback ...")
+    broken = new_run(tmp_path, cfg)
+    broken.file("config.json").write_text("{not json")
+    rows = {r["run"]: r for r in map(run_row, list_runs(tmp_path))}
+    assert rows[failed.name]["error"] == "the loss became nan at epoch 1, step 3"
+    assert rows[broken.name]["state"] == "unreadable" and "config.json" in rows[broken.name]["error"]
+    assert rows[done.name]["method"] == "IRVAE" and rows[done.name]["mcn"] == 1.5
+    assert tradeoff_rows(list_runs(tmp_path)) == [
+        {"dataset": "digits", "method": "IRVAE", "alpha": 2.0, "mse": 0.01, "vor": 0.2, "mcn": 1.5, "run": done.name}]
+    assert tradeoff_rows(list_runs(tmp_path), "augmented")[0]["mcn"] == 1.7
