@@ -11,7 +11,7 @@ from irvae_core.viz import latent_figure
 from pages.common import cached_view, friendly_errors, job_panel, manager, use_app_navigation
 
 QUICK_RUNS = {"quickstart-vae": ("none", "VAE"), "quickstart-irvae": ("ir", "IRVAE")}
-QUICK_EPOCHS = 15
+QUICK_EPOCHS = 40  # the learned decoder sigma needs ~40 epochs before a 2-D VAE stops collapsing to 1-D
 
 
 def start_quick_start() -> None:
