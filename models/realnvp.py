@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from models.networks import Linear
+
 
 class AffineCoupling(nn.Module):
     def __init__(self, mask: torch.Tensor, width: int, hidden_layers: int = 2):
@@ -20,9 +22,9 @@ class AffineCoupling(nn.Module):
         layers: list[nn.Module] = []
         prev = m
         for _ in range(hidden_layers):
-            layers += [nn.Linear(prev, width), nn.ReLU()]
+            layers += [Linear(prev, width), nn.ReLU()]
             prev = width
-        last = nn.Linear(prev, 2 * m)
+        last = Linear(prev, 2 * m)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.net = nn.Sequential(*layers, last)
