@@ -23,13 +23,36 @@ from irvae_core.geometry import _FORWARD_AD_LOCK, Decoder
 Estimator = Literal["hutchinson", "exact", "auto"]
 
 # estimator="auto" uses the exact metric up to this latent size, Hutchinson above it. The exact
-# estimator pushes m tangents (plus m copies of the primal) through the decoder, Hutchinson one
-# tangent and one vjp; at m = 2 they cost about the same and the exact one has no estimator noise.
-AUTO_EXACT_MAX_DIM = 2
+# estimator pushes m tangents (and m copies of the primal) through the decoder, Hutchinson one
+# tangent and one vjp. Up to m = 4 the exact one costs about as much as Hutchinson on the same
+# points (MNIST FC decoder, CPU) and has no estimator noise: on a 25-point sub-batch it gives a
+# less noisy gradient than Hutchinson on the whole batch of 100 (bench/subbatch_variance.py).
+AUTO_EXACT_MAX_DIM = 4
+
+
+# Mixup points per training step recommended with the exact estimator. On CPU the regularizer's
+# cost is mostly per call (the MNIST FC decoder at m = 2, 2 threads: ~6 ms a step plus ~0.1 ms
+# a point), so the sub-batch buys speed only down to ~10 points. Measured there (bench/):
+# IRVAE step / VAE step = 1.44 at n = 10, 1.49 at 16, 1.56 at 25, 2.05 at 100. The sub-batch
+# keeps Tr G and Tr G^2 unbiased; it adds noise: the regularizer's gradient has a relative std
+# of ~0.6-0.8 at n = 10 against ~0.4-0.45 for the official Hutchinson estimator on 100 points
+# at m = 2, and about the same (~0.6 / 0.1-0.2) at m = 4 (bench/subbatch_variance.py).
+TRAINING_SUBBATCH = 10
+
+
+def training_defaults(latent_dim: int) -> tuple[str, int | None]:
+    """(estimator, n) recommended for the training loss at latent size m.
+
+    m <= AUTO_EXACT_MAX_DIM: the exact metric on TRAINING_SUBBATCH mixup points; above it,
+    Hutchinson on the whole batch (the paper's setting; its noise grows fast when sub-batched).
+    """
+    if latent_dim <= AUTO_EXACT_MAX_DIM:
+        return "exact", TRAINING_SUBBATCH
+    return "hutchinson", None
 
 
 def resolve_estimator(estimator: str, latent_dim: int) -> str:
-    """'hutchinson' or 'exact' for ``estimator`` at latent size m ('auto': exact iff m <= 2)."""
+    """'hutchinson' or 'exact' for ``estimator`` at latent size m ('auto': exact iff m <= 4)."""
     if estimator == "auto":
         return "exact" if latent_dim <= AUTO_EXACT_MAX_DIM else "hutchinson"
     if estimator not in ("hutchinson", "exact"):
@@ -54,7 +77,7 @@ def mixup(z: torch.Tensor, eta: float | None = 0.2, n: int | None = None) -> tor
     k = b if n is None else min(n, b)
     perm = torch.randperm(b, device=z.device)[:k]
     d = torch.rand(k, 1, device=z.device, dtype=z.dtype) * (1 + 2 * eta) - eta
-    return d * z[:k] + (1 - d) * z[perm]
+    return torch.lerp(z[perm], z[:k], d)  # d z_i + (1 - d) z_j
 
 
 def _jvp(decoder: Decoder, z: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,16 +95,29 @@ def _jvp(decoder: Decoder, z: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tens
     return out, jv
 
 
-def jacobian_columns(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
-    """J e_1, ..., J e_m at every point, shape (B, m, D), keeping the autograd graph.
+def _jacobian_columns(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
+    """J e_1, ..., J e_m at every point, shape (m, B, D), keeping the autograd graph.
 
-    One forward-mode pass on the batch stacked m times ([z; z; ...] with tangents e_1 on the
+    One forward-mode pass on the batch stacked m times ([z; z; ...] with tangent e_1 on the
     first copy, e_2 on the second, ...), so the cost is a dual forward pass on m*B inputs.
     """
     b, m = z.shape
     basis = torch.eye(m, dtype=z.dtype, device=z.device).repeat_interleave(b, dim=0)
     _, jt = _jvp(decoder, z.repeat(m, 1), basis)
-    return jt.reshape(m, b, -1).transpose(0, 1)
+    return jt.view(m, b, -1)
+
+
+def jacobian_columns(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
+    """The Jacobians' columns J e_i as rows, shape (B, m, D), keeping the autograd graph."""
+    return _jacobian_columns(decoder, z).transpose(0, 1)
+
+
+def _gram(cols: torch.Tensor) -> torch.Tensor:
+    """G[i, j, b] = <cols[i, b], cols[j, b]> for cols (m, B, D): the metrics as (m, m, B)."""
+    if cols.shape[0] <= 4:  # elementwise: fewer ops (and cheaper backward) than a batched matmul
+        return (cols[:, None] * cols[None]).sum(-1)
+    c = cols.transpose(0, 1)
+    return (c @ c.transpose(1, 2)).permute(1, 2, 0)
 
 
 def trace_estimates(
@@ -100,8 +136,8 @@ def trace_estimates(
     if z.ndim != 2:
         raise ValueError(f"z must have shape (B, m); got {tuple(z.shape)}")
     if resolve_estimator(estimator, z.shape[1]) == "exact":
-        G = metric_with_graph(decoder, z)
-        return _trace(G), G.pow(2).sum((-2, -1))  # Tr G^2 = ||G||_F^2 (G symmetric)
+        G = _gram(_jacobian_columns(decoder, z))  # (m, m, B)
+        return G.diagonal().sum(-1), G.pow(2).sum((0, 1))  # Tr G^2 = ||G||_F^2 (G symmetric)
     if v is None:
         v = torch.randn_like(z)
     if not z.requires_grad:
@@ -113,12 +149,7 @@ def trace_estimates(
 
 def metric_with_graph(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
     """G(z) = J^T J (B, m, m) keeping the autograd graph (for losses; cf. geometry.pullback_metric)."""
-    jt = jacobian_columns(decoder, z)
-    return jt @ jt.transpose(1, 2)
-
-
-def _trace(G: torch.Tensor) -> torch.Tensor:
-    return G.diagonal(dim1=-2, dim2=-1).sum(-1)
+    return _gram(_jacobian_columns(decoder, z)).permute(2, 0, 1)
 
 
 def relaxed_distortion(
