@@ -15,8 +15,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from irvae_core.regularizers import relaxed_distortion  # noqa: E402
-from irvae_core.training import regularizer_estimator  # noqa: E402
+from irvae_core.regularizers import relaxed_distortion, resolve_estimator  # noqa: E402
 from models import FlattenedAE, RealNVP, build_autoencoder  # noqa: E402
 
 
@@ -33,7 +32,7 @@ def main(reps: int = 5, steps: int = 20) -> None:
     fm_opt = torch.optim.Adam(flat.fm.parameters(), lr=1e-4)
     with torch.no_grad():
         z = base.encode(x)  # the encoder is frozen: the trainer encodes the data once
-    est = regularizer_estimator("auto", 2)
+    est = resolve_estimator("auto", 2)
 
     def vae_step() -> None:
         vae_opt.zero_grad()

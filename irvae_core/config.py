@@ -49,10 +49,10 @@ class RegConfig:
     kind: str = "none"
     alpha: float | None = None  # None = the preset's default for this model and regularizer
     eta: float = 0.2  # mixup parameter (Section 4.3)
-    estimator: str = "auto"  # auto: exact for latent size <= 4, Hutchinson above
+    estimator: str = "auto"  # auto: the exact metric for latent size <= 4, Hutchinson above
     h: str = "square"  # relaxed distortion h(lambda): square (eq. 10) or log (exact only)
     k: float = 1.0  # target scale of the strict isometry (reg = iso, Appendix E.6)
-    samples: int | None = None  # mixup points per step for the regularizer; None = whole batch
+    samples: int | None = None  # mixup points a step; None: 10 with the exact estimator, else the batch
 
 
 @dataclass

@@ -23,7 +23,7 @@ import torch
 
 from irvae_core.config import ConfigError, RunConfig, apply_overrides
 from irvae_core.data import DatasetSplits, TensorSplit, load_dataset
-from irvae_core.regularizers import relaxed_distortion
+from irvae_core.regularizers import relaxed_distortion, resolve_estimator
 from irvae_core.runs import Run, new_run, open_run
 from irvae_core.training import (
     Cancelled,
@@ -32,7 +32,6 @@ from irvae_core.training import (
     TrainingFailed,
     iterate_batches,
     load_model,
-    regularizer_estimator,
 )
 from models import FlattenedAE, RealNVP
 
@@ -91,7 +90,7 @@ class FlatteningTrainer(Trainer):
         torch.manual_seed(f.seed)
         self.model = FlattenedAE(base, RealNVP(base.latent_dim, f.depth, f.width)).to(self.device)
         self.opt = torch.optim.Adam(self.model.fm.parameters(), lr=f.lr)
-        self.estimator = regularizer_estimator(f.estimator, base.latent_dim)
+        self.estimator = resolve_estimator(f.estimator, base.latent_dim)
         self.run.write_config(c, extra={"type": "flatten", "base_run": str(self.base_run.path.resolve()),
                                         "flatten": dataclasses.asdict(f), "x_shape": list(raw.x_shape)})
 

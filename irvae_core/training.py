@@ -22,7 +22,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from irvae_core.config import DEFAULT_EPOCHS, ConfigError, RunConfig, default_alpha
 from irvae_core.data import DATASETS, DatasetSplits, TensorSplit, load_dataset
-from irvae_core.regularizers import fmvae_distortion, isometry_distortion, relaxed_distortion
+from irvae_core.regularizers import (
+    TRAINING_SUBBATCH,
+    fmvae_distortion,
+    isometry_distortion,
+    relaxed_distortion,
+    resolve_estimator,
+)
 from irvae_core.runs import Run, load_checkpoint, new_run, save_checkpoint
 from models import AE, build_autoencoder
 
@@ -71,25 +77,22 @@ def build_model(cfg: RunConfig, x_shape: tuple[int, ...]) -> AE:
                              out_act=m.out_act or "sigmoid", fixed_sigma=m.fixed_sigma)
 
 
-def regularizer_estimator(estimator: str, latent_dim: int) -> str:
-    """'auto' uses the exact metric for latent size <= 4 (cheap, zero variance), else Hutchinson."""
-    if estimator == "auto":
-        return "exact" if latent_dim <= 4 else "hutchinson"
-    return estimator
-
-
 def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor) -> torch.Tensor:
-    """The configured geometric regularizer R of the decoder over mixup samples of z."""
+    """The configured geometric regularizer R of the decoder over mixup samples of z.
+
+    With ``reg.samples`` unset the regularizer sees the whole batch, except with the exact
+    estimator (auto for m <= 4), which uses TRAINING_SUBBATCH mixup points a step: the exact
+    metric has no estimator noise, and on CPU the regularizer's cost is mostly per call.
+    """
     r = cfg.reg
-    est = regularizer_estimator(r.estimator, z.shape[1])
-    if r.samples is not None and r.samples < z.shape[0]:
-        z = z[: r.samples]
+    est = resolve_estimator(r.estimator, z.shape[1])
+    n = r.samples if r.samples is not None else (TRAINING_SUBBATCH if est == "exact" else None)
     if r.kind == "ir":
-        return relaxed_distortion(decoder, z, eta=r.eta, estimator=est, h=r.h)
+        return relaxed_distortion(decoder, z, eta=r.eta, estimator=est, h=r.h, n=n)
     if r.kind == "fm":
-        return fmvae_distortion(decoder, z, eta=r.eta, estimator=est)
+        return fmvae_distortion(decoder, z, eta=r.eta, estimator=est, n=n)
     if r.kind == "iso":
-        return isometry_distortion(decoder, z, k=r.k, eta=r.eta, estimator=est)
+        return isometry_distortion(decoder, z, k=r.k, eta=r.eta, estimator=est, n=n)
     raise ConfigError(f"no regularizer for kind {r.kind!r}")
 
 

@@ -178,7 +178,7 @@ def test_quick_start_submits_a_vae_and_an_irvae_on_embedded_mnist(tmp_path, monk
     assert [j.label for j in jobs] == ["quick start: IRVAE", "quick start: VAE"]  # newest first
     cfgs = [open_run(j.runs[0]).config() for j in jobs]
     assert [(c.data.name, c.model.latent_dim, c.reg.kind, c.train.epochs) for c in cfgs] == [
-        ("mnist5k", 2, "ir", 15), ("mnist5k", 2, "none", 15)]
+        ("mnist5k", 2, "ir", 40), ("mnist5k", 2, "none", 40)]
     assert manager.get(jobs[0].id).state == "cancelled"  # was queued: never starts
     # the VAE stops at its first step, once its data are loaded (not waited for here)
 

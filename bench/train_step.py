@@ -1,0 +1,72 @@
+"""Bench (bar B): IRVAE training step vs VAE training step, MNIST FC (784-256x4-m), batch 100, CPU.
+
+The IRVAE step is the Trainer's: loss = out.loss + alpha * relaxed_distortion(model.decode,
+out.z, eta=0.2, estimator=E, n=N). The first IRVAE row is the recommended default for m = 2
+(exact metric on a 10-point mixup sub-batch); the others show the alternatives. Bar: the
+default <= 1.5x the VAE step. All arms use torch's default Adam and thread count, each its own
+identically initialised model, and run alternating in one process (see bench/_timing.py).
+
+    .venv/bin/python bench/train_step.py [--iters N] [--budget SECONDS] [--m M] [--threads T]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _timing import alternating_times, fmt_ratio, make_vae, ratio, train_step  # noqa: E402
+
+from irvae_core.regularizers import relaxed_distortion  # noqa: E402
+
+ALPHA = 25.0  # the MNIST preset (official iso_reg 100 at m = 2)
+DEFAULT = ("exact", 10)  # recommended (estimator, n) at m = 2
+OTHERS = [("exact", 16), ("exact", 25), ("hutchinson", 25), ("exact", None), ("hutchinson", None)]
+
+
+def irvae(estimator: str, n: int | None):
+    def reg(model, z):
+        return ALPHA * relaxed_distortion(model.decode, z, eta=0.2, estimator=estimator, n=n)
+
+    return reg
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=300, help="steps per arm at most")
+    ap.add_argument("--budget", type=float, default=60.0, help="seconds of timed steps at most")
+    ap.add_argument("--m", type=int, default=2, help="latent size")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    torch.manual_seed(0)
+    x = torch.rand(100, 1, 28, 28)
+    arms = {}
+    model, opt = make_vae(0, args.m)
+    arms["vae"] = train_step(model, opt, x, None)
+    for est, n in [DEFAULT, *OTHERS]:
+        model, opt = make_vae(0, args.m)
+        arms[f"irvae {est} n={n or 100}"] = train_step(model, opt, x, irvae(est, n))
+    times = alternating_times(arms, args.iters, args.budget)
+
+    print(f"MNIST FC VAE, m = {args.m}, batch 100, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, {len(times['vae'])} steps per arm")
+    print(f"{'arm':26s} {'ms/step':>8s}   /vae   paired [IQR]")
+    for name in arms:
+        print(f"{name:26s} {statistics.median(times[name]) * 1e3:8.2f}   {fmt_ratio(times, name, 'vae')}")
+    default = f"irvae {DEFAULT[0]} n={DEFAULT[1]}"
+    r = ratio(times, default, "vae")
+    verdict = "met" if max(r[0], r[1]) <= 1.5 else "NOT met"
+    print(f"bar B ('{default}' <= 1.5x vae): {r[0]:.2f}x (paired {r[1]:.2f}) -> {verdict}")
+
+
+if __name__ == "__main__":
+    main()
