@@ -29,20 +29,22 @@ class AffineCoupling(nn.Module):
         nn.init.zeros_(last.bias)
         self.net = nn.Sequential(*layers, last)
 
-    def _scale_shift(self, kept: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s, t = self.net(kept).chunk(2, dim=-1)
-        free = 1 - self.mask
-        return torch.tanh(s) * free, t * free  # tanh bounds the log-scale for stability
+    def _scale_shift(self, x: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s, t = self.net(torch.where(keep, x, 0.0)).chunk(2, dim=-1)
+        return torch.where(keep, 0.0, torch.tanh(s)), torch.where(keep, 0.0, t)  # tanh bounds the log-scale
 
+    # Masking is done with torch.where, not by multiplying with the 0/1 mask: under forward-mode
+    # AD (the jvp of the regularizer) torch's rule for a product of a dual tensor with a plain
+    # tensor or a number costs ~0.8 ms on CPU whatever the size, 50x a torch.where.
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kept = x * self.mask
-        s, t = self._scale_shift(kept)
-        return kept + (1 - self.mask) * (x * torch.exp(s) + t)
+        keep = self.mask > 0.5
+        s, t = self._scale_shift(x, keep)
+        return torch.where(keep, x, x * torch.exp(s) + t)
 
     def inverse(self, y: torch.Tensor) -> torch.Tensor:
-        kept = y * self.mask
-        s, t = self._scale_shift(kept)
-        return kept + (1 - self.mask) * ((y - t) * torch.exp(-s))
+        keep = self.mask > 0.5
+        s, t = self._scale_shift(y, keep)
+        return torch.where(keep, y, (y - t) * torch.exp(-s))
 
 
 class RealNVP(nn.Module):
