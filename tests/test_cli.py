@@ -35,7 +35,7 @@ def test_train_then_evaluate_json_on_the_embedded_data(trained_run):
     assert result["vor"] >= 0 and result["mcn"] >= 1
     assert result["latent"] == "encoded" and result["augmented"]["mcn"] >= 1
     config = json.loads((trained_run / "config.json").read_text())
-    assert config["reg"]["kind"] == "ir" and config["reg"]["alpha"] == 25.0  # the documented default
+    assert config["reg"]["kind"] == "ir" and config["reg"]["alpha"] == 300.0  # the documented default
 
 
 def test_evaluate_text_output_names_both_latent_distributions(trained_run):
