@@ -73,6 +73,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eta", type=float, help="mixup parameter eta (default 0.2)")
     p.add_argument("--estimator", choices=ESTIMATORS,
                    help="trace estimator: exact metric or Hutchinson (auto: exact for m <= 4)")
+    p.add_argument("--samples", type=int,
+                   help="mixup points per step for the regularizer (default: 10 with the exact estimator, "
+                        "else the whole batch)")
     p.add_argument("--h", choices=("square", "log"), help="h of the relaxed distortion (log needs exact)")
     p.add_argument("--k", type=float, help="target scale k for --reg iso (default 1)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -98,6 +101,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     fields = {"data.name": a.dataset, "data.root": a.data_root, "data.classes": a.classes,
               "model.kind": a.model, "model.arch": a.arch, "model.latent_dim": a.latent_dim,
               "reg.kind": a.reg, "reg.alpha": a.alpha, "reg.eta": a.eta, "reg.estimator": a.estimator,
+              "reg.samples": a.samples,
               "reg.h": a.h, "reg.k": a.k, "train.epochs": a.epochs, "train.lr": a.lr,
               "train.batch_size": a.batch_size, "train.seed": a.seed, "train.device": a.device}
     overrides: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
