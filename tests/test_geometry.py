@@ -161,3 +161,16 @@ print((after - before) * 1024)
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert int(r.stdout.strip().splitlines()[-1]) < 2 * 2**30
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_pullback_metric_on_cuda_matches_cpu(monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # compare float32 with float32
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    torch.manual_seed(2)
+    ae = build_autoencoder("vae", "conv", (1, 28, 28), latent_dim=4)
+    z = torch.randn(64, 4)
+    G_cpu = pullback_metric(ae.decode, z, chunk_size=16)
+    G_gpu = pullback_metric(ae.cuda().decode, z.cuda(), chunk_size=16)
+    assert G_gpu.device.type == "cuda"
+    torch.testing.assert_close(G_gpu.cpu(), G_cpu, rtol=1e-3, atol=1e-5)

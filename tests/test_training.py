@@ -1,6 +1,7 @@
 """The Trainer: loss falls for every model and regularizer, isometry on a known manifold,
 deterministic resume, the NaN guard, checkpoints."""
 
+import math
 import pickle
 import re
 
@@ -114,3 +115,21 @@ def test_checkpoints_load_weights_only_and_bad_ones_fail_clearly(tmp_path):
     run.file("best.pt").write_bytes(b"garbage")
     with pytest.raises(CheckpointError, match="best.pt"):
         load_model(run)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_irvae_trains_on_cuda_and_its_checkpoint_loads_on_cpu(tmp_path):
+    from irvae_core.flattening import FlattenConfig, FlatteningTrainer
+
+    data = tiny_images()
+    cfg = tiny_config(**{"reg.kind": "ir", "reg.alpha": 1.0, "train.epochs": 3, "train.device": "cuda"})
+    run = new_run(tmp_path, cfg)
+    trainer = Trainer(cfg, run, data=data)
+    assert trainer.device.type == "cuda"
+    record = trainer.fit()
+    assert math.isfinite(record["val_loss"]) and record["epoch"] == 3
+    on_cpu = evaluate_model(load_model(run, device="cpu"), data)
+    assert math.isfinite(on_cpu["mse"]) and on_cpu["mcn"] >= 1.0
+    fm = new_run(tmp_path, cfg, label="fm")
+    FlatteningTrainer(run, fm, FlattenConfig(epochs=1, depth=2, width=32, batch_size=20), data=data).fit()
+    assert fm.status()["state"] == "done"
