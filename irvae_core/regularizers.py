@@ -13,6 +13,8 @@ ours (e.g. the official MNIST config, iso_reg = 100 at m = 2, is alpha = 25 here
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -60,24 +62,32 @@ def resolve_estimator(estimator: str, latent_dim: int) -> str:
     return estimator
 
 
+def mixup_pairs(b: int, eta: float, n: int | None = None, device=None,
+                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The draw behind ``mixup``: indices i, j (k each) and weights d (k, 1), k = min(n, b).
+
+    The k augmented points are d z_i + (1 - d) z_j with i = 0..k-1 (the first k points of the
+    batch), j drawn without replacement from the whole batch and d ~ U[-eta, 1 + eta]. A caller
+    that only needs the k augmented points can compute its codes on rows i and j alone.
+    """
+    if eta < 0:
+        raise ValueError(f"the mixup parameter eta must be >= 0; got {eta}")
+    k = b if n is None else min(n, b)
+    j = torch.randperm(b, device=device)[:k]
+    d = torch.rand(k, 1, device=device, dtype=dtype) * (1 + 2 * eta) - eta
+    return torch.arange(k, device=device), j, d
+
+
 def mixup(z: torch.Tensor, eta: float | None = 0.2, n: int | None = None) -> torch.Tensor:
     """Mixup augmentation z' = d z_i + (1 - d) z_j, j a random permutation, d ~ U[-eta, 1+eta].
 
     Paper Section 4.3 / Appendix E.3. ``eta=None`` returns z unchanged (no augmentation).
     ``n`` draws only the first n augmented points (a sub-batch; each still pairs with any point).
     """
-    if n is not None and n < z.shape[0]:
-        if eta is None:
-            return z[:n]
-    elif eta is None:
-        return z
-    if eta < 0:
-        raise ValueError(f"the mixup parameter eta must be >= 0; got {eta}")
-    b = z.shape[0]
-    k = b if n is None else min(n, b)
-    perm = torch.randperm(b, device=z.device)[:k]
-    d = torch.rand(k, 1, device=z.device, dtype=z.dtype) * (1 + 2 * eta) - eta
-    return torch.lerp(z[perm], z[:k], d)  # d z_i + (1 - d) z_j
+    if eta is None:
+        return z if n is None else z[:n]
+    i, j, d = mixup_pairs(z.shape[0], eta, n, z.device, z.dtype)
+    return torch.lerp(z[j], z[i], d)  # d z_i + (1 - d) z_j
 
 
 def _jvp(decoder: Decoder, z: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,12 +105,39 @@ def _jvp(decoder: Decoder, z: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tens
     return out, jv
 
 
+@dataclass(frozen=True)
+class Composed:
+    """The decoder ``outer(inner(z))`` where the inner map gives its own Jacobian.
+
+    ``inner_and_jacobian(z)`` returns (inner(z), d inner / dz of shape (B, m, m)), e.g.
+    ``RealNVP.inverse_and_jacobian`` for the flattening module's f o i^{-1}. The exact estimator
+    then pushes the m columns of that Jacobian through ``outer`` as tangents (one stacked
+    forward-mode pass) instead of pushing m tangents through both maps.
+    """
+
+    outer: Decoder
+    inner: Decoder
+    inner_and_jacobian: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        return self.outer(self.inner(z))
+
+    def jacobian_columns(self, z: torch.Tensor) -> torch.Tensor:
+        b, m = z.shape
+        x, jac = self.inner_and_jacobian(z)  # jac[b, :, i] = d inner / d z_i
+        _, jt = _jvp(self.outer, x.repeat(m, 1), jac.permute(2, 0, 1).reshape(m * b, -1))
+        return jt.view(m, b, -1)
+
+
 def _jacobian_columns(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
     """J e_1, ..., J e_m at every point, shape (m, B, D), keeping the autograd graph.
 
     One forward-mode pass on the batch stacked m times ([z; z; ...] with tangent e_1 on the
     first copy, e_2 on the second, ...), so the cost is a dual forward pass on m*B inputs.
+    A ``Composed`` decoder computes them its own way.
     """
+    if isinstance(decoder, Composed):
+        return decoder.jacobian_columns(z)
     b, m = z.shape
     basis = torch.eye(m, dtype=z.dtype, device=z.device).repeat_interleave(b, dim=0)
     _, jt = _jvp(decoder, z.repeat(m, 1), basis)

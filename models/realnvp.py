@@ -47,6 +47,44 @@ class AffineCoupling(nn.Module):
         return torch.where(keep, y, (y - t) * torch.exp(-s))
 
 
+    def inverse_and_jacobian(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x = inverse(y) and its Jacobian dx/dy (B, m, m), differentiable by reverse mode.
+
+        s and t depend on the kept coordinates only, so the Jacobian needs the coupling
+        network's derivative along those k coordinates alone: k tangents pushed through the
+        network by hand (one matmul each per layer), against m for a generic forward-mode pass.
+        """
+        keep = self.mask > 0.5
+        kidx = keep.nonzero().flatten()
+        a, tan = torch.where(keep, y, 0.0), None  # tan: (k, B, width), d(activation)/d y[kidx]
+        for mod in self.net:
+            if isinstance(mod, nn.Linear):
+                if tan is None:  # d(W a + b)/d a_j = W[:, j], the same for every point
+                    tan = mod.weight.t()[kidx].unsqueeze(1).expand(len(kidx), y.shape[0], -1)
+                else:
+                    tan = tan @ mod.weight.t()
+                a = mod(a)
+            elif isinstance(mod, nn.ReLU):
+                pos = a > 0
+                a, tan = torch.relu(a), torch.where(pos, tan, 0.0)
+            else:  # pragma: no cover - the coupling network is Linear and ReLU only
+                raise TypeError(f"no hand-written derivative for {type(mod).__name__}")
+        s_raw, t = a.chunk(2, dim=-1)
+        ds_raw, dt = tan.chunk(2, dim=-1)
+        th = torch.tanh(s_raw)
+        s = torch.where(keep, 0.0, th)
+        ds = torch.where(keep, 0.0, (1 - th * th) * ds_raw)  # (k, B, m)
+        t, dt = torch.where(keep, 0.0, t), torch.where(keep, 0.0, dt)
+        scale = torch.exp(-s)
+        x = torch.where(keep, y, (y - t) * scale)
+        cross = torch.where(keep, 0.0, -(dt + (y - t) * ds) * scale)  # (k, B, m): dx/dy[kidx]
+        jac = torch.diag_embed(torch.where(keep, 1.0, scale))  # (B, m, m)
+        cols = list(jac.unbind(2))
+        for c, j in enumerate(kidx.tolist()):
+            cols[j] = cols[j] + cross[c]
+        return x, torch.stack(cols, dim=2)
+
+
 class RealNVP(nn.Module):
     """Invertible map R^m -> R^m: ``forward`` is i(z), ``inverse`` is i^{-1}(w) (exact)."""
 
@@ -69,3 +107,11 @@ class RealNVP(nn.Module):
         for layer in reversed(self.layers):
             w = layer.inverse(w)
         return w
+
+    def inverse_and_jacobian(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """z = inverse(w) and dz/dw (B, m, m), keeping the autograd graph (see AffineCoupling)."""
+        jac = None
+        for layer in reversed(self.layers):
+            w, lj = layer.inverse_and_jacobian(w)
+            jac = lj if jac is None else lj @ jac
+        return w, jac

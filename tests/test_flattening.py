@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from irvae_core.config import ConfigError
 from irvae_core.evaluation import evaluate_model
 from irvae_core.flattening import FlattenConfig, FlatteningTrainer, flatten
 from irvae_core.runs import new_run, open_run
@@ -62,3 +63,55 @@ def test_flatten_refuses_an_already_flattened_run(sheet_ae, tmp_path):
     FlatteningTrainer(base_run, run, FlattenConfig(epochs=1, depth=2, width=8), data=data).fit()
     with pytest.raises(Exception, match="already flattened"):
         flatten(open_run(run.path), FlattenConfig(epochs=1))
+
+
+def test_sub_batch_runs_the_flow_on_the_mixup_rows_only_with_the_same_loss_and_gradient(sheet_ae, tmp_path):
+    """With beta = 0 the FM loss computes i(z) on the 2n rows it mixes; the result must equal the
+    loss (and gradient) of the same mixup draw computed from i(z) on the whole batch."""
+    from irvae_core.regularizers import mixup_pairs, relaxed_distortion
+
+    base_run, data = sheet_ae
+    fcfg = FlattenConfig(epochs=1, depth=2, width=16, batch_size=50, samples=6, estimator="exact")
+    tr = FlatteningTrainer(base_run, new_run(tmp_path, base_run.config()), fcfg, data=data)
+    assert tr.samples == 6 and tr.estimator == "exact"
+    assert FlatteningTrainer(base_run, new_run(tmp_path, base_run.config()), FlattenConfig(), data=data).samples is None
+    for layer in tr.model.fm.layers:  # move away from the identity
+        torch.nn.init.normal_(layer.net[-1].weight, std=0.3)
+    z = tr.data.train.x[:50].to(tr.device)
+    params = list(tr.model.fm.parameters())
+
+    torch.manual_seed(3)
+    loss, parts = tr.loss(z)
+    fast = torch.autograd.grad(loss, params)
+
+    torch.manual_seed(3)
+    i, j, d = mixup_pairs(50, fcfg.eta, 6, z.device)
+    w = tr.model.fm(z)
+    ref = relaxed_distortion(tr.model.decode, torch.lerp(w[j], w[i], d), eta=None, estimator="exact")
+    slow = torch.autograd.grad(ref, params)
+    torch.testing.assert_close(loss, ref, rtol=1e-5, atol=1e-6)
+    for a, b in zip(fast, slow):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    assert parts["reg"] == pytest.approx(ref.item(), rel=1e-5)
+
+    with pytest.raises(ConfigError, match="samples"):
+        FlattenConfig(samples=1).validated()
+    with pytest.raises(ConfigError, match="estimator"):
+        FlattenConfig(estimator="bogus").validated()
+
+
+def test_realnvp_forward_mode_jacobian_matches_reverse_mode():
+    from irvae_core.regularizers import jacobian_columns
+
+    torch.manual_seed(5)
+    fm = RealNVP(3, depth=4, width=16).double()
+    for layer in fm.layers:
+        torch.nn.init.normal_(layer.net[-1].weight, std=0.5)
+    w = torch.randn(6, 3, dtype=torch.float64)
+    cols = jacobian_columns(fm.inverse, w)  # (B, m, m): row i is J e_i
+    x, jac = fm.inverse_and_jacobian(w)  # the hand-written Jacobian the FM loss uses
+    torch.testing.assert_close(x, fm.inverse(w))
+    for b in range(6):
+        J = torch.autograd.functional.jacobian(lambda v: fm.inverse(v[None])[0], w[b])
+        torch.testing.assert_close(cols[b].T, J)
+        torch.testing.assert_close(jac[b], J)
