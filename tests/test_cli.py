@@ -18,7 +18,7 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    r = cli("train", "--dataset", "mnist5k", "--model", "vae", "--reg", "ir", "--latent-dim", "2", "--epochs", "1",
+    r = cli("train", "--dataset", "mnist5k", "--model", "vae", "--reg", "ir", "--latent-dim", "2", "--epochs", "3",
             "--no-tensorboard", "--out", str(out))
     assert r.returncode == 0, r.stderr
     run_dir = Path(r.stdout.strip().splitlines()[-1])
