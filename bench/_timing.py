@@ -9,6 +9,7 @@ ratios, which compare steps taken within ~0.1 s of each other under the same loa
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -67,3 +68,27 @@ def ratio(times: dict[str, list[float]], a: str, b: str) -> tuple[float, float, 
 def fmt_ratio(times: dict[str, list[float]], a: str, b: str) -> str:
     rm, rp, q1, q3 = ratio(times, a, b)
     return f"{rm:5.2f}   {rp:5.2f} [{q1:.2f}-{q3:.2f}]"
+
+
+def timing_args(doc: str, iters: int = 300, extra: Callable[[argparse.ArgumentParser], None] | None = None):
+    """The benches' common options (--iters, --budget, --threads, plus ``extra``), parsed and applied."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--iters", type=int, default=iters, help="steps per arm at most")
+    ap.add_argument("--budget", type=float, default=60.0, help="seconds of timed steps at most")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    if extra is not None:
+        extra(ap)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def report(times: dict[str, list[float]], ref: str, bar_arm: str, bar: float, bar_name: str) -> None:
+    """Print ms/step and the ratio to ``ref`` of every arm, then whether ``bar_arm`` meets the bar."""
+    print(f"{'arm':26s} {'ms/step':>8s}   /{ref}   paired [IQR]")
+    for name in times:
+        print(f"{name:26s} {statistics.median(times[name]) * 1e3:8.2f}   {fmt_ratio(times, name, ref)}")
+    r = ratio(times, bar_arm, ref)
+    verdict = "met" if max(r[0], r[1]) <= bar else "NOT met"
+    print(f"{bar_name} ('{bar_arm}' <= {bar:g}x {ref}): {r[0]:.2f}x (paired {r[1]:.2f}) -> {verdict}")

@@ -12,8 +12,6 @@ mixup sub-batch (the RealNVP then runs on those rows only) and Hutchinson's esti
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _timing import alternating_times, fmt_ratio, make_vae, ratio, train_step  # noqa: E402
+from _timing import alternating_times, make_vae, report, timing_args, train_step  # noqa: E402
 
 from irvae_core.config import RunConfig, apply_overrides  # noqa: E402
 from irvae_core.data import DatasetSplits, TensorSplit  # noqa: E402
@@ -51,10 +49,7 @@ def fm_step(trainer: FlatteningTrainer, z: torch.Tensor):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iters", type=int, default=200, help="steps per arm at most")
-    ap.add_argument("--budget", type=float, default=60.0, help="seconds of timed steps at most")
-    args = ap.parse_args()
+    args = timing_args(__doc__, 200)
 
     torch.manual_seed(0)
     data = random_mnist()
@@ -76,14 +71,7 @@ def main() -> None:
 
     print(f"MNIST FC VAE m = 2, RealNVP 8 x 512, batch 100, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {len(times['vae'])} steps per arm")
-    print(f"{'arm':26s} {'ms/step':>8s}   /vae   paired [IQR]")
-    for name in arms:
-        print(f"{name:26s} {statistics.median(times[name]) * 1e3:8.2f}   {fmt_ratio(times, name, 'vae')}")
-    default = list(arms)[1]
-    r = ratio(times, default, "vae")
-    verdict = "met" if max(r[0], r[1]) <= 8 else "NOT met"
-    print(f"bar ('{default}' <= 8x vae): {r[0]:.2f}x (paired {r[1]:.2f}) -> {verdict}")
-
+    report(times, "vae", list(arms)[1], 8.0, "bar")
 
 if __name__ == "__main__":
     main()

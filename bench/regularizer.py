@@ -14,7 +14,6 @@ Bar: ours <= official (ratio <= 1.0).
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 from pathlib import Path
@@ -24,19 +23,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _timing import alternating_times, fmt_ratio, make_vae, ratio, train_step  # noqa: E402
+from _timing import alternating_times, fmt_ratio, make_vae, ratio, timing_args, train_step  # noqa: E402
 
 from irvae_core.regularizers import mixup, relaxed_distortion  # noqa: E402
-
-
-def official_relaxed_distortion(func, z_aug, v):
-    """The official IRVAE code's formulation (as in tests/test_regularizers.py)."""
-    bs = len(z_aug)
-    Jv = torch.autograd.functional.jvp(func, z_aug, v=v, create_graph=True)[1]
-    TrG = torch.sum(Jv.view(bs, -1) ** 2, dim=1).mean()
-    JTJv = torch.autograd.functional.vjp(func, z_aug, v=Jv, create_graph=True)[1].view(bs, -1)
-    TrG2 = torch.sum(JTJv**2, dim=1).mean()
-    return TrG2 / TrG**2
+from tests.helpers import official_relaxed_distortion  # noqa: E402
 
 
 def ours(model, z):
@@ -53,13 +43,7 @@ def official(model, z):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iters", type=int, default=300, help="steps per arm at most")
-    ap.add_argument("--budget", type=float, default=60.0, help="seconds of timed steps at most")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = timing_args(__doc__, 300)
 
     torch.manual_seed(0)
     x = torch.rand(100, 1, 28, 28)

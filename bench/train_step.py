@@ -11,8 +11,6 @@ identically initialised model, and run alternating in one process (see bench/_ti
 
 from __future__ import annotations
 
-import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -21,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _timing import alternating_times, fmt_ratio, make_vae, ratio, train_step  # noqa: E402
+from _timing import alternating_times, make_vae, report, timing_args, train_step  # noqa: E402
 
 from irvae_core.regularizers import relaxed_distortion  # noqa: E402
 
@@ -38,14 +36,7 @@ def irvae(estimator: str, n: int | None):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--iters", type=int, default=300, help="steps per arm at most")
-    ap.add_argument("--budget", type=float, default=60.0, help="seconds of timed steps at most")
-    ap.add_argument("--m", type=int, default=2, help="latent size")
-    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    args = timing_args(__doc__, 300, lambda ap: ap.add_argument("--m", type=int, default=2, help="latent size"))
 
     torch.manual_seed(0)
     x = torch.rand(100, 1, 28, 28)
@@ -59,14 +50,7 @@ def main() -> None:
 
     print(f"MNIST FC VAE, m = {args.m}, batch 100, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {len(times['vae'])} steps per arm")
-    print(f"{'arm':26s} {'ms/step':>8s}   /vae   paired [IQR]")
-    for name in arms:
-        print(f"{name:26s} {statistics.median(times[name]) * 1e3:8.2f}   {fmt_ratio(times, name, 'vae')}")
-    default = f"irvae {DEFAULT[0]} n={DEFAULT[1]}"
-    r = ratio(times, default, "vae")
-    verdict = "met" if max(r[0], r[1]) <= 1.5 else "NOT met"
-    print(f"bar B ('{default}' <= 1.5x vae): {r[0]:.2f}x (paired {r[1]:.2f}) -> {verdict}")
-
+    report(times, "vae", f"irvae {DEFAULT[0]} n={DEFAULT[1]}", 1.5, "bar B")
 
 if __name__ == "__main__":
     main()

@@ -46,3 +46,16 @@ def tiny_config(**overrides) -> RunConfig:
     base = {"data.name": "digits", "model.hidden": [32, 32], "model.latent_dim": 2, "train.epochs": 2,
             "train.batch_size": 20, "train.lr": 3e-3, "train.tensorboard": False}
     return apply_overrides(RunConfig(), {**base, **overrides})
+
+
+def official_relaxed_distortion(func, z_aug, v):
+    """The official IRVAE code's E[Tr G^2] / E[Tr G]^2 (torch.autograd.functional, create_graph=True).
+
+    The reference our estimator is tested (tests/test_regularizers.py) and timed (bench/) against.
+    """
+    bs = len(z_aug)
+    Jv = torch.autograd.functional.jvp(func, z_aug, v=v, create_graph=True)[1]
+    TrG = torch.sum(Jv.view(bs, -1) ** 2, dim=1).mean()
+    JTJv = torch.autograd.functional.vjp(func, z_aug, v=Jv, create_graph=True)[1].view(bs, -1)
+    TrG2 = torch.sum(JTJv**2, dim=1).mean()
+    return TrG2 / TrG**2

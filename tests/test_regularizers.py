@@ -13,6 +13,7 @@ from irvae_core.regularizers import (
     trace_estimates,
 )
 from models import FCDecoder
+from tests.helpers import official_relaxed_distortion
 
 
 def mlp_decoder(m=3, d=12, seed=0, dtype=torch.float64):
@@ -132,16 +133,6 @@ def test_isometry_distortion_is_zero_only_at_the_chosen_scale():
     assert isometry_distortion(f, z, k=1.0, estimator="exact").item() == pytest.approx(18.0)
     with pytest.raises(ValueError, match="k"):
         isometry_distortion(f, z, k=0.0)
-
-
-def official_relaxed_distortion(func, z_aug, v):
-    """The official IRVAE code's formulation (torch.autograd.functional, create_graph=True)."""
-    bs = len(z_aug)
-    Jv = torch.autograd.functional.jvp(func, z_aug, v=v, create_graph=True)[1]
-    TrG = torch.sum(Jv.view(bs, -1) ** 2, dim=1).mean()
-    JTJv = torch.autograd.functional.vjp(func, z_aug, v=Jv, create_graph=True)[1].view(bs, -1)
-    TrG2 = torch.sum(JTJv**2, dim=1).mean()
-    return TrG2 / TrG**2
 
 
 def test_gradients_match_the_official_formulation_in_float64():
