@@ -42,15 +42,16 @@ AUTO_EXACT_MAX_DIM = 4
 TRAINING_SUBBATCH = 10
 
 
-def training_defaults(latent_dim: int) -> tuple[str, int | None]:
-    """(estimator, n) recommended for the training loss at latent size m.
+def training_defaults(latent_dim: int, estimator: str = "auto", samples: int | None = None
+                      ) -> tuple[str, int | None]:
+    """(estimator, n) for the training loss at latent size m, given the configured ones.
 
-    m <= AUTO_EXACT_MAX_DIM: the exact metric on TRAINING_SUBBATCH mixup points; above it,
-    Hutchinson on the whole batch (the paper's setting; its noise grows fast when sub-batched).
+    Defaults: m <= AUTO_EXACT_MAX_DIM, the exact metric on TRAINING_SUBBATCH mixup points; above
+    it, Hutchinson on the whole batch (the paper's setting; its noise grows fast when sub-batched).
+    An explicit ``samples`` is kept; an explicit estimator gets the sub-batch only if exact.
     """
-    if latent_dim <= AUTO_EXACT_MAX_DIM:
-        return "exact", TRAINING_SUBBATCH
-    return "hutchinson", None
+    est = resolve_estimator(estimator, latent_dim)
+    return est, samples if samples is not None else (TRAINING_SUBBATCH if est == "exact" else None)
 
 
 def resolve_estimator(estimator: str, latent_dim: int) -> str:

@@ -23,11 +23,10 @@ from torch.utils.data import DataLoader, Dataset
 from irvae_core.config import DEFAULT_EPOCHS, ConfigError, RunConfig, default_alpha
 from irvae_core.data import DATASETS, DatasetSplits, TensorSplit, load_dataset
 from irvae_core.regularizers import (
-    TRAINING_SUBBATCH,
     fmvae_distortion,
     isometry_distortion,
     relaxed_distortion,
-    resolve_estimator,
+    training_defaults,
 )
 from irvae_core.runs import Run, load_checkpoint, new_run, save_checkpoint
 from models import AE, build_autoencoder
@@ -85,8 +84,7 @@ def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor) -> torch.Ten
     metric has no estimator noise, and on CPU the regularizer's cost is mostly per call.
     """
     r = cfg.reg
-    est = resolve_estimator(r.estimator, z.shape[1])
-    n = r.samples if r.samples is not None else (TRAINING_SUBBATCH if est == "exact" else None)
+    est, n = training_defaults(z.shape[1], r.estimator, r.samples)
     if r.kind == "ir":
         return relaxed_distortion(decoder, z, eta=r.eta, estimator=est, h=r.h, n=n)
     if r.kind == "fm":
