@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from irvae_core.config import ConfigError, RunConfig, apply_overrides
+from irvae_core.config import ESTIMATORS, ConfigError, RunConfig, apply_overrides
 from irvae_core.data import DatasetSplits, TensorSplit, load_dataset
 from irvae_core.regularizers import (
     Composed,
@@ -167,7 +167,7 @@ def add_flatten_parser(sub: Any) -> None:
     p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (paper 1e-4; CelebA 1e-5)")
     p.add_argument("--depth", type=int, default=d.depth, help="RealNVP coupling layers (paper 8)")
     p.add_argument("--width", type=int, default=d.width, help="RealNVP hidden width (paper 512)")
-    p.add_argument("--estimator", choices=["auto", "exact", "hutchinson"], default=d.estimator,
+    p.add_argument("--estimator", choices=ESTIMATORS, default=d.estimator,
                    help="metric estimator (auto: exact for latent size <= 4)")
     p.add_argument("--samples", type=int, default=d.samples,
                    help="mixup points a step (default: the whole batch)")
