@@ -37,10 +37,17 @@ class LatentView:
     centers: np.ndarray  # (K, 2) ellipse centres, a sample of xy
     metrics: np.ndarray  # (K, 2, 2) metric restricted to the plane at the centres
     cond: np.ndarray  # (K,) condition numbers of those 2x2 metrics
+    origin: np.ndarray | None = None  # (m,) the plane's origin in the latent space
+    basis: np.ndarray | None = None  # (m, 2) the plane's orthonormal basis
 
     @property
     def restricted(self) -> bool:
         return self.latent_dim > 2
+
+    def project(self, z: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Latent points (N, m) in this view's plane coordinates (N, 2), as the test points are drawn."""
+        z = np.asarray(torch.as_tensor(z).detach().float())
+        return (z - self.origin) @ self.basis
 
 
 def plane_basis(z: torch.Tensor, plane: Plane) -> tuple[torch.Tensor, torch.Tensor, str]:
@@ -102,7 +109,8 @@ def build_view(decoder: Decoder, z: torch.Tensor, labels: np.ndarray, label_name
     return LatentView(title=title, latent_dim=z.shape[1], plane_label=label, xy=xy.numpy(),
                       index=np.arange(len(z)) if index is None else index, labels=np.asarray(labels),
                       label_names=label_names, centers=xy[pick].numpy(), metrics=metrics.double().numpy(),
-                      cond=condition_numbers(metrics.double()).numpy())
+                      cond=condition_numbers(metrics.double()).numpy(), origin=origin.numpy(),
+                      basis=basis.numpy())
 
 
 def run_view(run: Run, model, data: DatasetSplits, *, plane: Plane = (0, 1), n_ellipses: int = 200,
