@@ -8,4 +8,5 @@ st.navigation([
     st.Page("pages/train.py", title="Train", url_path="train"),
     st.Page("pages/latent.py", title="Latent geometry", url_path="latent"),
     st.Page("pages/tradeoff.py", title="Tradeoff", url_path="tradeoff"),
+    st.Page("pages/interpolation.py", title="Interpolation", url_path="interpolation"),
 ]).run()

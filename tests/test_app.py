@@ -20,7 +20,7 @@ from tests.helpers import tiny_config
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 RUNS = "Runs (one, or two side by side)"
-PAGES = ["pages/home.py", "pages/train.py", "pages/latent.py", "pages/tradeoff.py"]
+PAGES = ["pages/home.py", "pages/train.py", "pages/latent.py", "pages/tradeoff.py", "pages/interpolation.py"]
 
 
 def open_page(page: str) -> AppTest:
@@ -66,7 +66,7 @@ def test_every_page_renders_with_zero_runs(tmp_path, monkeypatch, page):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
     at = open_page(page)
     assert not at.error
-    assert at.title[0].value in ("IRVAE Lab", "Train", "Latent geometry", "Tradeoff")
+    assert at.title[0].value in ("IRVAE Lab", "Train", "Latent geometry", "Tradeoff", "Interpolation")
 
 
 def test_the_train_form_runs_a_real_job_to_done(tmp_path, monkeypatch):

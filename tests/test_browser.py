@@ -119,3 +119,67 @@ def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path):
         assert "reconstruction" in driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
     finally:
         driver.quit()
+
+
+# pixel position of test point ``i`` of the k-th WebGL trace (a class) inside the first plot, and the plot's size
+POINT_JS = """
+const gd = document.querySelector('.js-plotly-plot');
+const trace = gd._fullData.filter(t => t.type === 'scattergl')[arguments[0]];
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.width, box.height];
+"""
+PATHS_JS = "return document.querySelector('.js-plotly-plot')._fullData.filter(t => (t.meta || {}).role === " \
+           "'geodesic path').length"
+
+
+def test_interpolation_page_renders_strips_and_takes_two_clicks(app_url, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--window-size=1500,1100",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver.set_page_load_timeout(TIMEOUT_S)
+        driver.get(f"{app_url}/interpolation")  # a deep link straight to the page
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        strips = '[data-testid="stImage"] img'
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, strips)) >= 3  # straight, geodesic, modulation
+                   and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line"))
+        driver.set_window_size(1500, 2600)  # the whole page: plot, strips, speeds and the modulation grid
+        time.sleep(1.5)  # let the WebGL points paint before the screenshot
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "interpolation_page.png"))
+        driver.set_window_size(1500, 1100)
+        assert "Interpolation" in driver.find_element(By.TAG_NAME, "h1").text
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+        main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+        assert "straight line, decoded" in main and "geodesic, decoded" in main and "ratio" in main
+        for img in driver.find_elements(By.CSS_SELECTOR, strips):
+            assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 0
+        assert driver.execute_script(PATHS_JS) == 1
+
+        # pick by clicking: the paths disappear until two test points have been clicked
+        driver.find_element(By.XPATH, "//label[.//p[contains(., 'by clicking two points')]]").click()
+        wait.until(lambda d: d.execute_script(PATHS_JS) == 0 and "Click a test point" in
+                   d.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text)
+        for k in (0, 1):
+            time.sleep(1.0)
+            x, y, width, height = driver.execute_script(POINT_JS, k)
+            plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+            ActionChains(driver).move_to_element_with_offset(plot, int(x - width / 2), int(y - height / 2)).click() \
+                .perform()
+        wait.until(lambda d: d.execute_script(PATHS_JS) == 1 and len(d.find_elements(By.CSS_SELECTOR, strips)) >= 3)
+        time.sleep(1.0)
+        driver.save_screenshot(str(ARTIFACTS / "interpolation_page_clicked.png"))
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    finally:
+        driver.quit()

@@ -1,0 +1,177 @@
+"""The Interpolation page through Streamlit's AppTest, against real tiny runs in a temporary runs folder."""
+
+import base64
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from irvae_core.data import load_dataset
+from irvae_core.evaluation import encode_split, evaluate_run
+from irvae_core.interpolation import encode_test_examples, example_geodesic
+from irvae_core.latent import plane_basis
+from irvae_core.runs import atomic_write_json, list_runs, open_run
+from irvae_core.training import load_model, train
+from tests.helpers import tiny_config
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGE = "pages/interpolation.py"
+RUNS = "Runs (one, or two side by side)"
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def widget(elements, label: str):
+    return next(w for w in elements if w.label == label)
+
+
+def array(value) -> np.ndarray:
+    """A plotly JSON array: a plain list, or a typed array {"dtype", "bdata"} (base64)."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value, dtype=float)
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c for image in at.image for c in image.captions]
+
+
+def path_traces(fig: dict, role: str) -> dict[str, np.ndarray]:
+    """axis -> (n, 2) points of the traces with that meta role."""
+    return {t.get("xaxis", "x"): np.stack([array(t["x"]), array(t["y"])], 1) for t in fig["data"]
+            if (t.get("meta") or {}).get("role") == role}
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> Path:
+    """A finished VAE and IRVAE on the digits (8x8 images), one epoch each."""
+    folder = tmp_path_factory.mktemp("runs")
+    for name, reg in (("tiny-vae", "none"), ("tiny-irvae", "ir")):
+        cfg = tiny_config(**{"train.epochs": 1, "reg.kind": reg, "reg.alpha": 1.0})
+        cfg.name = name
+        evaluate_run(train(cfg, str(folder)))
+    return folder
+
+
+def test_two_runs_show_both_strips_paths_and_speeds_for_two_chosen_examples(two_runs, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(two_runs))
+    at = open_page()
+    runs = list_runs(two_runs)
+    widget(at.multiselect, RUNS).set_value([str(r.path) for r in runs]).run()
+    widget(at.selectbox, "B: class").set_value(3).run()
+    widget(at.number_input, "B: which one of that class").set_value(2).run()
+    assert not at.exception and not at.error
+    data = load_dataset("digits")
+    labels = np.array([int(data.test[i][1]) for i in range(len(data.test))])
+    a, b = int(np.flatnonzero(labels == 0)[0]), int(np.flatnonzero(labels == 3)[2])
+    assert any(f"A = test #{a}, B = test #{b}" in c.value for c in at.caption)
+    assert captions(at).count("straight line, decoded") == 2 and captions(at).count("geodesic, decoded") == 2
+    latent = figures(at)[0]
+    straight, geo = path_traces(latent, "straight path"), path_traces(latent, "geodesic path")
+    assert set(straight) == set(geo) == {"x", "x2"}
+    for axis, run in zip(("x", "x2"), runs):
+        model = load_model(run)
+        z = encode_test_examples(model, data, [a, b]).numpy()
+        assert np.allclose(straight[axis][[0, -1]], z, atol=1e-5) and np.allclose(geo[axis][[0, -1]], z, atol=1e-5)
+        assert len(geo[axis]) == 16 and np.allclose(straight[axis], np.linspace(z[0], z[1], 16), atol=1e-5)
+        expected = example_geodesic(model, data, a, b, 16)
+        assert any(f"ratio {expected.length_ratio:.3f}" in c.value and f"geodesic {expected.length:.3g}" in c.value
+                   for c in at.caption)
+    speeds = [f for f in figures(at) if f["layout"].get("yaxis", {}).get("title", {}).get("text") == "‖Δx‖"]
+    assert len(speeds) == 2 and all([t["name"] for t in f["data"]] == ["straight line", "geodesic"] for f in speeds)
+    assert sum(c.startswith("columns: -2σ, -1σ, +0σ, +1σ, +2σ") for c in captions(at)) == 2  # axis modulation
+
+
+def test_fewer_points_and_the_same_example_twice(two_runs, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(two_runs))
+    at = open_page()
+    widget(at.slider, "Points per path").set_value(8).run()
+    assert len(path_traces(figures(at)[0], "geodesic path")["x"]) == 8
+    widget(at.selectbox, "B: class").set_value(0).run()
+    assert not at.exception and len(at.error) == 1
+    assert "was picked twice: pick two different examples" in at.error[0].value
+    assert figures(at) and not captions(at)  # the latent plot stays; no strips
+
+
+def test_random_pairs_and_clicked_points(two_runs, monkeypatch):
+    monkeypatch.setenv("IRVAE_RUNS", str(two_runs))
+    at = open_page()
+    at.radio[0].set_value("at random").run()
+    first = next(c.value for c in at.caption if c.value.startswith("A = test #"))
+    widget(at.button, "Draw another pair").click().run()
+    second = next(c.value for c in at.caption if c.value.startswith("A = test #"))
+    assert not at.exception and first != second and captions(at).count("geodesic, decoded") == 1
+
+    at.radio[0].set_value("by clicking two points on the plot").run()
+    fig = figures(at)[0]
+    points = [i for i, t in enumerate(fig["data"]) if t["type"] == "scattergl"]
+    assert not path_traces(fig, "geodesic path") and "Click a test point" in at.info[0].value
+    for curve in points[:2]:  # one click on the first point of each of two classes
+        index = int(array(fig["data"][curve]["customdata"])[0])
+        at.session_state["interpolation-plot"] = {"selection": {"points": [
+            {"curve_number": curve, "point_number": 0, "customdata": index}]}}
+        at.run()
+    assert not at.exception and len(path_traces(figures(at)[0], "geodesic path")) == 1
+    assert captions(at).count("geodesic, decoded") == 1
+
+
+def test_bad_runs_are_each_named_in_one_sentence(two_runs, tmp_path, monkeypatch):
+    good = list_runs(two_runs)[0]
+    folder = tmp_path / "runs"
+    running = shutil.copytree(good.path, folder / "still-running")
+    open_run(running).set_status("running", epoch=3, epochs=40, pid=os.getppid())  # a live process writes it
+    gone = shutil.copytree(good.path, folder / "data-gone")
+    empty = shutil.copytree(good.path, folder / "data-empty")
+    for run, root in ((gone, tmp_path / "no-such-folder"), (empty, tmp_path / "empty")):
+        raw = open_run(run).raw_config()
+        atomic_write_json(run / "config.json", {**raw, "data": {**raw["data"], "name": "mnist", "root": str(root)}})
+    (tmp_path / "empty").mkdir()
+    flat = train(tiny_config(**{"train.epochs": 1, "model.latent_dim": 1}), str(folder))
+    monkeypatch.setenv("IRVAE_RUNS", str(folder))
+    at = open_page()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert any("still-running is still training (epoch 3 of 40)" in w for w in warnings)
+    assert any(f"{flat.name} has a latent space of size 1" in w for w in warnings)
+    assert any("data-gone was trained on mnist from the data folder" in w and "which is gone" in w for w in warnings)
+    assert len(warnings) == 3
+    assert widget(at.multiselect, RUNS).options == ["data-empty · IRVAE · mnist"]  # its folder exists: offered
+    assert len(at.error) == 1 and "Could not walk through this run" in at.error[0].value
+    assert "empty" in at.error[0].value and "Traceback" not in at.error[0].value
+
+
+def test_vector_data_in_three_latent_dimensions_as_line_plots(tmp_path, monkeypatch):
+    run = train(tiny_config(**{"data.name": "synthetic-mocap", "model.latent_dim": 3, "train.epochs": 1,
+                               "train.batch_size": 200}), str(tmp_path))
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
+    at = open_page()
+    assert not at.exception and not at.error and not at.image
+    titles = [f["layout"].get("title", {}).get("text") for f in figures(at)]
+    assert "straight line, decoded" in titles and "geodesic, decoded" in titles
+    latent = figures(at)[0]
+    assert latent["layout"]["xaxis"]["title"]["text"] == "PC1"  # projected to the PCA plane, paths too
+    data, model = load_dataset("synthetic-mocap"), load_model(run)
+    a = next(i for i in range(len(data.test)) if int(data.test[i][1]) == 0)
+    b = next(i for i in range(len(data.test)) if int(data.test[i][1]) == 1)
+    assert any(f"A = test #{a}, B = test #{b}" in c.value for c in at.caption)
+    origin, basis, _ = plane_basis(encode_split(model, data.test)[0], "pca")
+    ends = ((encode_test_examples(model, data, [a, b]) - origin) @ basis).numpy()
+    assert np.allclose(path_traces(latent, "straight path")["x"][[0, -1]], ends, atol=1e-5)
+    at.radio[1].set_value("top principal directions").run()
+    widget(at.number_input, "How many").set_value(2).run()
+    modulation = figures(at)[-1]
+    assert [a["text"] for a in modulation["layout"]["annotations"]] == ["PC1", "PC2"]
+    assert len(modulation["data"]) == 2 * 5 and not at.exception
