@@ -1,0 +1,93 @@
+"""Bench: wall time of a 16-point geodesic on the paper's MNIST FC decoder (784-256x4-2); issue bar: < 2 s.
+
+The model is the mnist-fc VAE, briefly trained on the embedded MNIST digits (``--steps`` Adam
+steps, batch 100; ``--steps 0``: random weights) or loaded from a run (``--run RUN_DIR``). The
+endpoints are the codes of random pairs of test digits. Printed per pair and summarised: the
+geodesic's wall time (what the Interpolation page waits for), optimiser iterations, the length
+ratio straight / geodesic and the straight line's and the geodesic's max/min speed ratios.
+Absolute times depend on the machine's load (a shared 2-core CPU here): the bar is on the median.
+
+    .venv/bin/python bench/geodesic.py [--pairs 10] [--points 16] [--steps 200] [--run RUN_DIR] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from irvae_core.config import RunConfig  # noqa: E402
+from irvae_core.data import load_dataset  # noqa: E402
+from irvae_core.interpolation import encode_test_examples, geodesic  # noqa: E402
+from irvae_core.runs import open_run  # noqa: E402
+from irvae_core.training import build_model, iterate_batches, load_model, resolve_config  # noqa: E402
+
+BAR_S = 2.0
+
+
+def briefly_trained(data, steps: int, seed: int = 0) -> torch.nn.Module:
+    """The mnist-fc VAE after ``steps`` Adam steps (lr 1e-3, batch 100) on the training digits."""
+    torch.manual_seed(seed)
+    model = build_model(resolve_config(RunConfig()), data.x_shape)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    done = 0
+    while done < steps:
+        for x, _ in iterate_batches(data.train, 100, torch.randperm(len(data.train))):
+            opt.zero_grad(set_to_none=True)
+            model.loss(x).loss.backward()
+            opt.step()
+            done += 1
+            if done == steps:
+                break
+    return model.eval()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", type=int, default=10, help="random test pairs (default 10)")
+    ap.add_argument("--points", type=int, default=16, help="points per path, endpoints included (default 16)")
+    ap.add_argument("--steps", type=int, default=200, help="training steps before timing; 0: random weights")
+    ap.add_argument("--run", help="time a trained run's decoder instead")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's default)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.run:
+        run = open_run(args.run)
+        cfg = run.config()
+        data, model = load_dataset(cfg.data.name, cfg.data.root), load_model(run)
+        source = f"run {run.name}"
+    else:
+        data = load_dataset("mnist5k")
+        t0 = time.perf_counter()
+        model = briefly_trained(data, args.steps)
+        source = f"mnist-fc VAE, {args.steps} training steps ({time.perf_counter() - t0:.0f} s)"
+    g = torch.Generator().manual_seed(0)
+    pairs = [torch.randperm(len(data.test), generator=g)[:2].tolist() for _ in range(args.pairs)]
+    geodesic(model.decode, *encode_test_examples(model, data, pairs[0]), args.points)  # warm-up
+    print(f"geodesic of {args.points} points, {source}, torch threads {torch.get_num_threads()}")
+    print(f"{'pair':>12s} {'seconds':>8s} {'iters':>6s} {'L_straight/L_geo':>17s} {'speed max/min: line':>20s}"
+          f" {'geodesic':>9s}")
+    times, ratios = [], []
+    for i, j in pairs:
+        z = encode_test_examples(model, data, [i, j])
+        t0 = time.perf_counter()
+        geo = geodesic(model.decode, z[0], z[1], args.points)
+        times.append(time.perf_counter() - t0)
+        ratios.append(geo.length_ratio)
+        print(f"{i:5d}-{j:<6d} {times[-1]:8.3f} {geo.iterations:6d} {geo.length_ratio:17.4f}"
+              f" {geo.straight.speed_ratio:20.2f} {geo.speed_ratio:9.2f}")
+    med = statistics.median(times)
+    print(f"median {med:.3f} s, max {max(times):.3f} s; mean length ratio straight/geodesic "
+          f"{statistics.fmean(ratios):.4f}")
+    print(f"bar (median < {BAR_S:g} s): {'met' if med < BAR_S else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
