@@ -83,12 +83,12 @@ def _endpoints(z0: torch.Tensor, z1: torch.Tensor, n: int) -> tuple[torch.Tensor
         raise ValueError("the two latent points are the same: there is no path between them to show")
     if not (torch.isfinite(z0).all() and torch.isfinite(z1).all()):
         raise ValueError("a latent point is not finite")
-    return z0, z1.to(z0.dtype)
+    return z0, z1.to(z0)
 
 
 def straight_line(z0: torch.Tensor, z1: torch.Tensor, n: int) -> torch.Tensor:
     """n evenly spaced points of the latent segment from z0 to z1, shape (n, m)."""
-    t = torch.linspace(0, 1, n, dtype=z0.dtype).unsqueeze(1)
+    t = torch.linspace(0, 1, n, dtype=z0.dtype, device=z0.device).unsqueeze(1)
     return (1 - t) * z0 + t * z1
 
 
@@ -134,7 +134,7 @@ def geodesic(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n_points: int
     """
     z0, z1 = _endpoints(z0, z1, n_points)
     straight = decode_path(decoder, straight_line(z0, z1, n_points))
-    start = straight.path if init is None else torch.as_tensor(init).detach().to(z0.dtype).clone()
+    start = straight.path if init is None else torch.as_tensor(init).detach().to(z0).clone()
     if start.shape != straight.path.shape:
         raise ValueError(f"init must have shape {tuple(straight.path.shape)}; got {tuple(start.shape)}")
     f = flat_decoder(decoder)
@@ -244,18 +244,21 @@ def axis_modulation(model, x: torch.Tensor, stds: torch.Tensor | Sequence[float]
     """
     if int(k) < 1:
         raise ValueError(f"k (steps on each side) must be at least 1; got {k}")
-    z = model.encode(torch.as_tensor(x).unsqueeze(0))[0]
+    x = torch.as_tensor(x)
+    if isinstance(model, torch.nn.Module):
+        x = x.to(next(model.parameters()).device)
+    z = model.encode(x.unsqueeze(0))[0]
     m = z.numel()
-    d = torch.eye(m, dtype=z.dtype) if directions is None else torch.as_tensor(directions).to(z.dtype)
+    d = torch.eye(m).to(z) if directions is None else torch.as_tensor(directions).to(z)
     if d.ndim != 2 or d.shape[1] != m:
         raise ValueError(f"directions must have shape (r, {m}); got {tuple(d.shape)}")
-    s = torch.as_tensor(stds, dtype=z.dtype).reshape(-1)
+    s = torch.as_tensor(stds).to(z).reshape(-1)
     s = s.expand(len(d)) if s.numel() == 1 else s
     if len(s) != len(d):
         raise ValueError(f"need one std per direction ({len(d)}); got {len(s)}")
     if labels is None:
         labels = [f"{'z' if directions is None else 'd'}{i + 1}" for i in range(len(d))]
-    multiples = torch.arange(-int(k), int(k) + 1, dtype=z.dtype)
+    multiples = torch.arange(-int(k), int(k) + 1).to(z)
     codes = z + multiples[None, :, None] * (s[:, None] * d)[:, None, :]  # (r, 2k + 1, m)
     decoded = model.decode(codes.reshape(-1, m))
     return ModulationGrid(decoded=decoded.reshape(len(d), len(multiples), *decoded.shape[1:]), codes=codes,
