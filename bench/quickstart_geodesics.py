@@ -72,7 +72,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(args.seed)
     pairs = [torch.randperm(len(data.test), generator=g)[:2].tolist() for _ in range(args.pairs)]
     print(f"{args.pairs} random test pairs (seed {args.seed}), {args.points} points per path, mnist5k test split")
-    print(f"{'method':8s} {'alpha':>6s} {'L_line/L_geo mean':>18s} {'median':>7s} {'max':>6s}"
+    print(f"{'method':8s} {'alpha':>6s} {'L_line/L_geo mean':>18s} {'median':>7s} {'min':>6s} {'max':>6s}"
           f" {'line speed max/min (median)':>28s} {'seconds':>8s}  run")
     for run in runs:
         raw = run.raw_config()
@@ -82,7 +82,7 @@ def main() -> None:
         ratios = [geo.length_ratio for geo in geos]
         speed = statistics.median(geo.straight.speed_ratio for geo in geos)
         print(f"{method_name(raw):8s} {raw['reg']['alpha']:6g} {statistics.fmean(ratios):11.4f} ± "
-              f"{statistics.stdev(ratios):5.3f} {statistics.median(ratios):7.4f} {max(ratios):6.3f}"
+              f"{statistics.stdev(ratios):5.3f} {statistics.median(ratios):7.4f} {min(ratios):6.3f} {max(ratios):6.3f}"
               f" {speed:28.2f} {time.perf_counter() - t0:8.1f}  {run.name}")
 
 

@@ -17,7 +17,8 @@ straight line's max/min speed ratio (1 for an isometry) say how far a decoder is
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,22 +117,49 @@ def interpolate(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n: int = 1
     return decode_path(decoder, straight_line(z0, z1, n))
 
 
+@contextmanager
+def _intra_op_threads(threads: int | None, device: torch.device) -> Iterator[None]:
+    """Run a block on ``threads`` intra-op threads (CPU; None: as set), restoring the caller's setting after."""
+    if threads is None or device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def geodesic(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n_points: int = 16, *,
              init: torch.Tensor | None = None, max_iter: int = 500, rtol: float = 1e-6, check_every: int = 10,
-             progress: GeodesicProgress | None = None) -> Geodesic:
+             progress: GeodesicProgress | None = None, threads: int | None = 1) -> Geodesic:
     """The discrete geodesic between z0 and z1: n_points latent points minimising sum ||f(z_{k+1}) - f(z_k)||^2.
 
     The n_points - 2 interior points are optimised by L-BFGS with a strong-Wolfe line search
     (torch.optim.LBFGS), starting from the straight segment (or from ``init``, an (n_points, m)
     curve whose endpoints are replaced by z0, z1). Every energy evaluated is a candidate and the
     lowest is returned, the straight segment's included, so the returned energy is never above
-    the straight line's, whatever the optimiser does (a failed line search, a non-finite energy).
+    the straight line's, whatever the optimiser does (a failed line search; a non-finite energy,
+    which also ends the search).
     The optimiser stops after ``max_iter`` iterations, when L-BFGS meets its own tolerances, or
     when ``check_every`` iterations lowered the best energy by less than ``rtol`` relative.
     ``progress(fraction, best_energy)`` is called after every ``check_every`` iterations and at
     the end. The decoder's parameters are not touched (gradients are taken with respect to the
     latent points only).
+
+    On a CPU the optimisation runs on ``threads`` intra-op threads (None: the caller's setting,
+    restored afterwards either way; it is per calling thread for ATen's OpenMP pool). One is the
+    default: the ops are small (n points through the decoder), so a second thread only adds
+    synchronisation, and on a busy CPU spinning OpenMP threads slow it down many times over
+    (bench/geodesic.py with and without --caller-threads).
     """
+    with _intra_op_threads(threads, torch.as_tensor(z0).device):
+        return _geodesic(decoder, z0, z1, n_points, init, max_iter, rtol, check_every, progress)
+
+
+def _geodesic(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n_points: int, init: torch.Tensor | None,
+              max_iter: int, rtol: float, check_every: int, progress: GeodesicProgress | None) -> Geodesic:
     z0, z1 = _endpoints(z0, z1, n_points)
     straight = decode_path(decoder, straight_line(z0, z1, n_points))
     start = straight.path if init is None else torch.as_tensor(init).detach().to(z0).clone()

@@ -15,7 +15,7 @@ PICK = ["by class and index", "at random", "by clicking two points on the plot"]
 PLOT = "interpolation-plot"
 
 
-def by_class(view, side: str, col, default_class: int) -> int | None:
+def by_class(view, side: str, col, default_class: int) -> int:
     """A test index chosen as 'the k-th shown example of class c'."""
     classes = [int(c) for c in np.unique(view.labels)]
     names = view.label_names

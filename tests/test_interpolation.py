@@ -144,6 +144,14 @@ def test_progress_reports_fractions_and_the_best_energy_so_far():
     assert energies[0] < geo.straight.energy
 
 
+def test_geodesic_runs_on_one_thread_and_gives_the_callers_setting_back():
+    threads = torch.get_num_threads()
+    seen = []
+    geodesic(mlp(1, nn.Tanh()), t64(-2.0, 1.0), t64(2.0, -1.0), 8, progress=lambda f, e: seen.append(
+        torch.get_num_threads()))
+    assert seen and set(seen) == {1} and torch.get_num_threads() == threads
+
+
 def test_geodesic_leaves_the_decoders_parameters_alone():
     decoder = mlp(2, nn.Tanh()).float()
     before = [p.detach().clone() for p in decoder.parameters()]
