@@ -38,14 +38,14 @@ def clicked_pair(fig) -> tuple[int, int] | None:
     return (clicks[0], clicks[1]) if len(clicks) == 2 else None
 
 
-def geodesic_of(path: str, i: int, j: int, n_points: int):
+def geodesic_of(path: str, mtime: float | None, method: str, i: int, j: int, n_points: int):
     """The run's geodesic between test examples i and j, computed once per session with a progress bar."""
-    key = (path, checkpoint_mtime(runs[path]), i, j, n_points)
+    key = (path, mtime, i, j, n_points)
     store = st.session_state.setdefault("geodesics", {})
     if key not in store:
-        bar = st.progress(0.0, text=f"Finding the geodesic of {info[path]['method']}...")
-        store[key] = example_geodesic(cached_model(path, key[1]), cached_data(path), i, j, n_points, progress=lambda
-                                      f, e: bar.progress(f, text=f"Finding the geodesic: energy {e:.4g}"))
+        bar = st.progress(0.0, text=f"Finding the geodesic of {method}...")
+        store[key] = example_geodesic(cached_model(path, mtime), cached_data(path), i, j, n_points, progress=lambda
+                                      f, e: bar.progress(f, text=f"Finding the geodesic of {method}: energy {e:.4g}"))
         bar.empty()
         while len(store) > 16:
             store.pop(next(iter(store)))
@@ -102,7 +102,7 @@ with friendly_errors("Could not walk through this run"):
     geos = []
     if pair:
         with friendly_errors("Could not find the paths"):
-            geos = [geodesic_of(p, *pair, n_points) for p in choice]
+            geos = [geodesic_of(p, checkpoint_mtime(runs[p]), info[p]["method"], *pair, n_points) for p in choice]
     viz.add_latent_paths(fig, [(v.project(g.straight.path), v.project(g.path)) for v, g in zip(views, geos)])
     st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=PLOT)
     if not geos:
