@@ -1,4 +1,4 @@
-"""Command line: ``python -m irvae_core {train,flatten,evaluate,sweep} ...``.
+"""Command line: ``python -m irvae_core {train,flatten,evaluate,sweep,retrieve} ...``.
 
 Exit codes: 0 success, 1 a run failed (e.g. a non-finite loss), 2 bad usage or bad data.
 Errors are one sentence on stderr, never a traceback.
@@ -20,6 +20,7 @@ from irvae_core.config import (
     MODEL_KINDS,
     PRESETS,
     REG_KINDS,
+    SUPERVISED_KINDS,
     ConfigError,
     RunConfig,
     apply_overrides,
@@ -59,7 +60,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="folder holding the dataset's files in their published layout")
     p.add_argument("--download", action="store_true", help="download missing files where the network allows")
     p.add_argument("--classes", type=_ints, help="keep only these classes, e.g. 0,1,5")
-    p.add_argument("--model", choices=MODEL_KINDS, help="autoencoder (default vae)")
+    p.add_argument("--model", choices=MODEL_KINDS + SUPERVISED_KINDS,
+                   help="autoencoder (default vae); br: the supervised binary-relevance baseline of face retrieval "
+                        "(the encoder trained on the attributes; needs an attribute data set and --reg none)")
     p.add_argument("--reg", choices=REG_KINDS,
                    help="geometric regularizer: none, ir (relaxed distortion, IRVAE), fm (FMVAE), "
                         "iso (strict isometry to k I); default none")
@@ -197,6 +200,60 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     return 0 if all("mse" in r for r in rows) else EXIT_FAILED
 
 
+def retrieval_lines(r: dict[str, Any], per_query: bool = False) -> list[str]:
+    """SAR and DAR P@K of a retrieval report, ours and the paper's Table 1 row, as printed lines."""
+    ks = r["SAR"]["ks"]
+    head = f"{'':26s}" + "".join(f"{f'P@{k}':>8s}" for k in ks)
+    lines = [f"{r['method']} on {r['dataset']}: gallery = {r['split']} split ({r['n_gallery']} images), "
+             f"queries from {r['n_train']} training images, {r['metric']} similarity", head]
+    for kind, what in (("SAR", "attributes"), ("DAR", "pairs")):
+        t = r[kind]
+        label = f"{kind} ({t['count']} {what})"
+        lines.append(f"{label:26s}" + "".join(f"{100 * t['mean'][f'P@{k}']:8.1f}" for k in ks) + "   ours")
+        if r.get("paper"):
+            lines.append(f"{'':26s}" + "".join(f"{r['paper'][kind].get(f'P@{k}', float('nan')):8.1f}" for k in ks)
+                         + "   paper, Table 1 (CelebA)")
+        if t["skipped"]:
+            lines.append(f"  skipped (no training image has it): {', '.join(t['skipped'])}")
+    if kind == "DAR":
+        lines.append(f"DAR keeps the pairs held by more than 1% and less than 50% of the gallery "
+                     f"({r['DAR']['count']} of {r['pairs_possible']}; the paper: 487 of 780 on CelebA)")
+    if per_query:
+        for kind in ("SAR", "DAR"):
+            lines.append(f"{kind} per query (n queries / n relevant in the gallery):")
+            for q in r[kind]["per_query"]:
+                lines.append(f"  {q['query'][:40]:40s}" + "".join(f"{100 * q[f'P@{k}']:7.1f}" for k in ks)
+                             + f"   {q['n_queries']} / {q['n_relevant']}")
+    return lines
+
+
+def cmd_retrieve(a: argparse.Namespace) -> int:
+    from irvae_core.retrieval import evaluate_retrieval
+
+    if (a.run_dir is None) == (a.baseline is None):
+        raise UsageError("give either RUN_DIR or --baseline resnet50 (with --dataset)")
+    if a.baseline and not a.dataset:
+        raise UsageError("--baseline resnet50 needs --dataset (and --data-root for celeba)")
+    bars: dict[int, tqdm] = {}
+
+    def progress(done: int, total: int) -> None:
+        bar = bars.get(total)
+        if bar is None:
+            bar = bars[total] = tqdm(total=total, desc="embedding", unit="img", file=sys.stderr, leave=False)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    metric = a.metric or ("euclidean" if a.baseline else "cosine")  # the paper's choice for each
+    result = evaluate_retrieval(a.run_dir, split=a.split, metric=metric, data_root=a.data_root,
+                                baseline=a.baseline, dataset=a.dataset, progress=progress)
+    if a.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print("\n".join(retrieval_lines(result, a.per_attribute)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m irvae_core",
                                      description="IRVAE Lab: isometric representation learning "
@@ -222,6 +279,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alphas", type=_floats, required=True, help="comma-separated weights, e.g. 1,10,100")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("retrieve", help="face retrieval by example: SAR and DAR P@1/5/10/20 beside the paper's",
+                       description="Single- and double-attribute retrieval (paper Section 5.2): queries are all "
+                                   "training images having the attribute(s); the gallery split is ranked by the "
+                                   "summed cosine similarity in the run's latent space; P@K is the share of the "
+                                   "top K having the attribute(s). Embeddings are cached per checkpoint.")
+    p.add_argument("run_dir", metavar="RUN_DIR", nargs="?", help="a trained run on an attribute data set")
+    p.add_argument("--split", choices=("test", "val"), default="test", help="the gallery split (default test)")
+    p.add_argument("--metric", choices=("cosine", "euclidean"), default=None,
+                   help="similarity: cosine (summed cosine similarity, the paper's; default) or euclidean "
+                        "(minus the distance to the query images' mean; default for --baseline resnet50)")
+    p.add_argument("--data-root", help="the data set's folder, when it moved since training (or for --baseline)")
+    p.add_argument("--baseline", choices=("resnet50",),
+                   help="ImageNet ResNet-50 features instead of a run (weights must be in the local torch cache)")
+    p.add_argument("--dataset", help="with --baseline: the data set to retrieve from (celeba, synthetic-faces)")
+    p.add_argument("--per-attribute", action="store_true", help="also print P@K of every attribute and pair")
+    p.add_argument("--json", action="store_true", help="print JSON (means, per attribute and pair, the paper's row)")
+    p.set_defaults(func=cmd_retrieve)
 
     from irvae_core.flattening import add_flatten_parser
 

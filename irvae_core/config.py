@@ -21,6 +21,7 @@ class ConfigError(ValueError):
 
 
 MODEL_KINDS = ("ae", "vae", "dae", "wae")
+SUPERVISED_KINDS = ("br",)  # binary relevance: the retrieval experiment's supervised baseline (trained on labels)
 REG_KINDS = ("none", "ir", "fm", "iso")  # fm = FMVAE's flatness term (Chen et al. 2020)
 ESTIMATORS = ("auto", "hutchinson", "exact")
 
@@ -117,7 +118,10 @@ class RunConfig:
         """Check every field; raise ConfigError with one clear sentence on the first problem."""
         m, r, t = self.model, self.reg, self.train
         checks = [
-            (m.kind in MODEL_KINDS, f"model must be one of {', '.join(MODEL_KINDS)}; got {m.kind!r}"),
+            (m.kind in MODEL_KINDS + SUPERVISED_KINDS,
+             f"model must be one of {', '.join(MODEL_KINDS + SUPERVISED_KINDS)}; got {m.kind!r}"),
+            (m.kind not in SUPERVISED_KINDS or r.kind == "none",
+             f"the supervised model {m.kind!r} has no decoder to regularize: use regularizer 'none'"),
             (m.arch in (None, "fc", "conv"), f"architecture must be 'fc' or 'conv'; got {m.arch!r}"),
             (m.latent_dim >= 1, f"latent size must be >= 1; got {m.latent_dim}"),
             (all(h >= 1 for h in m.hidden), f"hidden layer widths must be >= 1; got {m.hidden}"),

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from irvae_core.config import DEFAULT_EPOCHS, ConfigError, RunConfig, default_alpha
+from irvae_core.config import DEFAULT_EPOCHS, SUPERVISED_KINDS, ConfigError, RunConfig, default_alpha
 from irvae_core.data import DATASETS, DatasetSplits, TensorSplit, load_dataset
 from irvae_core.regularizers import (
     fmvae_distortion,
@@ -29,7 +29,7 @@ from irvae_core.regularizers import (
     training_defaults,
 )
 from irvae_core.runs import Run, load_checkpoint, new_run, save_checkpoint
-from models import AE, build_autoencoder
+from models import AE, build_autoencoder, build_binary_relevance
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -72,6 +72,8 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
 
 def build_model(cfg: RunConfig, x_shape: tuple[int, ...]) -> AE:
     m = cfg.model
+    if m.kind == "br":  # latent_dim = the number of attributes (set by Trainer.setup)
+        return build_binary_relevance(m.arch or "fc", x_shape, m.latent_dim, hidden=tuple(m.hidden))
     return build_autoencoder(m.kind, m.arch or "fc", x_shape, m.latent_dim, hidden=tuple(m.hidden),
                              out_act=m.out_act or "sigmoid", fixed_sigma=m.fixed_sigma)
 
@@ -142,15 +144,22 @@ class Trainer:
         c = self.cfg
         self.data = data or load_dataset(c.data.name, c.data.root, classes=c.data.classes,
                                          download=c.data.download, **c.data.options)
+        if c.model.kind in SUPERVISED_KINDS:  # one output per attribute
+            if self.data.label_kind != "attributes":
+                raise ConfigError(f"the supervised model {c.model.kind!r} learns attributes, and {self.data.name} "
+                                  "has class labels: use an attribute data set (celeba, synthetic-faces)")
+            c.model.latent_dim = len(self.data.label_names)
         torch.manual_seed(c.train.seed)
         self.model = build_model(c, self.data.x_shape).to(self.device)
+        self.needs_labels = bool(getattr(self.model, "needs_labels", False))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=c.train.lr)
         self.alpha = float(c.reg.alpha or 0.0)
         self.run.write_config(c, extra={"type": "train", "x_shape": list(self.data.x_shape)})
 
-    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """The objective L + alpha R of one batch, and its logged parts (eq. 9)."""
-        out = self.model.loss(x)
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The objective L + alpha R of one batch, and its logged parts (eq. 9); labels y only for
+        models that learn from them (``needs_labels``: the supervised retrieval baseline)."""
+        out = self.model.loss(x, y) if y is not None else self.model.loss(x)
         parts = dict(out.parts)
         loss = out.loss
         if self.alpha > 0 and len(x) >= 2:
@@ -158,6 +167,10 @@ class Trainer:
             loss = loss + self.alpha * reg
             parts["reg"] = reg.item()
         return loss, parts
+
+    def _batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The arguments of ``loss``: the inputs, plus the labels for a model that learns from them."""
+        return (x, torch.as_tensor(y).to(self.device)) if getattr(self, "needs_labels", False) else (x,)
 
     # ---------------------------------------------------------------- checkpoints
     def _state(self) -> dict[str, Any]:
@@ -229,11 +242,11 @@ class Trainer:
         g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + self.epoch)
         order = torch.randperm(len(self.data.train), generator=g)
         stats = EpochStats()
-        for step, (x, _) in enumerate(iterate_batches(self.data.train, self.cfg.train.batch_size, order)):
+        for step, (x, y) in enumerate(iterate_batches(self.data.train, self.cfg.train.batch_size, order)):
             if self.cancel.is_set():
                 raise Cancelled()
             x = x.to(self.device, non_blocking=True)
-            loss, parts = self.loss(x)
+            loss, parts = self.loss(*self._batch(x, y))
             if not torch.isfinite(loss):
                 where = f"epoch {self.epoch + 1}, step {step + 1}"
                 cause = ("the batch contains NaN or infinite inputs" if not torch.isfinite(x).all()
@@ -256,8 +269,8 @@ class Trainer:
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(12345)
-            for x, _ in iterate_batches(self.data.val, self.cfg.train.batch_size, None):
-                loss, parts = self.loss(x.to(self.device))
+            for x, y in iterate_batches(self.data.val, self.cfg.train.batch_size, None):
+                loss, parts = self.loss(*self._batch(x.to(self.device), y))
                 parts["loss"] = loss.item()
                 stats.add(parts, len(x))
         self.model.train()

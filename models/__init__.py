@@ -11,9 +11,11 @@ from models.autoencoders import AE, DAE, MODEL_KINDS, VAE, WAE, LossOutput
 from models.flattened import FlattenedAE
 from models.networks import ConvDecoder, ConvEncoder, FCDecoder, FCEncoder
 from models.realnvp import RealNVP
+from models.supervised import BinaryRelevance
 
 __all__ = ["AE", "DAE", "VAE", "WAE", "LossOutput", "MODEL_KINDS", "build_autoencoder",
-           "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder", "FlattenedAE", "RealNVP"]
+           "FCEncoder", "FCDecoder", "ConvEncoder", "ConvDecoder", "FlattenedAE", "RealNVP",
+           "BinaryRelevance", "build_binary_relevance"]
 
 
 def build_autoencoder(kind: str, arch: str, in_shape: Sequence[int], latent_dim: int,
@@ -38,3 +40,15 @@ def build_autoencoder(kind: str, arch: str, in_shape: Sequence[int], latent_dim:
     if kind == "vae":
         return VAE(enc, dec, latent_dim, fixed_sigma=fixed_sigma)
     return MODEL_KINDS[kind](enc, dec, latent_dim)
+
+
+def build_binary_relevance(arch: str, in_shape: Sequence[int], n_attributes: int,
+                           hidden: Sequence[int] = (256,) * 4) -> BinaryRelevance:
+    """The supervised retrieval baseline: the ``arch`` encoder with one output per attribute."""
+    if n_attributes < 1:
+        raise ValueError(f"binary relevance needs at least one attribute; got {n_attributes}")
+    if arch == "fc":
+        return BinaryRelevance(FCEncoder(in_shape, n_attributes, hidden), n_attributes)
+    if arch == "conv":
+        return BinaryRelevance(ConvEncoder(in_shape, n_attributes), n_attributes)
+    raise ValueError(f"unknown architecture {arch!r}; choose 'fc' or 'conv'")

@@ -1,0 +1,84 @@
+"""Uploaded images turned into model inputs, or refused with one clear sentence.
+
+An upload is decoded with Pillow, turned upright (EXIF orientation), converted to RGB (CMYK,
+grayscale, palette and 16-bit images are converted; transparency is laid on white), centre
+cropped and resized exactly as the face data sets are (``data.celeba.centre_crop_box``, then
+a bilinear resize), and mapped to the data set's value range. Refused, each with a sentence
+saying why: an empty or non-image file, a format other than JPEG or PNG, a truncated or
+corrupt file, and an image with more than ``MAX_PIXELS`` pixels (a decompression bomb: a
+small file that would decode to gigabytes), checked from the header before any decoding.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from irvae_core.data.celeba import centre_crop_box
+
+FORMATS = ("JPEG", "PNG")
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo decodes to 120 MB of RGB; anything larger is refused
+MAX_BYTES = 20 * 1024 * 1024  # the same limit as the app's server.maxUploadSize (.streamlit/config.toml)
+
+
+class UploadError(ValueError):
+    """An uploaded file cannot be used; the message is one sentence for the person who sent it."""
+
+
+def _rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode as RGB; transparent parts over a white background."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit grayscale PNG: scale to 8 bits
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if a.max() > 255 else 255.0
+        return Image.fromarray(np.clip(a / top * 255.0, 0, 255).astype(np.uint8)).convert("RGB")
+    return im.convert("RGB")
+
+
+def image_from_bytes(data: bytes, shape: Sequence[int] = (3, 64, 64), value_range: tuple[float, float] = (-1.0, 1.0),
+                     name: str = "the file", max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """An uploaded JPEG or PNG as a model input (C, H, W) in ``value_range``; UploadError otherwise."""
+    c, h, w = shape
+    if not data:
+        raise UploadError(f"{name} is empty: upload a JPEG or PNG image")
+    if len(data) > MAX_BYTES:
+        raise UploadError(f"{name} is {len(data) / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning, OSError) as e:
+        if isinstance(e, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
+            raise UploadError(f"{name} is too large to open safely (over {max_pixels / 1e6:.0f} megapixels)") from e
+        raise UploadError(f"{name} is not an image: upload a JPEG or PNG file") from e
+    with im:
+        if im.format not in FORMATS:
+            raise UploadError(f"{name} is a {im.format or 'non-image'} file: upload a JPEG or PNG image")
+        width, height = im.size
+        if width * height > max_pixels:
+            raise UploadError(f"{name} is {width} x {height} pixels ({width * height / 1e6:.0f} megapixels); the "
+                              f"limit is {max_pixels / 1e6:.0f} megapixels: upload a smaller image")
+        try:
+            im.load()
+            im = ImageOps.exif_transpose(im)
+            im = _rgb(im)
+        except (OSError, SyntaxError, ValueError) as e:
+            raise UploadError(f"{name} is truncated or corrupt and cannot be decoded: upload it again or "
+                              "save it anew") from e
+    im = im.crop(centre_crop_box(*im.size)).resize((w, h), Image.Resampling.BILINEAR)
+    if c == 1:
+        im = im.convert("L")
+    elif c != 3:
+        raise UploadError(f"the model takes {c}-channel images; uploads give 1 or 3 channels")
+    pixels = torch.from_numpy(np.asarray(im, dtype=np.uint8).copy()).float()
+    pixels = pixels.unsqueeze(0) if c == 1 else pixels.permute(2, 0, 1)
+    lo, hi = value_range
+    return pixels * ((hi - lo) / 255.0) + lo
