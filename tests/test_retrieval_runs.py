@@ -114,7 +114,8 @@ def test_resnet50_is_used_only_from_the_local_torch_cache(faces, tmp_path, monke
     torch.save(net.state_dict(), folder / "resnet50-0676ba61.pth")
     emb = resnet50_embeddings(faces, "test")
     x = torch.stack([faces.test[i][0] for i in range(len(faces.test))])
-    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     net.fc = torch.nn.Identity()
     with torch.no_grad():
         torch.testing.assert_close(emb.z, net(((x + 1) / 2 - mean) / std), rtol=1e-4, atol=1e-4)
