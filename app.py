@@ -9,4 +9,5 @@ st.navigation([
     st.Page("pages/latent.py", title="Latent geometry", url_path="latent"),
     st.Page("pages/tradeoff.py", title="Tradeoff", url_path="tradeoff"),
     st.Page("pages/interpolation.py", title="Interpolation", url_path="interpolation"),
+    st.Page("pages/retrieval.py", title="Face retrieval", url_path="retrieval"),
 ]).run()
