@@ -18,8 +18,9 @@ Similarity of a gallery embedding z to a query set {q_i}:
   n |z - mean|^2 plus a constant), so it is again one vector per query set. The paper uses
   the Euclidean metric for its ImageNet ResNet-50 baseline only.
 
-Scores are computed in float64 from float32 embeddings; memory stays bounded by chunking both
-the training rows (building s) and the query sets (scoring and sorting the gallery).
+The query vectors are summed in float32 within a chunk of training rows and in float64 across
+chunks; scores are float64. Memory stays bounded by chunking both the training rows (building
+s) and the query sets (scoring the gallery and finding its top K).
 """
 
 from __future__ import annotations
@@ -84,10 +85,10 @@ def query_vectors(z_train: torch.Tensor, masks: torch.Tensor, metric: str = "cos
     if len(z_train) != len(masks):
         raise RetrievalError(f"{len(z_train)} training codes but {len(masks)} rows of query membership")
     out = torch.zeros(masks.shape[1], z_train.shape[1], dtype=torch.float64)
-    for start in range(0, len(z_train), chunk):
-        zc = z_train[start:start + chunk]
-        zc = _unit(zc) if metric == "cosine" else zc.double()
-        out += masks[start:start + chunk].double().T @ zc
+    for start in range(0, len(z_train), chunk):  # float32 products within a chunk, float64 sums across chunks
+        zc = z_train[start:start + chunk].float()
+        zc = _unit(zc).float() if metric == "cosine" else zc
+        out += (masks[start:start + chunk].float().T @ zc).double()
     if metric == "euclidean":
         out /= masks.sum(0).clamp_min(1).double()[:, None]
     return out
@@ -101,10 +102,27 @@ def similarity(z_gallery: torch.Tensor, queries: torch.Tensor, metric: str = "co
 
 
 def rank(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Indices (Q, k) of the k highest scores of each column of (N, Q); ties: lower index first."""
-    k = min(k, scores.shape[0])
+    """Indices (Q, k) of the k highest scores of each column of (N, Q); ties: lower index first.
+
+    Equal to the first k rows of a stable descending sort of each column (``rank_by_sorting``, the
+    plain version a test compares with), but sorts only the candidates: the scores at or above each
+    column's k-th largest value.
+    """
+    n, q = scores.shape
+    k = min(k, n)
+    kth = torch.topk(scores, k, dim=0).values[-1]
+    col, row = (scores.T >= kth[:, None]).nonzero(as_tuple=True)  # by column, then by gallery index
+    order = torch.sort(scores.T[col, row], descending=True, stable=True).indices
+    order = order[torch.sort(col[order], stable=True).indices]  # regroup by column, keeping score, index order
+    col, row = col[order], row[order]
+    first = torch.searchsorted(col, torch.arange(q, device=col.device))
+    return row[first[:, None] + torch.arange(k, device=col.device)]
+
+
+def rank_by_sorting(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The plain definition of ``rank``: a stable descending sort of every column, first k rows."""
     order = torch.sort(scores, dim=0, descending=True, stable=True).indices
-    return order[:k].T.contiguous()
+    return order[: min(k, scores.shape[0])].T.contiguous()
 
 
 def precision_at_k(top: torch.Tensor, relevant: torch.Tensor, ks: Sequence[int] = KS) -> torch.Tensor:
@@ -122,12 +140,13 @@ def retrieve_sets(z_train: torch.Tensor, train_masks: torch.Tensor, z_gallery: t
                   query_chunk: int = QUERY_CHUNK) -> torch.Tensor:
     """P@K (Q, len(ks)) of every query set; column q of the masks is query set q (train) and its relevance."""
     k_max = max(ks)
+    queries = query_vectors(z_train, train_masks, metric)  # one pass over the training rows for every set
+    gallery = _unit(z_gallery) if metric == "cosine" else z_gallery.double()
     rows = []
     for start in range(0, train_masks.shape[1], query_chunk):
         sl = slice(start, start + query_chunk)
-        q = query_vectors(z_train, train_masks[:, sl], metric)
-        top = rank(similarity(z_gallery, q, metric), k_max)
-        rows.append(precision_at_k(top, gallery_masks[:, sl], ks))
+        scores = gallery @ queries[sl].T if metric == "cosine" else -torch.cdist(gallery, queries[sl])
+        rows.append(precision_at_k(rank(scores, k_max), gallery_masks[:, sl], ks))
     return torch.cat(rows) if rows else torch.zeros(0, len(ks), dtype=torch.float64)
 
 

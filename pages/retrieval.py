@@ -10,6 +10,8 @@ from irvae_core.runs import default_runs_dir, list_runs, open_run
 from irvae_core.viz import captioned_images, retrieval_grid
 from pages.common import friendly_errors, use_app_navigation
 
+STATIC = {"displayModeBar": False}  # image grids: no zoom or pan buttons over the captions
+
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the run and embedding its faces (once per checkpoint)...")
 def cached_source(path: str, mtime: float | None, root: str | None) -> RetrievalSource:
@@ -64,11 +66,12 @@ else:
 with friendly_errors("Could not retrieve"):
     view = query_runs(sources, attributes, uploads, k)  # a bad upload is one sentence (UploadError)
     what = " and ".join(a.replace("_", " ") for a in attributes)
-    label = (f"Query: the {view.query_count} training faces with {what} (a few shown)" if not uploads
-             else f"Query: your {view.query_count} photo(s), as the model sees them")
+    label = (f"The {view.query_count} training faces with {what} (a few shown)" if not uploads
+             else f"Your {view.query_count} photo(s), as the model sees them")
     st.subheader("Query")
     st.caption(label)
-    st.plotly_chart(captioned_images(view.query_images, columns=8, height_per_row=110), key="query-grid")
+    st.plotly_chart(captioned_images(view.query_images, columns=8, height_per_row=110), key="query-grid",
+                    config=STATIC)
     st.subheader(f"Top {k} test faces")
     for col, answer in zip(st.columns(len(view.answers)), view.answers):
         col.markdown(f"**{answer.label}**")
@@ -77,7 +80,7 @@ with friendly_errors("Could not retrieve"):
             col.metric(f"P@{k}: share of the {k} results with {what}", f"{100 * p[k]:.0f}%",
                        help=" · ".join(f"P@{kk} {100 * p[kk]:.0f}%" for kk in KS if kk in p))
         col.plotly_chart(retrieval_grid(answer.images, answer.result.marks, answer.result.attributes,
-                                        ids=answer.result.top), key=f"results-{answer.label}")
+                                        ids=answer.result.top), key=f"results-{answer.label}", config=STATIC)
     st.caption("Ranked by the summed cosine similarity of each test face's latent code to the query faces' codes "
                "(Lee et al., ICLR 2022, Section 5.2). Green: the face has every chosen attribute. The command "
                "`python -m irvae_core retrieve RUN_DIR` measures this over all attributes and pairs.")

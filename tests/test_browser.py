@@ -183,3 +183,69 @@ def test_interpolation_page_renders_strips_and_takes_two_clicks(app_url, tmp_pat
         assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
     finally:
         driver.quit()
+
+
+@pytest.fixture
+def faces_app_url(tmp_path):
+    """`streamlit run app.py` serving two tiny finished runs on synthetic-faces (a VAE and an IRVAE)."""
+    runs = tmp_path / "runs"
+    faces = {"data.name": "synthetic-faces", "data.options": {"n": 100}, "model.arch": "fc", "model.hidden": [32],
+             "model.latent_dim": 4, "model.out_act": "tanh", "train.epochs": 1, "reg.alpha": 1.0}
+    for reg in ("none", "ir"):
+        train(tiny_config(**faces, **{"reg.kind": reg}), str(runs))
+    port, log = free_port(), tmp_path / "streamlit.log"
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "IRVAE_RUNS": str(runs)}, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def test_retrieval_page_shows_a_result_grid_in_a_real_browser(faces_app_url, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--window-size=1500,1400",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    try:
+        driver.set_page_load_timeout(TIMEOUT_S)
+        driver.get(f"{faces_app_url}/retrieval")  # a deep link, straight to the page
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        # the query grid and one result grid per run, each drawn with its images
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == 3
+                   and len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .layer-above image, "
+                                                            ".js-plotly-plot image")) >= 3
+                   and len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')) == 2)
+        grids = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", grids[1])
+        time.sleep(1.0)  # let the images paint before the screenshot
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "retrieval_page.png"))
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+        assert "Face retrieval" in driver.find_element(By.TAG_NAME, "h1").text
+        text = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+        assert "P@10" in text and ("✓" in text or "✗" in text)
+        counts = driver.execute_script("return [...document.querySelectorAll('.js-plotly-plot')]"
+                                       ".map(gd => gd._fullData.filter(t => t.type === 'image').length)")
+        assert counts[1:] == [10, 10]
+    finally:
+        driver.quit()
