@@ -1,12 +1,15 @@
 """VAE vs IRVAE face retrieval on real faces: SAR and DAR P@1/5/10/20 per seed, beside the paper's Table 1.
 
 Trains (or reuses, when a finished run with the same config is in --runs) one VAE and one IRVAE
-per seed on a CelebA folder in torchvision's layout, then measures retrieval exactly as
+per seed on a CelebA folder in torchvision's layout (or, with --dataset synthetic-faces, on the
+offline synthetic faces), then measures retrieval exactly as
 `python -m irvae_core retrieve RUN_DIR` does (queries: every training image with the
 attribute(s); gallery: the test split). Network and schedule come from the celeba-conv preset's
 CPU variant unless overridden (--arch, --latent-dim, --epochs, --alpha, --set FIELD=VALUE).
 
   .venv/bin/python bench/retrieval_celeba.py --data-root ../shared/data/celeba --seeds 0,1 --epochs 3
+  .venv/bin/python bench/retrieval_celeba.py --dataset synthetic-faces --arch fc --set model.hidden=[64] \
+      --latent-dim 2 --epochs 3 --alpha 100 --seeds 0,1,2,3
 """
 
 from __future__ import annotations
@@ -36,11 +39,11 @@ def value(text: str):
 
 
 def run_for(cfg, runs_dir: Path):
-    """A finished run of exactly this config in runs_dir, else a new one trained now."""
-    want = resolve_config(cfg).to_dict()
+    """A finished run of exactly these settings in runs_dir, else a new one trained now."""
+    want = {**resolve_config(cfg).to_dict(), "name": None}  # any finished run of these settings, whatever its name
     for run in list_runs(runs_dir):
         try:
-            same = run.config().to_dict() == want
+            same = {**run.config().to_dict(), "name": None} == want
         except Exception:  # an unreadable folder is not ours to reuse
             continue
         if same and run.status().get("state") == "done":
@@ -55,6 +58,7 @@ def run_for(cfg, runs_dir: Path):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-root", help="CelebA folder (root/celeba/... or the celeba folder itself)")
+    ap.add_argument("--dataset", choices=("celeba", "synthetic-faces"), default="celeba")
     ap.add_argument("--runs", default="runs/retrieval-celeba", help="runs folder (finished runs are reused)")
     ap.add_argument("--seeds", default="0,1", help="comma-separated seeds")
     ap.add_argument("--epochs", type=int, default=3)
@@ -65,11 +69,11 @@ def main() -> None:
                     help="any other config field, e.g. --set model.hidden=[256,256] (JSON values)")
     ap.add_argument("--json", action="store_true", help="print the per-run reports as JSON")
     a = ap.parse_args()
-    if a.data_root is None:  # `./lab bench` runs every script without arguments: this one trains, so it waits
+    if a.data_root is None and a.dataset == "celeba":  # `./lab bench` runs every script without arguments
         print("skipped: give --data-root DIR (a CelebA folder) to train and measure VAE and IRVAE retrieval")
         return
 
-    base = {"data.name": "celeba", "data.root": a.data_root, "model.latent_dim": a.latent_dim,
+    base = {"data.name": a.dataset, "data.root": a.data_root, "model.latent_dim": a.latent_dim,
             "train.epochs": a.epochs, "train.tensorboard": False}
     if a.arch:
         base["model.arch"] = a.arch
@@ -81,7 +85,7 @@ def main() -> None:
             if reg == "ir" and a.alpha is not None:
                 over["reg.alpha"] = a.alpha
             cfg = apply_overrides(preset_config("celeba-conv"), over)
-            cfg.name = f"retrieval-{method.lower()}-s{seed}"
+            cfg.name = f"retrieval-{a.dataset}-{method.lower()}-s{seed}"
             run = run_for(cfg, Path(a.runs))
             rep = evaluate_retrieval(run)
             rows.append({"method": method, "seed": seed, "alpha": run.config().reg.alpha, "run": str(run.path),
@@ -91,7 +95,7 @@ def main() -> None:
     if a.json:
         print(json.dumps(rows, indent=2))
     cols = [f"{kind} P@{k}" for kind in ("SAR", "DAR") for k in KS]
-    print(f"gallery {rows[0]['gallery']} test images, queries from {rows[0]['queries']} training images, "
+    print(f"{a.dataset}: gallery {rows[0]['gallery']} test images, queries from {rows[0]['queries']} training images, "
           f"DAR over {rows[0]['pairs']} pairs; m = {a.latent_dim}, {a.epochs} epochs")
     print(f"{'method':22s} {'seed':>4s} {'alpha':>7s} " + " ".join(f"{c:>9s}" for c in cols))
     for r in rows:
