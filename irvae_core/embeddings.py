@@ -183,8 +183,10 @@ def resnet50_weights() -> Path:
                          f"{folder} (nothing is downloaded here): copy it there from a machine that has it")
 
 
-def resnet50_encoder(weights: Path | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """x (B, C, H, W) in [-1, 1] or [0, 1] -> 2048-d pooled ImageNet features (ImageNet-normalised input)."""
+def resnet50_encoder(weights: Path | None = None, value_range: tuple[float, float] = (-1.0, 1.0)
+                     ) -> Callable[[torch.Tensor], torch.Tensor]:
+    """x (B, C, H, W) in ``value_range`` -> 2048-d pooled ImageNet features (input mapped to [0, 1], then
+    ImageNet-normalised; one channel is repeated three times)."""
     import torchvision
 
     path = weights or resnet50_weights()
@@ -199,7 +201,8 @@ def resnet50_encoder(weights: Path | None = None) -> Callable[[torch.Tensor], to
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
     def encode(x: torch.Tensor) -> torch.Tensor:
-        x = (x + 1) / 2 if x.min() < 0 else x  # the data sets' [-1, 1] images to [0, 1]
+        lo, hi = value_range
+        x = (x - lo) / (hi - lo)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         return net((x - mean) / std)
@@ -230,7 +233,7 @@ def resnet50_embeddings(data: DatasetSplits, split: str = "test", progress: Prog
     cached = _read_cache(path)
     if cached is not None:
         return cached
-    z, y = encode_images(resnet50_encoder(weights), dataset, batch_size=64, progress=progress)
+    z, y = encode_images(resnet50_encoder(weights, data.value_range), dataset, batch_size=64, progress=progress)
     emb = Embeddings(z, y, list(data.label_names))
     _write_cache(path, emb)
     return emb
