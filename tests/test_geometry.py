@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,6 +69,43 @@ def test_condition_number_of_a_known_metric():
     assert condition_numbers(G).item() == pytest.approx(9.0)
     rot = torch.tensor([[math.cos(0.3), -math.sin(0.3)], [math.sin(0.3), math.cos(0.3)]])
     assert condition_numbers((rot @ G[0] @ rot.T)[None]).item() == pytest.approx(9.0, rel=1e-5)
+
+
+def _metrics_with_eigenvalues(eigenvalues: list[list[float]], seed: int = 0) -> torch.Tensor:
+    """Q diag(lambda) Q^T for each row of eigenvalues, one random rotation Q each (float64)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for lam in eigenvalues:
+        q, _ = torch.linalg.qr(torch.randn(len(lam), len(lam), generator=g, dtype=torch.float64))
+        out.append(q @ torch.diag(torch.tensor(lam, dtype=torch.float64)) @ q.T)
+    return torch.stack(out)
+
+
+def test_condition_numbers_at_m3_use_the_largest_and_smallest_eigenvalues():
+    # eigenvalues (1, 4, 9): cond 9 (the middle eigenvalue would give 4 or 9/4); (2, 3, 4): cond 2
+    G = _metrics_with_eigenvalues([[1.0, 4.0, 9.0], [2.0, 3.0, 4.0], [4.0, 9.0, 1.0]])
+    assert not torch.allclose(G[0], torch.diag(torch.diagonal(G[0])))  # really rotated
+    torch.testing.assert_close(condition_numbers(G), torch.tensor([9.0, 2.0, 9.0], dtype=torch.float64))
+    assert mean_condition_number(G) == pytest.approx(20.0 / 3.0, rel=1e-12)
+    assert mean_condition_number(G.float()) == pytest.approx(20.0 / 3.0, rel=1e-5)
+
+
+def test_vor_at_m3_against_hand_values_and_an_independent_matrix_logarithm():
+    # Q diag(1, 4, 9) Q^T and Q diag(9, 4, 1) Q^T (the same Q): mean Q diag(5, 4, 5) Q^T, and
+    # d^2 = log^2(1/5) + log^2(4/4) + log^2(9/5) for both
+    q = orthonormal(3, 3, seed=7)
+    G = torch.stack([q @ torch.diag(torch.tensor(lam, dtype=torch.float64)) @ q.T
+                     for lam in ([1.0, 4.0, 9.0], [9.0, 4.0, 1.0])])
+    assert variance_of_riemannian_metric(G) == pytest.approx(math.log(5) ** 2 + math.log(1.8) ** 2, rel=1e-10)
+    assert mean_condition_number(G) == pytest.approx(9.0)
+    # metrics with different eigenvectors: d^2(A, B) = ||logm(B^-1/2 A B^-1/2)||_F^2 by scipy
+    from scipy.linalg import fractional_matrix_power, logm
+
+    Gs = _metrics_with_eigenvalues([[1.0, 4.0, 9.0], [0.5, 2.0, 3.0], [1.0, 1.0, 6.0], [2.0, 5.0, 7.0]], seed=3)
+    mean = Gs.mean(0).numpy()
+    w = fractional_matrix_power(mean, -0.5)
+    expected = sum(float(np.linalg.norm(logm(w @ g @ w), "fro") ** 2) for g in Gs.numpy()) / len(Gs)
+    assert variance_of_riemannian_metric(Gs) == pytest.approx(expected, rel=1e-8)
 
 
 def test_singular_metric_has_infinite_condition_number():

@@ -8,7 +8,7 @@ import torch
 
 from irvae_core.data import load_dataset
 from irvae_core.evaluation import evaluate_run
-from irvae_core.geometry import condition_numbers, pullback_metric, restrict_metric
+from irvae_core.geometry import pullback_metric, restrict_metric
 from irvae_core.latent import build_view, input_and_reconstruction, plane_basis, plane_metric, run_view, to_image
 from irvae_core.overview import method_name, run_row, tradeoff_rows
 from irvae_core.runs import list_runs, new_run
@@ -41,13 +41,33 @@ def test_pca_plane_is_orthonormal_and_catches_the_spread():
         plane_basis(z[:, :1], "pca")
 
 
-def test_build_view_samples_ellipse_centres_from_the_points():
+def cond_2x2(G: np.ndarray) -> np.ndarray:
+    """Condition numbers of 2x2 SPD matrices in closed form: (t + s) / (t - s), s = sqrt(t^2 - 4 det)."""
+    t = G[:, 0, 0] + G[:, 1, 1]
+    s = np.sqrt(np.maximum(t**2 - 4 * (G[:, 0, 0] * G[:, 1, 1] - G[:, 0, 1] * G[:, 1, 0]), 0))
+    return (t + s) / (t - s)
+
+
+def jacobian_metric(decoder, z: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """B^T J^T J B at one point, from a reverse-mode Jacobian (independent of the forward-mode code)."""
+    J = torch.autograd.functional.jacobian(lambda q: decoder(q[None].float()).reshape(-1).double(), z.double())
+    return basis.double().T @ J.T @ J @ basis.double()
+
+
+def test_build_view_draws_each_ellipse_with_the_metric_of_its_own_point():
     z = torch.randn(50, 4, generator=torch.Generator().manual_seed(2))
     view = build_view(decoder_4d, z, np.zeros(50, dtype=int), ["x"], plane=(0, 2), n_ellipses=12)
     assert view.xy.shape == (50, 2) and np.allclose(view.xy, z[:, [0, 2]].numpy())
     assert view.centers.shape == (12, 2) and view.metrics.shape == (12, 2, 2) and view.restricted
-    assert all(any(np.allclose(c, p) for p in view.xy) for c in view.centers)
-    assert np.allclose(view.cond, condition_numbers(torch.tensor(view.metrics)).numpy())
+    basis = torch.eye(4)[:, [0, 2]]
+    picked = set()
+    for center, metric in zip(view.centers, view.metrics):
+        [i] = np.flatnonzero(np.all(np.isclose(view.xy, center), axis=1))  # the point the ellipse sits on
+        picked.add(int(i))
+        np.testing.assert_allclose(metric, jacobian_metric(decoder_4d, z[i], basis).numpy(), rtol=1e-4, atol=1e-6)
+    assert len(picked) == 12  # twelve different points
+    np.testing.assert_allclose(view.cond, cond_2x2(view.metrics), rtol=1e-6)
+    assert view.cond.max() > 1.5 * view.cond.min()  # the colours vary: not a constant
 
 
 def test_run_view_and_reconstruction_of_a_trained_run(tmp_path):
@@ -57,12 +77,23 @@ def test_run_view_and_reconstruction_of_a_trained_run(tmp_path):
     data = load_dataset("digits")
     view = run_view(run, model, data, n_ellipses=30)
     assert view.xy.shape == (len(data.test), 2) and len(view.cond) == 30
-    assert view.title == f"VAE · {run.name}" and np.all(view.cond >= 1.0)
-    assert set(np.unique(view.labels)) <= set(range(10))
+    assert view.title == f"VAE · {run.name}"
+    with torch.no_grad():  # the plane of a 2-D latent space is the latent space: xy are the codes
+        np.testing.assert_allclose(view.xy, model.encode(data.test.x).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(view.labels, data.test.y.numpy())
+    for center, metric in list(zip(view.centers, view.metrics))[:5]:
+        expected = jacobian_metric(model.decode, torch.as_tensor(center), torch.eye(2))
+        np.testing.assert_allclose(metric, expected.numpy(), rtol=1e-3, atol=1e-8)
+    np.testing.assert_allclose(view.cond, cond_2x2(view.metrics), rtol=1e-6)
+
     x, x_hat = input_and_reconstruction(model, data, 3)
     assert x.shape == x_hat.shape == (1, 8, 8)
+    torch.testing.assert_close(x, data.test[3][0])
+    with torch.no_grad():  # decode(encode(x)), computed here
+        torch.testing.assert_close(x_hat, model.decode(model.encode(x[None]))[0])
+    assert (x_hat - x).abs().max() > 0.05  # a reconstruction, not the input
     img = to_image(x_hat, data.value_range)
-    assert img.shape == (8, 8) and img.min() >= 0 and img.max() <= 1
+    np.testing.assert_allclose(img, x_hat[0].clamp(0, 1).numpy())  # digits are in [0, 1]: the same image
 
 
 def test_method_names_follow_the_paper():
@@ -86,7 +117,8 @@ def test_run_rows_and_tradeoff_rows(tmp_path):
     rows = {r["run"]: r for r in map(run_row, list_runs(tmp_path))}
     assert rows[failed.name]["error"] == "the loss became nan at epoch 1, step 3"
     assert rows[broken.name]["state"] == "unreadable" and "config.json" in rows[broken.name]["error"]
-    assert rows[done.name]["method"] == "IRVAE" and rows[done.name]["mcn"] == 1.5
+    assert rows[done.name]["method"] == "IRVAE"
+    assert (rows[done.name]["mse"], rows[done.name]["vor"], rows[done.name]["mcn"]) == (0.01, 0.2, 1.5)
     assert tradeoff_rows(list_runs(tmp_path)) == [
         {"dataset": "digits", "method": "IRVAE", "alpha": 2.0, "mse": 0.01, "vor": 0.2, "mcn": 1.5, "run": done.name}]
     assert tradeoff_rows(list_runs(tmp_path), "augmented")[0]["mcn"] == 1.7

@@ -69,6 +69,51 @@ def test_fk_bone_lengths_match_the_asf(motions):
             np.testing.assert_allclose(length, expected, atol=1e-6)
 
 
+def reference_pose(skel, frame: np.ndarray) -> dict[str, np.ndarray]:
+    """Joint positions (metres) of one frame by the Acclaim rule, written with scipy's rotations.
+
+    Independent of irvae_core.mocap.kinematics: every rotation comes from scipy (lowercase axes:
+    extrinsic, first angle first); a bone's global rotation is parent global @ C M C^-1 and its end
+    is the parent's end plus that rotation applied to direction * length.
+    """
+    from scipy.spatial.transform import Rotation
+
+    def euler(axes: str, degrees) -> np.ndarray:
+        return Rotation.from_euler(axes.lower(), degrees, degrees=True).as_matrix() if axes else np.eye(3)
+
+    values: dict[str, dict[str, float]] = {}
+    for (bone, dof), v in zip(skel.channels, frame):
+        values.setdefault(bone, {})[dof] = float(v)
+
+    def motion_rotation(bone: str, dofs) -> np.ndarray:
+        rot = [d for d in dofs if d.startswith("r")]
+        return euler("".join(d[1] for d in rot), [values[bone][d] for d in rot])
+
+    scale = 0.0254 / skel.length_unit  # CMU: file length / length unit = inches
+    root = values["root"]
+    position = {"root": np.array([root.get("tx", 0.0), root.get("ty", 0.0), root.get("tz", 0.0)]) * scale}
+    c = euler(skel.root_axis_order, skel.root_orientation)
+    rotation = {"root": c @ motion_rotation("root", skel.root_order) @ c.T}
+    for name in skel.joint_names[1:]:
+        bone, parent = skel.bones[name], skel.parent[name]
+        c = euler(bone.axis_order, bone.axis)
+        rotation[name] = rotation[parent] @ c @ motion_rotation(name, bone.dof) @ c.T
+        position[name] = position[parent] + rotation[name] @ (bone.direction * bone.length * scale)
+    return position
+
+
+def test_fk_of_real_frames_equals_an_independent_reference(motions):
+    m = motions["35_01"]
+    names = m.skeleton.joint_names
+    frames = [0, 120, 357]
+    pos = forward_kinematics(m.skeleton, m.channels[frames])
+    for k, frame in enumerate(frames):
+        ref = reference_pose(m.skeleton, m.channels[frame])
+        np.testing.assert_allclose(pos[k], np.stack([ref[n] for n in names]), atol=1e-9, rtol=0)
+    # a walking subject: the feet stay well below the head in every frame checked
+    assert np.all(pos[:, names.index("head"), 1] - pos[:, names.index("ltoes"), 1] > 1.2)
+
+
 def test_fk_is_a_plausible_standing_body(motions):
     m = motions["35_01"]
     pos = pose_from_features(m.skeleton, features_from_channels(m.skeleton, m.channels[0]))

@@ -175,6 +175,56 @@ def test_fk_rotation_rules(tiny):
     np.testing.assert_allclose(pos[2] - pos[1], [0, 3 * INCH, 0], atol=1e-12)
 
 
+CHAIN_ASF = """:version 1.10
+:name chain
+:units
+  mass 1.0
+  length 1.0
+  angle deg
+:root
+  order TX TY TZ RX RY RZ
+  axis XYZ
+  position 0 0 0
+  orientation 0 0 0
+:bonedata
+  begin
+    id 1
+    name upper
+    direction 1 0 0
+    length 2
+    axis 0 0 0 XYZ
+    dof rx ry rz
+  end
+  begin
+    id 2
+    name lower
+    direction 0 0 1
+    length 1
+    axis 90 0 0 XYZ
+    dof rz
+  end
+:hierarchy
+  begin
+    root upper
+    upper lower
+  end
+"""
+
+
+def test_fk_two_bone_chain_with_non_commuting_rotations_by_hand():
+    skel = parse_asf_text(CHAIN_ASF, source="chain.asf")
+    # root at (1, 2, 3) turned by Rx(90); upper bone rz 90; lower bone rz 90 about its axis C = Rx(90)
+    rx90 = np.array([[1, 0, 0], [0, 0, -1], [0, 1, 0]], dtype=float)
+    rz90 = np.array([[0, -1, 0], [1, 0, 0], [0, 0, 1]], dtype=float)
+    local_lower = rx90 @ rz90 @ rx90.T  # C M C^-1: a -90 degree turn about world y
+    np.testing.assert_allclose(local_lower, [[0, 0, -1], [0, 1, 0], [1, 0, 0]], atol=1e-15)
+    # global rotations compose parent first: R_upper = Rx90 Rz90, R_lower = R_upper L_lower
+    # upper end: (1,2,3) + Rx90 Rz90 (2,0,0) = (1,2,3) + Rx90 (0,2,0) = (1,2,5)
+    # lower end: (1,2,5) + Rx90 Rz90 L (0,0,1) = (1,2,5) + Rx90 Rz90 (-1,0,0) = (1,2,5) + (0,0,-1)
+    pos = forward_kinematics(skel, np.array([1.0, 2, 3, 90, 0, 0, 0, 0, 90, 90]))
+    np.testing.assert_allclose(pos, np.array([[1, 2, 3], [1, 2, 5], [1, 2, 4]]) * INCH, atol=1e-12)
+
+
 def test_fk_batched_and_features(tiny):
     rng = np.random.default_rng(0)
     channels = rng.uniform(-170, 170, (4, 5, 12))

@@ -1,7 +1,7 @@
 """The Trainer: loss falls for every model and regularizer, isometry on a known manifold,
 deterministic resume, the NaN guard, checkpoints."""
 
-import math
+import dataclasses
 import pickle
 import re
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from irvae_core.config import MODEL_KINDS, REG_KINDS
+from irvae_core.data import TensorSplit
 from irvae_core.evaluation import evaluate_model
 from irvae_core.runs import CheckpointError, load_checkpoint, new_run
 from irvae_core.training import Cancelled, Trainer, TrainingFailed, load_model
@@ -50,11 +51,24 @@ def test_isometric_regularization_finds_the_isometric_chart(tmp_path):
     assert irvae["vor"] < vae["vor"]
 
 
-def test_stop_and_resume_ends_with_the_same_weights(tmp_path):
+def _assert_same_state(a: dict, b: dict, what: str) -> None:
+    assert a.keys() == b.keys(), what
+    for k in a:
+        assert torch.equal(a[k], b[k]), f"{what}: {k}"
+
+
+def test_stop_and_resume_gives_the_uninterrupted_runs_checkpoints_and_metrics(tmp_path):
+    # validation on the inverted images: the validation loss rises while the training loss falls,
+    # so the best epoch (1) comes before the stop and best.pt must survive the resume
     data = tiny_images()
-    cfg = tiny_config(**{"reg.kind": "ir", "reg.alpha": 1.0, "train.epochs": 4})
+    data = dataclasses.replace(data, val=TensorSplit(1 - data.val.x, data.val.y))
+    cfg = tiny_config(**{"model.kind": "ae", "reg.kind": "ir", "reg.alpha": 1e-3, "train.epochs": 4})
     full = new_run(tmp_path, cfg)
     Trainer(cfg, full, data=data).fit()
+    val = [r["val_loss"] for r in full.metrics()]
+    assert val.index(min(val)) == 0 and val[-1] > val[0]  # the setting works as intended
+    best = load_checkpoint(full.file("best.pt"))
+    assert best["epoch"] == 1
 
     cut = new_run(tmp_path, cfg)
     stop = {"at": 2 * 5 + 3}  # 84 examples / 20 = 5 steps an epoch: stop inside epoch 3
@@ -65,13 +79,21 @@ def test_stop_and_resume_ends_with_the_same_weights(tmp_path):
     assert cut.status()["state"] == "cancelled"
     assert load_checkpoint(cut.file("last.pt"))["epoch"] == 2
     Trainer(cfg, cut, data=data).fit(resume=True)
-
-    a, b = load_checkpoint(full.file("last.pt")), load_checkpoint(cut.file("last.pt"))
-    assert a["epoch"] == b["epoch"] == 4
-    for k in a["model"]:
-        assert torch.equal(a["model"][k], b["model"][k]), k
-    assert [r["epoch"] for r in cut.metrics()] == [1, 2, 3, 4]
     assert cut.status()["state"] == "done"
+
+    for name in ("last.pt", "best.pt"):  # weights, optimizer state, epoch and best validation loss
+        a, b = load_checkpoint(full.file(name)), load_checkpoint(cut.file(name))
+        assert a["epoch"] == b["epoch"] == (4 if name == "last.pt" else 1), name
+        _assert_same_state(a["model"], b["model"], name)
+    a, b = load_checkpoint(full.file("last.pt")), load_checkpoint(cut.file("last.pt"))
+    assert a["best_val"] == b["best_val"] == min(val)
+    for group_a, group_b in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        _assert_same_state(group_a, group_b, "optimizer")
+    # every logged line equal, but for the wall time
+    untimed = [{k: v for k, v in r.items() if k != "time"} for r in full.metrics()]
+    assert [{k: v for k, v in r.items() if k != "time"} for r in cut.metrics()] == untimed
+    assert [r["epoch"] for r in cut.metrics()] == [1, 2, 3, 4]
+    assert cut.status()["best_val"] == full.status()["best_val"] == min(val)
 
 
 def test_nan_in_a_batch_stops_with_a_reason_and_keeps_a_loadable_checkpoint(tmp_path):
@@ -118,18 +140,38 @@ def test_checkpoints_load_weights_only_and_bad_ones_fail_clearly(tmp_path):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
-def test_irvae_trains_on_cuda_and_its_checkpoint_loads_on_cpu(tmp_path):
+def test_irvae_on_cuda_trains_like_on_cpu_and_its_checkpoint_loads_on_cpu(tmp_path, monkeypatch):
     from irvae_core.flattening import FlattenConfig, FlatteningTrainer
+    from irvae_core.geometry import pullback_metric
 
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # compare float32 with float32
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     data = tiny_images()
-    cfg = tiny_config(**{"reg.kind": "ir", "reg.alpha": 1.0, "train.epochs": 3, "train.device": "cuda"})
-    run = new_run(tmp_path, cfg)
-    trainer = Trainer(cfg, run, data=data)
-    assert trainer.device.type == "cuda"
-    record = trainer.fit()
-    assert math.isfinite(record["val_loss"]) and record["epoch"] == 3
-    on_cpu = evaluate_model(load_model(run, device="cpu"), data)
-    assert math.isfinite(on_cpu["mse"]) and on_cpu["mcn"] >= 1.0
-    fm = new_run(tmp_path, cfg, label="fm")
+    records = {}
+    for device in ("cpu", "cuda"):
+        cfg = tiny_config(**{"reg.kind": "ir", "reg.alpha": 1.0, "train.epochs": 3, "train.device": device})
+        run = new_run(tmp_path, cfg, label=device)
+        trainer = Trainer(cfg, run, data=data)
+        assert trainer.device.type == device
+        records[device] = (run, trainer.fit())
+    run, cuda = records["cuda"]
+    cpu = records["cpu"][1]
+    assert cuda["epoch"] == cpu["epoch"] == 3
+    # the same initial weights and data order; only the random draws (mixup, VAE noise) differ
+    for key in ("val_loss", "val_mse", "train_loss"):
+        assert cuda[key] == pytest.approx(cpu[key], rel=0.05), key
+    # the CUDA checkpoint on the CPU gives the CUDA model's reconstructions and metric
+    on_cpu, on_gpu = load_model(run, device="cpu"), load_model(run, device="cuda")
+    x = data.test.x
+    with torch.no_grad():
+        torch.testing.assert_close(on_gpu.reconstruct(x.cuda()).cpu(), on_cpu.reconstruct(x), rtol=1e-4, atol=1e-5)
+        z = on_cpu.encode(x)
+    torch.testing.assert_close(pullback_metric(on_gpu.decode, z.cuda()).cpu(), pullback_metric(on_cpu.decode, z),
+                               rtol=1e-3, atol=1e-6)
+    assert evaluate_model(on_cpu, data)["mse"] == pytest.approx(float((on_cpu.reconstruct(x) - x).pow(2).mean()),
+                                                                 rel=1e-5)
+    fm = new_run(tmp_path, run.config(), label="fm")
     FlatteningTrainer(run, fm, FlattenConfig(epochs=1, depth=2, width=32, batch_size=20), data=data).fit()
     assert fm.status()["state"] == "done"
+    with torch.no_grad():  # the flattened model keeps the base model's reconstructions
+        torch.testing.assert_close(load_model(fm).reconstruct(x), on_cpu.reconstruct(x), rtol=0, atol=1e-4)
