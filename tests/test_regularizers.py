@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from irvae_core.config import REG_KINDS
 from irvae_core.regularizers import (
     fmvae_distortion,
     isometry_distortion,
@@ -329,7 +330,10 @@ def test_relaxed_distortion_gradient_matches_finite_differences_with_mixup(m, es
         assert autograd_value == pytest.approx(fd, rel=1e-5, abs=1e-8)
 
 
-@pytest.mark.parametrize("reg, m", [("ir", 2), ("ir", 8), ("fm", 3), ("iso", 3)])
+FMVAE_KIND = "fmvae" if "fmvae" in REG_KINDS else "fm"  # the config's name of FMVAE's term
+
+
+@pytest.mark.parametrize("reg, m", [("ir", 2), ("ir", 8), (FMVAE_KIND, 3), ("iso", 3)])
 def test_the_training_regularizer_gradient_matches_finite_differences(reg, m):
     """irvae_core.training.regularizer as the Trainer calls it (default estimator and sub-batch for m:
     the exact metric on a few mixup points at small m, Hutchinson on the batch above)."""
@@ -346,3 +350,23 @@ def test_the_training_regularizer_gradient_matches_finite_differences(reg, m):
 
     for autograd_value, fd in _directional_derivatives(loss, dec):
         assert autograd_value == pytest.approx(fd, rel=1e-5, abs=1e-8)
+
+
+def test_the_training_regularizer_is_the_configured_one_with_its_scale():
+    """At a decoder with G = 4I: ir and fm vanish (a scaled isometry), iso vanishes only at k = 4
+    and is m (4 - k)^2 elsewhere, through irvae_core.training.regularizer as the Trainer calls it."""
+    from irvae_core.training import regularizer
+    from tests.helpers import tiny_config
+
+    A = 2.0 * orthonormal(8, 2)
+
+    def f(zz):
+        return zz @ A.T
+
+    z = torch.randn(30, 2, dtype=torch.float64)
+    cases = [("ir", {}, 0.0), (FMVAE_KIND, {}, 0.0), ("iso", {"reg.k": 4.0}, 0.0), ("iso", {"reg.k": 1.0}, 18.0),
+             ("iso", {"reg.k": 6.0}, 8.0)]
+    for kind, extra, expected in cases:
+        cfg = tiny_config(**{"reg.kind": kind, "reg.alpha": 1.0, **extra})
+        torch.manual_seed(0)
+        assert regularizer(cfg, f, z).item() == pytest.approx(expected, abs=1e-9), (kind, extra)

@@ -32,6 +32,18 @@ def test_loss_falls_for_every_model_and_regularizer(tmp_path, model, reg):
         assert "train_reg" in epochs[-1]
 
 
+def test_the_objective_is_the_reconstruction_loss_plus_alpha_times_the_regularizer(tmp_path):
+    # an AE's loss is its MSE, so each logged loss is mse + alpha * reg (paper eq. 9), batch by batch
+    cfg = tiny_config(**{"model.kind": "ae", "reg.kind": "ir", "reg.alpha": 7.0, "train.epochs": 1})
+    run = new_run(tmp_path, cfg)
+    Trainer(cfg, run, data=tiny_images()).fit()
+    [record] = run.metrics()
+    for split in ("train", "val"):
+        mse, reg = record[f"{split}_mse"], record[f"{split}_reg"]
+        assert reg > 0.01 * mse  # the regularizer weighs in
+        assert record[f"{split}_loss"] == pytest.approx(mse + 7.0 * reg, rel=1e-6), split
+
+
 def _sheet_mcn(tmp_path, reg, alpha):
     data = rolled_sheet()
     # a fixed decoder sigma: with a learned one the plain VAE collapses on this small sheet
@@ -110,6 +122,12 @@ def test_nan_in_a_batch_stops_with_a_reason_and_keeps_a_loadable_checkpoint(tmp_
     assert state["epoch"] == 0 and all(torch.isfinite(v).all() for v in state["model"].values())
 
 
+def planted_code(path: str) -> None:
+    """What a tampered checkpoint tries to run on loading."""
+    with open(path, "w") as f:
+        f.write("ran")
+
+
 def test_checkpoints_load_weights_only_and_bad_ones_fail_clearly(tmp_path):
     data = tiny_images()
     cfg = tiny_config()
@@ -124,14 +142,20 @@ def test_checkpoints_load_weights_only_and_bad_ones_fail_clearly(tmp_path):
     with pytest.raises(CheckpointError, match="truncated.pt is corrupt, truncated"):
         load_checkpoint(truncated)
 
+    marker = tmp_path / "code-ran"
+
     class Evil:
         def __reduce__(self):
-            return (print, ("this must never run",))
+            return (planted_code, (str(marker),))
 
     tampered = tmp_path / "tampered.pt"
     tampered.write_bytes(pickle.dumps({"model": Evil()}))
     with pytest.raises(CheckpointError, match="tampered.pt"):
         load_checkpoint(tampered)
+    torch.save({"model": Evil(), "epoch": 1}, tmp_path / "tampered-zip.pt")  # torch's own format, code inside
+    with pytest.raises(CheckpointError, match="tampered-zip.pt"):
+        load_checkpoint(tmp_path / "tampered-zip.pt")
+    assert not marker.exists()  # the pickled code never ran
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
     run.file("best.pt").write_bytes(b"garbage")

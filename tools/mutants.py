@@ -40,9 +40,11 @@ def M(name: str, file: str, original: str, replacement: str, tests: str | tuple[
     return Mutant(name, file, original, replacement, (tests,) if isinstance(tests, str) else tests, why)
 
 
-GEO, REG, TRAIN = "tests/test_geometry.py", "tests/test_regularizers.py", "tests/test_training.py"
+GEO, REG = "tests/test_geometry.py", "tests/test_regularizers.py"
 LAT, APP = "tests/test_latent.py", "tests/test_app.py"
-CLI_EVAL = "tests/test_cli.py::test_train_then_evaluate_json_on_the_embedded_data"
+EVAL, RUNS = "tests/test_evaluation.py", "tests/test_runs.py"
+RESUME = "tests/test_training.py::test_stop_and_resume_gives_the_uninterrupted_runs_checkpoints_and_metrics"
+CHECKPOINTS = "tests/test_training.py::test_checkpoints_load_weights_only_and_bad_ones_fail_clearly"
 MOCAP, CMU = "tests/test_mocap_parsing.py", "tests/test_mocap_cmu_files.py"
 DATA = "tests/test_data_torchvision.py"
 
@@ -62,15 +64,17 @@ MUTANTS: list[Mutant] = [
       "rotations[name] = rotations[parent] @ local", "rotations[name] = local @ rotations[parent]", (MOCAP, CMU),
       "a bone's rotation composed on the wrong side of its parent's"),
     M("training.resume_forgets_best_val", "irvae_core/training.py",
-      'self.best_val = float(state["best_val"])', "self.best_val = math.inf", TRAIN,
+      'self.best_val = float(state["best_val"])', "self.best_val = math.inf", RESUME,
       "resume does not restore the best validation loss: best.pt is overwritten by a worse epoch"),
     M("pages.latent_shows_vor_as_mse", "pages/latent.py",
       """metric_col.metric("MSE", f"{ev['mse']:.3g}" if "mse" in ev""",
-      """metric_col.metric("MSE", f"{ev['vor']:.3g}" if "mse" in ev""", APP,
+      """metric_col.metric("MSE", f"{ev['vor']:.3g}" if "mse" in ev""",
+      "tests/test_app.py::test_latent_page_shows_exactly_the_numbers_of_evaluation_json",
       "the latent page shows VoR in the MSE slot"),
     M("pages.home_swaps_mcn_and_vor", "pages/home.py",
       "MCN {ev.get('mcn', float('nan')):.2f} · VoR {ev.get('vor', float('nan')):.3f}",
-      "MCN {ev.get('vor', float('nan')):.2f} · VoR {ev.get('mcn', float('nan')):.3f}", APP,
+      "MCN {ev.get('vor', float('nan')):.2f} · VoR {ev.get('mcn', float('nan')):.3f}",
+      "tests/test_app.py::test_home_shows_the_quick_start_side_by_side",
       "Home's MCN and VoR captions swapped"),
     M("latent.reconstruction_is_the_input", "irvae_core/latent.py",
       "return x, model.decode(model.encode(x.unsqueeze(0)))[0]", "return x, x", LAT,
@@ -113,35 +117,40 @@ MUTANTS: list[Mutant] = [
       "isometry_distortion(decoder, z, k=r.k,", "isometry_distortion(decoder, z, k=1.0,", REG,
       "the training loss ignores the configured isometry scale k"),
     M("training.alpha_not_applied", "irvae_core/training.py",
-      "loss = loss + self.alpha * reg", "loss = loss + reg", TRAIN, "the regularizer's weight alpha is ignored"),
+      "loss = loss + self.alpha * reg", "loss = loss + reg",
+      "tests/test_training.py::test_the_objective_is_the_reconstruction_loss_plus_alpha_times_the_regularizer",
+      "the regularizer's weight alpha is ignored"),
     M("training.validation_on_train_split", "irvae_core/training.py",
       "iterate_batches(self.data.val, self.cfg.train.batch_size, None)",
-      "iterate_batches(self.data.train, self.cfg.train.batch_size, None)", TRAIN,
+      "iterate_batches(self.data.train, self.cfg.train.batch_size, None)", RESUME,
       "validation loss computed on the training split"),
     M("training.best_saved_on_worse_epochs", "irvae_core/training.py",
-      'if val["val_loss"] < self.best_val:', 'if val["val_loss"] <= self.best_val or self.epoch > 1:', TRAIN,
+      'if val["val_loss"] < self.best_val:', 'if val["val_loss"] <= self.best_val or self.epoch > 1:', RESUME,
       "best.pt overwritten by every epoch after the first"),
     M("training.resume_rng_not_restored", "irvae_core/training.py",
-      'torch.set_rng_state(state["rng"].cpu())', "pass", TRAIN,
+      'torch.set_rng_state(state["rng"].cpu())', "pass", RESUME,
       "resume continues with a fresh random stream: not the uninterrupted run"),
     M("runs.truncate_drops_last_epoch", "irvae_core/runs.py",
-      'if r.get("epoch", 0) <= after_epoch]', 'if r.get("epoch", 0) < after_epoch]', TRAIN,
+      'if r.get("epoch", 0) <= after_epoch]', 'if r.get("epoch", 0) < after_epoch]', (RUNS, RESUME),
       "resume drops the metrics line of the checkpointed epoch"),
     M("runs.checkpoints_unpickled", "irvae_core/runs.py",
-      "weights_only=True)", "weights_only=False)", TRAIN,
+      "weights_only=True)", "weights_only=False)", CHECKPOINTS,
       "checkpoints loaded with full pickle: tampered files run code"),
     M("runs.list_oldest_first", "irvae_core/runs.py",
-      "reverse=True)", "reverse=False)", (APP, LAT, "tests/test_jobs.py"), "run listings oldest first"),
+      "reverse=True)", "reverse=False)", RUNS, "run listings oldest first"),
     # ---- evaluation, latent views, overview
     M("evaluation.mse_per_example_not_per_element", "irvae_core/evaluation.py",
-      "count += x.numel()", "count += len(x)", (CLI_EVAL, LAT), "MSE summed over pixels instead of averaged"),
+      "count += x.numel()", "count += len(x)", EVAL, "MSE summed over pixels instead of averaged"),
     M("evaluation.geometry_on_augmented_codes", "irvae_core/evaluation.py",
       "result.update(geometry_summary(pullback_metric(model.decode, z)))",
-      "result.update(geometry_summary(pullback_metric(model.decode, z_aug)))", CLI_EVAL,
+      "result.update(geometry_summary(pullback_metric(model.decode, z_aug)))", EVAL,
       "the encoded-data MCN/VoR measured on mixup points"),
     M("evaluation.uses_last_not_best", "irvae_core/evaluation.py",
-      "model = load_model(run)", 'model = load_model(run, "last")', (TRAIN, CLI_EVAL),
+      "model = load_model(run)", 'model = load_model(run, "last")', EVAL,
       "a run is evaluated at its last epoch, not its best"),
+    M("flattening.composed_jacobian_columns_transposed", "irvae_core/regularizers.py",
+      "jac.permute(2, 0, 1).reshape(m * b, -1)", "jac.permute(1, 0, 2).reshape(m * b, -1)",
+      "tests/test_flattening.py", "the flattening module's fast Jacobian uses rows instead of columns"),
     M("latent.pca_plane_of_least_variance", "irvae_core/latent.py",
       "return origin, vt[:2].T.contiguous()", "return origin, vt[-2:].T.contiguous()", LAT,
       "the PCA plane spans the directions of least spread"),
