@@ -217,16 +217,18 @@ def pytest_env() -> dict[str, str]:
 
 
 def run_tests(repo: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, float, str]:
-    """('caught' | 'survived' | 'error' | 'timeout', seconds, last lines of output)."""
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    """('caught' | 'survived' | 'error' | 'timeout', seconds, the failing test or the output's last lines)."""
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider", *tests]
     t0 = time.time()
     try:
         r = subprocess.run(cmd, cwd=repo, env=pytest_env(), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "timeout", time.time() - t0, ""
-    tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-3:])
+    lines = (r.stdout + r.stderr).strip().splitlines()
     outcome = {0: "survived", 1: "caught"}.get(r.returncode, "error")
-    return outcome, time.time() - t0, tail
+    failed = [line.split(" - ")[0].removeprefix("FAILED ") for line in lines if line.startswith("FAILED ")]
+    detail = failed[0] if outcome == "caught" and failed else "\n".join(lines[-3:])
+    return outcome, time.time() - t0, detail
 
 
 def run_mutant(mutant: Mutant, timeout: float) -> tuple[Mutant, str, float, str]:
@@ -259,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--jobs must be >= 1")
     if not a.no_baseline:
         targets = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
-        print(f"baseline: the {len(targets)} target test files, unmutated ...", flush=True)
+        print(f"baseline: the {len(targets)} targets (test files or tests), unmutated ...", flush=True)
         with tempfile.TemporaryDirectory(prefix="irvae-mutant-") as tmp:
             copy_project(Path(tmp) / "repo")
             outcome, seconds, tail = run_tests(Path(tmp) / "repo", targets, a.timeout * 2)
@@ -272,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         for mutant, outcome, seconds, tail in pool.map(lambda m: run_mutant(m, a.timeout), chosen):
             results.append((mutant, outcome))
             print(f"{outcome.upper():9s} {mutant.name:55s} {seconds:5.0f} s  ({mutant.why})", flush=True)
-            if outcome in ("survived", "error"):
-                print("          " + tail.replace("\n", "\n          "), flush=True)
+            if outcome != "timeout":
+                print("          " + ("by " if outcome == "caught" else "") + tail.replace("\n", "\n          "),
+                      flush=True)
     counts = {k: sum(1 for _, o in results if o == k) for k in ("caught", "survived", "error", "timeout")}
     print(f"\n{counts['caught']} of {len(results)} mutants caught; survived: {counts['survived']}, "
           f"errors: {counts['error']}, timeouts: {counts['timeout']}")
