@@ -2,6 +2,7 @@
 
 import base64
 import json
+import math
 import re
 import shutil
 from pathlib import Path
@@ -46,6 +47,9 @@ def widget(elements, label: str):
 
 def assert_shows(text: str, value: float, what: str) -> None:
     """A number as a page prints it ("1.23", "0.0456", "7.1e-05") is ``value`` rounded to the digits shown."""
+    if not math.isfinite(value):  # a degenerate decoder's VoR or MCN
+        assert text.lower() == str(value).lower(), f"{what}: shows {text}, evaluation.json has {value}"
+        return
     mantissa, _, exponent = text.lower().partition("e")
     decimals = len(mantissa.partition(".")[2])
     half_unit = 0.5 * 10.0 ** (int(exponent or 0) - decimals)
@@ -166,11 +170,16 @@ def test_latent_page_shows_exactly_the_numbers_of_evaluation_json(finished_runs,
     at = open_page("pages/latent.py")
     runs = list_runs(finished_runs)
     widget(at.multiselect, RUNS).set_value([str(r.path) for r in runs]).run()
-    assert not at.exception and len(at.metric) == 3 * len(runs)
-    for i, run in enumerate(runs):  # each run's MCN, VoR and MSE, in the order the runs were chosen
+    assert not at.exception
+    groups: list[dict[str, str]] = []  # the metric widgets of each run, in the order the runs were chosen
+    for m in at.metric:
+        if not groups or m.label in groups[-1]:
+            groups.append({})
+        groups[-1][m.label] = m.value
+    assert len(groups) == len(runs)
+    for run, shown in zip(runs, groups):
         evaluation = run.evaluation()
-        shown = {m.label: m.value for m in at.metric[3 * i:3 * i + 3]}
-        assert set(shown) == {"MCN", "VoR", "MSE"}
+        assert {"MCN", "VoR", "MSE"} <= set(shown)
         for label, key in (("MCN", "mcn"), ("VoR", "vor"), ("MSE", "mse")):
             assert_shows(shown[label], evaluation[key], f"{run.name} {label}")
 

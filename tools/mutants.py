@@ -51,8 +51,8 @@ DATA = "tests/test_data_torchvision.py"
 MUTANTS: list[Mutant] = [
     # ---- the bugs of issue 19 (each passed the whole suite before it)
     M("geometry.cond_uses_second_eigenvalue", "irvae_core/geometry.py",
-      "lo, hi = lam[..., 0], lam[..., -1]", "lo, hi = lam[..., 0], lam[..., -2]", GEO,
-      "condition numbers divide the second-largest eigenvalue by the smallest"),
+      "lo, hi = lam[..., 0], lam[..., -1]", "lo, hi = lam[..., 0], lam[..., 1]", GEO,
+      "condition numbers take the second eigenvalue (the largest only at m = 2)"),
     M("regularizers.mixup_ignores_eta", "irvae_core/regularizers.py",
       "d = torch.rand(k, 1, device=device, dtype=dtype) * (1 + 2 * eta) - eta",
       "d = torch.rand(k, 1, device=device, dtype=dtype)", REG,
