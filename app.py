@@ -10,4 +10,5 @@ st.navigation([
     st.Page("pages/tradeoff.py", title="Tradeoff", url_path="tradeoff"),
     st.Page("pages/interpolation.py", title="Interpolation", url_path="interpolation"),
     st.Page("pages/retrieval.py", title="Face retrieval", url_path="retrieval"),
+    st.Page("pages/mocap.py", title="Motion capture", url_path="mocap"),
 ]).run()

@@ -72,3 +72,4 @@ st.page_link("pages/latent.py", label="Latent geometry: encoded data with equidi
 st.page_link("pages/tradeoff.py", label="Tradeoff: MSE against VoR and MCN, alpha sweeps")
 st.page_link("pages/interpolation.py", label="Interpolation: straight lines, geodesics and axis modulation")
 st.page_link("pages/retrieval.py", label="Face retrieval: find faces by example, two runs side by side, P@K")
+st.page_link("pages/mocap.py", label="Motion capture: poses decoded from the latent space as 3-D skeletons")

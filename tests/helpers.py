@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from irvae_core.config import RunConfig, apply_overrides
 from irvae_core.data import DatasetSplits, TensorSplit
+from irvae_core.data.synthetic_mocap import cmu_like_asf, cmu_like_skeleton, motion_channels
+from irvae_core.mocap import format_amc
 
 
 def rolled_sheet(n: int = 1200, dim: int = 10, seed: int = 0) -> DatasetSplits:
@@ -59,3 +62,17 @@ def official_relaxed_distortion(func, z_aug, v):
     JTJv = torch.autograd.functional.vjp(func, z_aug, v=Jv, create_graph=True)[1].view(bs, -1)
     TrG2 = torch.sum(JTJv**2, dim=1).mean()
     return TrG2 / TrG**2
+
+
+def write_subject(folder, subject: str, trials: dict[str, tuple[str, int]], scale: float = 1.0) -> dict:
+    """CMU files in ``folder``: ``subject``.asf (the synthetic CMU-like skeleton, bone lengths times ``scale``) and
+    one AMC file of synthetic motion per trial (trial -> (class, frames)); returns trial -> AMC channels."""
+    asf = "\n".join(f"    length {float(line.split()[1]) * scale}" if line.strip().startswith("length ")
+                    and line.startswith("    ") else line for line in cmu_like_asf().splitlines())
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{subject}.asf").write_text(asf + "\n")
+    out = {}
+    for seed, (trial, (label, frames)) in enumerate(trials.items()):
+        out[trial] = motion_channels(label, frames, np.random.default_rng(seed))
+        (folder / f"{trial}.amc").write_text(format_amc(cmu_like_skeleton(), out[trial]))
+    return out

@@ -99,11 +99,17 @@ def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[s
     label_names = CLASS_NAMES + sorted(set(class_of.values()) - set(CLASS_NAMES))
     x = torch.from_numpy(np.concatenate(list(features.values())))
     y = torch.cat([torch.full((len(f),), label_names.index(class_of[t])) for t, f in features.items()])
+    # each frame's (trial number, frame in its AMC file), split alongside x: which skeleton draws it
+    source = torch.cat([torch.stack([torch.full((len(f),), k), torch.arange(len(f)) * frame_step], 1)
+                        for k, f in enumerate(features.values())])
     if classes is not None:
+        source, _ = select_classes(source, y, class_indices(classes, label_names), len(label_names))
         x, y = select_classes(x, y, class_indices(classes, label_names), len(label_names))
     n = len(x) if max_poses is None else min(len(x), max_poses)
     n_val = n_test = n // 7
-    train, val, test = random_split(x, y, [n - n_val - n_test, n_val, n_test], seed)
+    sizes = [n - n_val - n_test, n_val, n_test]
+    train, val, test = random_split(x, y, sizes, seed)
+    test_source, trial_ids = random_split(source, y, sizes, seed)[2].x.tolist(), list(features)  # same order as x
     meta = {
         "skeleton": first,
         "skeletons": {asf.stem: skel for asf, skel in skeletons.items()},
@@ -116,6 +122,7 @@ def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[s
         "trials": {t: {"class": class_of[t], "frames": len(f), "amc": str(found[t][0])}
                    for t, f in features.items()},
         "split": f"{n} of {len(x)} frames, shuffled with seed {seed}, cut 5:1:1 (paper: 10k/2k/2k)",
+        "test_frames": [(trial_ids[k], i) for k, i in test_source],  # per test pose: (trial, 0-based AMC frame)
     }
     return DatasetSplits("cmu", train, val, test, (x.shape[1],), "class", label_names, (-1.0, 1.0),
                          meta=meta)
