@@ -30,7 +30,8 @@ def offer(expanded: bool) -> None:
     with st.expander("Train a VAE and an IRVAE on motion capture", expanded=expanded):
         st.caption(f"The paper's CMU networks (fully connected, 2 × 512, 2-D latent), {OFFER_EPOCHS} epochs each, "
                    "one after the other in the background. On synthetic-mocap (offline, generated poses) this "
-                   "takes about a minute on a 2-core CPU; on CMU files it depends on how many poses they hold.")
+                   "takes about a minute on an idle 2-core CPU, several when the CPU is busy with other work; on "
+                   "CMU files it grows with the number of poses (at most 14,000).")
         if st.button("Train on synthetic-mocap", type="primary"):
             with friendly_errors("Could not start training"):
                 for cfg in offered_runs():
@@ -99,6 +100,7 @@ with friendly_errors("Could not draw poses of this run"):
                 "the metric restricted to that plane. Walks still run straight through the full latent space.")
     fig = viz.latent_figure(views)
     clicks = clicked(fig)
+    plot_area = st.container()  # the plot goes above the pickers, drawn once the walk is known
     mode = st.radio("Pick the two poses A and B of the walk", PICK, horizontal=True)
     a, b = default_pair(views[0])
     if mode == PICK[0]:
@@ -113,9 +115,9 @@ with friendly_errors("Could not draw poses of this run"):
     walk = pose_walks(models, data, a, b, n) if a != b else None
     viz.add_latent_walk(fig, [v.project(w.path.path) for v, w in zip(views, walk.walks if walk else [])],
                         [v.xy[v.index == pose][0] if (v.index == pose).any() else None for v in views])
-    st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=PLOT)
-    st.caption("Each point is a test pose, coloured by motion class; ellipse colour: condition number of the "
-               "metric (blue: round, red: stretched). Click a point to see its pose below.")
+    plot_area.plotly_chart(fig, on_select="rerun", selection_mode="points", key=PLOT)
+    plot_area.caption("Each point is a test pose, coloured by motion class; ellipse colour: condition number of the "
+                      "metric (blue: round, red: stretched). Click a point to see its pose below.")
 
     poses = frame_poses(models, data, pose)
     st.subheader(f"Test pose #{pose}: {poses.label} ({poses.source})")

@@ -23,7 +23,8 @@ from tests.helpers import tiny_config
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 RUNS = "Runs (one, or two side by side)"
-PAGES = ["pages/home.py", "pages/train.py", "pages/latent.py", "pages/tradeoff.py", "pages/interpolation.py"]
+PAGES = ["pages/home.py", "pages/train.py", "pages/latent.py", "pages/tradeoff.py", "pages/interpolation.py",
+         "pages/mocap.py"]
 
 
 def open_page(page: str) -> AppTest:
@@ -80,7 +81,8 @@ def test_every_page_renders_with_zero_runs(tmp_path, monkeypatch, page):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
     at = open_page(page)
     assert not at.error
-    assert at.title[0].value in ("IRVAE Lab", "Train", "Latent geometry", "Tradeoff", "Interpolation")
+    assert at.title[0].value in ("IRVAE Lab", "Train", "Latent geometry", "Tradeoff", "Interpolation",
+                                 "Motion capture")
 
 
 def test_the_train_form_runs_a_real_job_to_done(tmp_path, monkeypatch):

@@ -13,7 +13,15 @@ from irvae_core.data.synthetic_mocap import cmu_like_asf
 from irvae_core.evaluation import evaluate_run
 from irvae_core.jobs import get_manager
 from irvae_core.latent import run_view
-from irvae_core.mocap.explore import OFFER_EPOCHS, default_pair, frame_poses, pose_walks
+from irvae_core.mocap.explore import (
+    OFFER_ALPHA,
+    OFFER_EPOCHS,
+    OFFER_POSES,
+    OFFER_SIGMA,
+    default_pair,
+    frame_poses,
+    pose_walks,
+)
 from irvae_core.runs import list_runs
 from irvae_core.training import load_model, train
 from tests.helpers import tiny_config, write_subject
@@ -83,8 +91,10 @@ def mocap_runs(tmp_path_factory) -> Path:
     return folder
 
 
-def test_zero_runs_offer_to_train(tmp_path, monkeypatch):
+def test_zero_runs_offer_to_train_and_home_links_here(tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
+    home = AppTest.from_file(APP, default_timeout=180).run()
+    assert "mocap" in [link.proto.page for link in home.get("page_link")]  # url_path "mocap"
     at = open_page()
     assert at.title[0].value == "Motion capture" and not at.error and not at.get("plotly_chart")
     assert [b.label for b in at.button] == ["Train on synthetic-mocap", "Train on this CMU folder"]
@@ -104,6 +114,9 @@ def test_the_offer_starts_a_vae_and_an_irvae_on_synthetic_mocap(tmp_path, monkey
     configs = {r.raw_config()["name"]: r.raw_config() for r in list_runs(tmp_path)}
     assert configs["mocap-vae"]["data"]["name"] == "synthetic-mocap" and configs["mocap-vae"]["reg"]["kind"] == "none"
     assert configs["mocap-irvae"]["reg"]["kind"] == "ir" and configs["mocap-irvae"]["train"]["epochs"] == OFFER_EPOCHS
+    assert configs["mocap-irvae"]["reg"]["alpha"] == OFFER_ALPHA and configs["mocap-vae"]["data"]["options"] == {
+        "n": OFFER_POSES}
+    assert configs["mocap-vae"]["model"]["fixed_sigma"] == configs["mocap-irvae"]["model"]["fixed_sigma"] == OFFER_SIGMA
 
 
 def test_a_cmu_folder_whose_skeleton_does_not_match_its_motions_is_named(tmp_path, monkeypatch):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -52,11 +54,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"streamlit did not answer within {TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
-@pytest.fixture
-def app_url(tmp_path):
-    runs = tmp_path / "runs"
-    evaluate_run(train(tiny_config(**{"train.epochs": 1, "reg.kind": "ir", "reg.alpha": 1.0}), str(runs)))
-    port, log = free_port(), tmp_path / "streamlit.log"
+@contextmanager
+def serve(runs: Path, log: Path) -> Iterator[str]:
+    """`streamlit run app.py` on a free port serving the runs folder ``runs``; yields its URL."""
+    port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     with open(log, "w") as out:
@@ -73,6 +74,14 @@ def app_url(tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=15)
+
+
+@pytest.fixture
+def app_url(tmp_path):
+    runs = tmp_path / "runs"
+    evaluate_run(train(tiny_config(**{"train.epochs": 1, "reg.kind": "ir", "reg.alpha": 1.0}), str(runs)))
+    with serve(runs, tmp_path / "streamlit.log") as url:
+        yield url
 
 
 def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path):
@@ -247,5 +256,81 @@ def test_retrieval_page_shows_a_result_grid_in_a_real_browser(faces_app_url, tmp
         counts = driver.execute_script("return [...document.querySelectorAll('.js-plotly-plot')]"
                                        ".map(gd => gd._fullData.filter(t => t.type === 'image').length)")
         assert counts[1:] == [10, 10]
+    finally:
+        driver.quit()
+
+
+def new_driver(tmp_path: Path):
+    """Headless Chromium through chromedriver, a fresh profile in ``tmp_path``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--window-size=1500,1100",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(TIMEOUT_S)
+    return driver
+
+
+@pytest.fixture
+def mocap_url(tmp_path):
+    runs = tmp_path / "runs"
+    evaluate_run(train(tiny_config(**{"data.name": "synthetic-mocap", "data.options": {"n": 700}, "train.epochs": 1,
+                                      "train.batch_size": 50}), str(runs)))
+    with serve(runs, tmp_path / "streamlit.log") as url:
+        yield url
+
+
+# 3-D scenes of the plotly figures drawn so far, each with a WebGL canvas; the first plot is the latent one
+SCENES_JS = """
+return Array.from(document.querySelectorAll('.js-plotly-plot')).filter(gd => gd._fullLayout && gd._fullLayout.scene
+    && gd.querySelector('.gl-container canvas')).length
+"""
+SECOND_CLASS_POINT_JS = """
+const gd = document.querySelector('.js-plotly-plot');
+const trace = gd._fullData.filter(t => t.type === 'scattergl')[1];
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.width, box.height, trace.customdata[0]];
+"""
+
+
+def test_mocap_page_draws_the_clicked_pose_in_3d(mocap_url, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = new_driver(tmp_path)
+    try:
+        driver.get(f"{mocap_url}/mocap")  # a deep link straight to the page
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        heading = "//h3[starts-with(normalize-space(.), 'Test pose #')]"
+        wait.until(lambda d: d.find_elements(By.XPATH, heading) and d.execute_script(SCENES_JS) >= 2)  # pose, walk
+        assert "Motion capture" in driver.find_element(By.TAG_NAME, "h1").text
+        assert ": walking (" in driver.find_element(By.XPATH, heading).text  # before a click: a walking pose
+        plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)  # whole: offsets from its centre
+        time.sleep(1.0)
+        x, y, width, height, index = driver.execute_script(SECOND_CLASS_POINT_JS)  # a jogging pose
+        ActionChains(driver).move_to_element_with_offset(plot, int(x - width / 2), int(y - height / 2)).click() \
+            .perform()
+        wait.until(lambda d: d.find_element(By.XPATH, heading).text.startswith(f"Test pose #{index}: jogging")
+                   and d.execute_script(SCENES_JS) >= 2)
+        pose = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[1]  # the 3-D skeletons, after the latent plot
+        assert driver.execute_script("return arguments[0]._fullLayout.scene3 === undefined && "
+                                     "!!arguments[0]._fullLayout.scene2", pose)  # captured and one decoded
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pose)
+        time.sleep(1.5)  # let WebGL paint the skeletons
+        ARTIFACTS.mkdir(exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "mocap_page_clicked.png"))
+        canvas = pose.find_element(By.CSS_SELECTOR, ".gl-container canvas")
+        assert canvas.size["width"] > 100 and canvas.size["height"] > 100
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+        main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+        assert "RMS joint distance to the captured pose" in main and "max/min speed" in main
     finally:
         driver.quit()
