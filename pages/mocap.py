@@ -45,13 +45,14 @@ def offer(expanded: bool) -> None:
     job_panel(lambda job: job.label.startswith("mocap:"), curves=False, limit=2)
 
 
-def clicked(fig) -> list[int]:
-    """The last two test poses clicked on the latent plot (kept across reruns)."""
+def clicked(fig, view) -> list[int]:
+    """The last two test poses clicked on the latent plot (kept across reruns, while they are on it)."""
     points = ((st.session_state.get(PLOT) or {}).get("selection") or {}).get("points", [])
     picked = [ex[1] for ex in (viz.selected_example(fig, p) for p in points) if ex is not None]
     clicks = st.session_state.setdefault("mocap-clicks", [])
     if picked and (not clicks or clicks[-1] != picked[-1]):
         clicks[:] = (clicks + picked)[-2:]
+    clicks[:] = [c for c in clicks if c in set(view.index.tolist())]  # another run's data: start again
     return clicks
 
 
@@ -99,7 +100,7 @@ with friendly_errors("Could not draw poses of this run"):
         st.info("Latent size above 2: the test poses are drawn in the PCA plane of their codes, and each ellipse is "
                 "the metric restricted to that plane. Walks still run straight through the full latent space.")
     fig = viz.latent_figure(views)
-    clicks = clicked(fig)
+    clicks = clicked(fig, views[0])
     plot_area = st.container()  # the plot goes above the pickers, drawn once the walk is known
     mode = st.radio("Pick the two poses A and B of the walk", PICK, horizontal=True)
     a, b = default_pair(views[0])

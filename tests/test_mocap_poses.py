@@ -159,5 +159,7 @@ def test_synthetic_poses_use_the_shipped_skeleton():
     data = load_dataset("synthetic-mocap", n=70)
     skeleton, source = frame_skeleton(data, 3)
     assert skeleton is cmu_like_skeleton() and source == "synthetic test pose #3"
+    with pytest.raises(ValueError, match="test pose #10 does not exist: the test split has 10 poses"):
+        frame_skeleton(data, 10)
     with pytest.raises(ValueError, match="this page shows motion capture runs"):
         frame_skeleton(load_dataset("digits"), 0)

@@ -114,6 +114,8 @@ def frame_skeleton(data: DatasetSplits, index: int) -> tuple[Skeleton, str]:
     """The skeleton that draws test pose ``index``, and where the pose comes from (e.g. "trial 35_01, frame 121")."""
     if "skeleton" not in data.meta:
         raise ValueError(f"{data.name} has no skeleton to draw poses with: this page shows motion capture runs")
+    if not 0 <= int(index) < len(data.test):
+        raise ValueError(f"test pose #{index} does not exist: the test split has {len(data.test)} poses")
     frames = data.meta.get("test_frames")
     if frames is None:
         return data.meta["skeleton"], f"{'synthetic ' if data.synthetic else ''}test pose #{index}"
