@@ -137,37 +137,64 @@ def _conv_stack(specs: Sequence[tuple[int, int, int, int, int]], transpose: bool
     return nn.Sequential(*layers)
 
 
-# (in, out, kernel, stride, padding) per layer; C = image channels, m = latent size.
-def _e2_encoder_specs(c: int, out: int, size: int) -> list[tuple[int, int, int, int, int]]:
+# The paper's first-layer channels; every conv network doubles them layer by layer (E.2: 32-64-128-256,
+# D.3: 128-256-512-1024). ``width`` below replaces the first layer's channels, the doubling is kept.
+PAPER_CONV_WIDTH = {28: 32, 32: 32, 64: 128}
+
+
+def paper_conv_width(size: int) -> int:
+    """The paper's first-layer channels for square images of side ``size`` (28, 32 or 64)."""
+    if size not in PAPER_CONV_WIDTH:
+        raise ValueError(f"conv networks take 28x28, 32x32 or 64x64 images; got side {size}")
+    return PAPER_CONV_WIDTH[size]
+
+
+def _conv_width(size: int, width: int | None) -> int:
+    w = paper_conv_width(size) if width is None else width
+    if w < 1:
+        raise ValueError(f"conv width (the first layer's channels) must be >= 1; got {width}")
+    return w
+
+
+# (in, out, kernel, stride, padding) per layer; C = image channels, m = latent size, w = width.
+def _e2_encoder_specs(c: int, out: int, size: int, w: int = 32) -> list[tuple[int, int, int, int, int]]:
     third = 4 if size == 32 else 3  # 32: 32-15-6-2-1; 28: 28-13-5-2-1
-    return [(c, 32, 4, 2, 0), (32, 64, 4, 2, 0), (64, 128, third, 2, 0), (128, 256, 2, 2, 0),
-            (256, out, 1, 1, 0)]
+    return [(c, w, 4, 2, 0), (w, 2 * w, 4, 2, 0), (2 * w, 4 * w, third, 2, 0), (4 * w, 8 * w, 2, 2, 0),
+            (8 * w, out, 1, 1, 0)]
 
 
-def _e2_decoder_specs(m: int, c: int, size: int) -> list[tuple[int, int, int, int, int]]:
+def _e2_decoder_specs(m: int, c: int, size: int, w: int = 32) -> list[tuple[int, int, int, int, int]]:
     first = size // 4  # 32: 1-8-16-32; 28: 1-7-14-28
-    return [(m, 256, first, 1, 0), (256, 128, 4, 2, 1), (128, 64, 4, 2, 1), (64, c, 1, 1, 0)]
+    return [(m, 8 * w, first, 1, 0), (8 * w, 4 * w, 4, 2, 1), (4 * w, 2 * w, 4, 2, 1), (2 * w, c, 1, 1, 0)]
 
 
-def _d3_encoder_specs(c: int, out: int) -> list[tuple[int, int, int, int, int]]:
-    return [(c, 128, 5, 2, 0), (128, 256, 5, 2, 0), (256, 512, 5, 2, 0), (512, 1024, 5, 2, 0),
-            (1024, out, 1, 1, 0)]  # 64-30-13-5-1
+def _d3_encoder_specs(c: int, out: int, w: int = 128) -> list[tuple[int, int, int, int, int]]:
+    return [(c, w, 5, 2, 0), (w, 2 * w, 5, 2, 0), (2 * w, 4 * w, 5, 2, 0), (4 * w, 8 * w, 5, 2, 0),
+            (8 * w, out, 1, 1, 0)]  # 64-30-13-5-1
 
 
-def _d3_decoder_specs(m: int, c: int) -> list[tuple[int, int, int, int, int]]:
-    return [(m, 1024, 8, 1, 0), (1024, 512, 4, 2, 1), (512, 256, 4, 2, 1), (256, 128, 4, 2, 1),
-            (128, c, 1, 1, 0)]  # 1-8-16-32-64
+def _d3_decoder_specs(m: int, c: int, w: int = 128) -> list[tuple[int, int, int, int, int]]:
+    return [(m, 8 * w, 8, 1, 0), (8 * w, 4 * w, 4, 2, 1), (4 * w, 2 * w, 4, 2, 1), (2 * w, w, 4, 2, 1),
+            (w, c, 1, 1, 0)]  # 1-8-16-32-64
+
+
+def _check_square(h: int, w: int, what: str) -> None:
+    if h != w or h not in PAPER_CONV_WIDTH:
+        raise ValueError(f"conv {what} 28x28, 32x32 or 64x64 images; got {h}x{w}")
 
 
 class ConvEncoder(nn.Module):
-    """Convolutional encoder: E.2 (28x28 and 32x32 images) or D.3 (64x64 CelebA)."""
+    """Convolutional encoder: E.2 (28x28 and 32x32 images) or D.3 (64x64 CelebA).
 
-    def __init__(self, in_shape: Sequence[int], out_dim: int, act: str = "relu"):
+    ``width`` is the first layer's channels (doubled per layer); None gives the paper's network.
+    """
+
+    def __init__(self, in_shape: Sequence[int], out_dim: int, act: str = "relu", width: int | None = None):
         super().__init__()
         c, h, w = in_shape
-        if h != w or h not in (28, 32, 64):
-            raise ValueError(f"conv encoders take 28x28, 32x32 or 64x64 images; got {h}x{w}")
-        specs = _d3_encoder_specs(c, out_dim) if h == 64 else _e2_encoder_specs(c, out_dim, h)
+        _check_square(h, w, "encoders take")
+        cw = _conv_width(h, width)
+        specs = _d3_encoder_specs(c, out_dim, cw) if h == 64 else _e2_encoder_specs(c, out_dim, h, cw)
         self.net = _conv_stack(specs, transpose=False, act=act, out_act="linear")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -175,15 +202,15 @@ class ConvEncoder(nn.Module):
 
 
 class ConvDecoder(nn.Module):
-    """Transposed-convolution decoder matching ConvEncoder: (B, m) -> (B, C, H, W)."""
+    """Transposed-convolution decoder matching ConvEncoder: (B, m) -> (B, C, H, W); same ``width``."""
 
     def __init__(self, latent_dim: int, out_shape: Sequence[int], act: str = "relu",
-                 out_act: str = "sigmoid"):
+                 out_act: str = "sigmoid", width: int | None = None):
         super().__init__()
         c, h, w = out_shape
-        if h != w or h not in (28, 32, 64):
-            raise ValueError(f"conv decoders make 28x28, 32x32 or 64x64 images; got {h}x{w}")
-        specs = _d3_decoder_specs(latent_dim, c) if h == 64 else _e2_decoder_specs(latent_dim, c, h)
+        _check_square(h, w, "decoders make")
+        cw = _conv_width(h, width)
+        specs = _d3_decoder_specs(latent_dim, c, cw) if h == 64 else _e2_decoder_specs(latent_dim, c, h, cw)
         self.net = _conv_stack(specs, transpose=True, act=act, out_act=out_act)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
