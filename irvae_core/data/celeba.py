@@ -2,10 +2,12 @@
 
 ``root/celeba/img_align_celeba/*.jpg``, ``root/celeba/list_attr_celeba.txt`` and
 ``root/celeba/list_eval_partition.txt`` (the three may also sit directly under ``root``). The
-official partition gives 162,770 / 19,867 / 19,962 images. Each image is centre cropped (the
-usual 140x140 crop of the 178x218 aligned images; a centre square crop at any other size, e.g.
-images already 64x64), resized to 64x64 and scaled to [-1, 1], as in the paper's code. Labels are
-the 40 attributes as float 0/1. Images are read on demand (optionally cached in memory as uint8).
+official partition gives 162,770 / 19,867 / 19,962 images. Each image goes through the authors'
+preprocessing (confirmed in the official repository's issue #1): torchvision's ``Resize(64)`` (the
+shorter side to 64) then ``CenterCrop(64)``, so the centre 178x178 square of an aligned 178x218
+face (the centre square at any other size, e.g. the 89x109 half-resolution faces), then
+``ToTensor`` and ``Normalize(0.5, 0.5)`` to [-1, 1]. Labels are the 40 attributes as float 0/1.
+Images are read on demand (optionally cached in memory as uint8 after the crop).
 """
 
 from __future__ import annotations
@@ -16,21 +18,34 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
+from torchvision import transforms
 
 from irvae_core.data.celeba_files import read_attributes, read_partition
 from irvae_core.data.registry import DataError, DatasetInfo, DatasetSplits, register
 
-ALIGNED_SIZE = (178, 218)  # width, height of CelebA's aligned images
-ALIGNED_CROP = 140
 LAYOUT = ("expected CelebA in torchvision's layout: root/celeba/img_align_celeba/*.jpg, "
           "root/celeba/list_attr_celeba.txt and root/celeba/list_eval_partition.txt")
 
 
 def centre_crop_box(width: int, height: int) -> tuple[int, int, int, int]:
-    """The 140x140 centre crop of an aligned 178x218 image, else the largest centre square."""
-    side = ALIGNED_CROP if (width, height) == ALIGNED_SIZE else min(width, height)
+    """The part of a width x height image that ``Resize(s)`` then ``CenterCrop(s)`` keep, in its pixels.
+
+    The largest centre square: (0, 20, 178, 198) for CelebA's aligned 178x218 faces (to the
+    rounding of the resized image's crop, under half a resized pixel).
+    """
+    side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     return left, top, left + side, top + side
+
+
+def crop_transform(size: int = 64) -> transforms.Compose:
+    """The authors' geometric preprocessing, PIL image -> uint8 (3, size, size): Resize then CenterCrop."""
+    return transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
+
+
+# ToTensor's scaling (uint8 / 255) then Normalize(0.5, 0.5): [0, 255] -> [-1, 1].
+TO_UNIT_RANGE = transforms.Compose([transforms.ConvertImageDtype(torch.float32),
+                                    transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
 
 
 class CelebAImages(Dataset):
@@ -38,6 +53,7 @@ class CelebAImages(Dataset):
 
     def __init__(self, files: list[Path], attributes: torch.Tensor, size: int = 64, cache: bool = False):
         self.files, self.y, self.size = files, attributes, size
+        self.crop = crop_transform(size)
         self._cache: dict[int, torch.Tensor] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -47,12 +63,9 @@ class CelebAImages(Dataset):
         path = self.files[i]
         try:
             with Image.open(path) as im:
-                im = im.convert("RGB")
-                im = im.crop(centre_crop_box(*im.size))
-                im = im.resize((self.size, self.size), Image.Resampling.BILINEAR)
+                return self.crop(im.convert("RGB"))
         except (OSError, UnidentifiedImageError) as e:
             raise DataError(f"{path}: expected a readable image file, could not open it ({e})") from e
-        return torch.from_numpy(np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy())
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         if self._cache is None:
@@ -61,7 +74,7 @@ class CelebAImages(Dataset):
             pixels = self._cache.get(i)
             if pixels is None:
                 pixels = self._cache[i] = self._pixels(i)
-        return pixels.float() / 127.5 - 1.0, self.y[i]
+        return TO_UNIT_RANGE(pixels), self.y[i]
 
 
 def celeba_folder(root: Path) -> Path:
@@ -101,7 +114,7 @@ def load_celeba(root=None, classes=None, download=False, seed=0, size: int = 64,
         idx = np.flatnonzero(partition == p)
         splits.append(CelebAImages([image_dir / files[i] for i in idx], y[idx], size=size, cache=cache))
     meta = {"image_folder": str(image_dir),
-            "crop": "140x140 centre crop of 178x218 images, else a centre square",
+            "crop": f"Resize({size}) then CenterCrop({size}): the centre square (178x178 of a 178x218 face)",
             "split": "official partition: " + " / ".join(str(len(s)) for s in splits)}
     return DatasetSplits("celeba", *splits, (3, size, size), "attributes", names, (-1.0, 1.0), meta=meta)
 

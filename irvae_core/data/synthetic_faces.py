@@ -139,7 +139,8 @@ def write_celeba_layout(root: str | Path, n: int = 100, seed: int = 0,
                         image_size: tuple[int, int] = (178, 218)) -> Path:
     """Write ``n`` synthetic faces as ``root/celeba`` in CelebA's layout; returns that folder.
 
-    Images are JPEGs of ``image_size`` (width, height) whose centre crop holds the face;
+    Images are JPEGs of ``image_size`` (width, height) whose centre square (what the loader's
+    Resize + CenterCrop keep; 178x178 of 178x218) holds the face, on a plain background;
     ``list_attr_celeba.txt`` and ``list_eval_partition.txt`` follow CelebA's exact text format,
     with the first 80% of images in train, the next 10% in validation, the rest in test.
     """
