@@ -18,6 +18,7 @@ from irvae_core.config import (
     DEFAULT_EPOCHS,
     ESTIMATORS,
     MODEL_KINDS,
+    PRESET_ALIASES,
     PRESETS,
     REG_KINDS,
     SUPERVISED_KINDS,
@@ -26,7 +27,7 @@ from irvae_core.config import (
     apply_overrides,
     preset_config,
 )
-from irvae_core.data import DataError, list_datasets
+from irvae_core.data import DATASETS, DataError, list_datasets
 from irvae_core.runs import RunError, default_runs_dir, open_run
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
@@ -70,6 +71,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                    "(ir alpha = official iso_reg / m^2)")
     p.add_argument("--latent-dim", type=int, help="latent size m (default 2)")
     p.add_argument("--arch", choices=("fc", "conv"), help="network family (default: the dataset's)")
+    p.add_argument("--conv-width", type=int, metavar="C",
+                   help="conv networks: the first layer's channels, doubled per layer (default: the preset's, "
+                        "else the paper's: 32 for 28x28/32x32 images, 128 for 64x64)")
     p.add_argument("--epochs", type=int, help=f"epochs (CPU default {DEFAULT_EPOCHS}; the paper: 100-300)")
     p.add_argument("--lr", type=float, help="Adam learning rate (CPU default 1e-3; the paper: 1e-4)")
     p.add_argument("--batch-size", type=int, help="minibatch size (default 100, as the paper)")
@@ -83,7 +87,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", type=float, help="target scale k for --reg iso (default 1)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
-    p.add_argument("--preset", choices=sorted(PRESETS),
+    p.add_argument("--preset", choices=sorted([*PRESETS, *PRESET_ALIASES]),
                    help="a paper experiment: " + "; ".join(f"{p.name}: {p.description}" for p in PRESETS.values())
                    + ". CPU schedule unless --paper")
     p.add_argument("--paper", action="store_true", help="with --preset: the paper's full settings (slow on CPU)")
@@ -103,6 +107,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         cfg = RunConfig()
     fields = {"data.name": a.dataset, "data.root": a.data_root, "data.classes": a.classes,
               "model.kind": a.model, "model.arch": a.arch, "model.latent_dim": a.latent_dim,
+              "model.conv_width": a.conv_width,
               "reg.kind": a.reg, "reg.alpha": a.alpha, "reg.eta": a.eta, "reg.estimator": a.estimator,
               "reg.samples": a.samples,
               "reg.h": a.h, "reg.k": a.k, "train.epochs": a.epochs, "train.lr": a.lr,
@@ -112,7 +117,17 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         overrides["data.download"] = True
     if a.no_tensorboard:
         overrides["train.tensorboard"] = False
-    return apply_overrides(cfg, overrides)
+    cfg = apply_overrides(cfg, overrides)
+    if a.conv_width is not None and _arch(cfg) != "conv":
+        raise UsageError(f"--conv-width sets conv networks' channels, but this run uses fully connected ones "
+                         f"(dataset {cfg.data.name}); add --arch conv or drop --conv-width")
+    return cfg
+
+
+def _arch(cfg: RunConfig) -> str | None:
+    """The network family a run will use: its own, else its dataset's default."""
+    info = DATASETS.get(cfg.data.name)
+    return cfg.model.arch or (info.arch if info else None)
 
 
 class _Progress:

@@ -29,7 +29,8 @@ from irvae_core.regularizers import (
     training_defaults,
 )
 from irvae_core.runs import Run, load_checkpoint, new_run, save_checkpoint
-from models import AE, build_autoencoder, build_binary_relevance
+from models import AE, build_autoencoder, build_binary_relevance, paper_conv_width
+from models.networks import PAPER_CONV_WIDTH
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -63,6 +64,8 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
         raise ConfigError(f"unknown dataset {cfg.data.name!r}; known datasets: {', '.join(sorted(DATASETS))}")
     cfg.model.arch = cfg.model.arch or info.arch
     cfg.model.out_act = cfg.model.out_act or info.out_act
+    if cfg.model.arch != "conv":  # a preset's conv width means nothing to fully connected networks
+        cfg.model.conv_width = None
     if cfg.reg.alpha is None or cfg.reg.kind == "none":
         cfg.reg.alpha = default_alpha(cfg.model.kind, cfg.reg.kind)
     if cfg.train.epochs is None:
@@ -73,9 +76,23 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
 def build_model(cfg: RunConfig, x_shape: tuple[int, ...]) -> AE:
     m = cfg.model
     if m.kind == "br":  # latent_dim = the number of attributes (set by Trainer.setup)
-        return build_binary_relevance(m.arch or "fc", x_shape, m.latent_dim, hidden=tuple(m.hidden))
+        return build_binary_relevance(m.arch or "fc", x_shape, m.latent_dim, hidden=tuple(m.hidden),
+                                      conv_width=m.conv_width if m.arch == "conv" else None)
     return build_autoencoder(m.kind, m.arch or "fc", x_shape, m.latent_dim, hidden=tuple(m.hidden),
-                             out_act=m.out_act or "sigmoid", fixed_sigma=m.fixed_sigma)
+                             out_act=m.out_act or "sigmoid", fixed_sigma=m.fixed_sigma,
+                             conv_width=m.conv_width if m.arch == "conv" else None)
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of scalars in the model's parameters (learned or fixed, e.g. a fixed VAE sigma)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def record_conv_width(cfg: RunConfig, x_shape: tuple[int, ...]) -> None:
+    """Write the width a conv network is built with into ``cfg`` (None means the paper's: say which)."""
+    if cfg.model.arch == "conv" and cfg.model.conv_width is None and len(x_shape) == 3 \
+            and x_shape[1] in PAPER_CONV_WIDTH:
+        cfg.model.conv_width = paper_conv_width(x_shape[1])
 
 
 def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor) -> torch.Tensor:
@@ -150,11 +167,13 @@ class Trainer:
                                   "has class labels: use an attribute data set (celeba, synthetic-faces)")
             c.model.latent_dim = len(self.data.label_names)
         torch.manual_seed(c.train.seed)
+        record_conv_width(c, self.data.x_shape)
         self.model = build_model(c, self.data.x_shape).to(self.device)
         self.needs_labels = bool(getattr(self.model, "needs_labels", False))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=c.train.lr)
         self.alpha = float(c.reg.alpha or 0.0)
-        self.run.write_config(c, extra={"type": "train", "x_shape": list(self.data.x_shape)})
+        self.run.write_config(c, extra={"type": "train", "x_shape": list(self.data.x_shape),
+                                        "parameters": count_parameters(self.model)})
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """The objective L + alpha R of one batch, and its logged parts (eq. 9); labels y only for
