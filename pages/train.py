@@ -6,9 +6,11 @@ import streamlit as st
 
 from irvae_core.config import DEFAULT_EPOCHS, MODEL_KINDS, PRESETS, REG_KINDS, RunConfig, apply_overrides, preset_config
 from irvae_core.data import list_datasets
+from irvae_core.estimate import SLOW_EPOCH_S, EpochEstimate, estimate_epoch_seconds, format_duration
 from irvae_core.flattening import FlattenConfig
 from irvae_core.overview import is_finished, run_row
 from irvae_core.runs import default_runs_dir, list_runs
+from irvae_core.training import resolve_config
 from pages.common import friendly_errors, job_panel, manager, use_app_navigation
 
 REG_LABELS = {"none": "none (plain model)", "ir": "ir: relaxed distortion (IRVAE)", "fm": "fm: flatness (FMVAE)",
@@ -22,8 +24,8 @@ def parse_widths(text: str) -> list[int]:
         raise ValueError(f"hidden layer widths must be whole numbers separated by commas; got {text!r}") from None
 
 
-def train_form(base: RunConfig, key: str) -> dict | None:
-    """The form's fields as config overrides, or None until it is submitted."""
+def train_form(base: RunConfig, key: str) -> tuple[dict, bool, float] | None:
+    """(config overrides, start pressed, warning limit in s), or None until a button is pressed."""
     names = [d.name for d in list_datasets()]
     with st.form(f"train-{key}"):
         c1, c2, c3 = st.columns(3)
@@ -38,15 +40,31 @@ def train_form(base: RunConfig, key: str) -> dict | None:
         seed = c3.number_input("Seed", 0, 2**31 - 1, base.train.seed)
         with st.expander("Network and optimizer"):
             hidden = st.text_input("Hidden widths (FC)", ",".join(map(str, base.model.hidden)))
+            width = st.number_input("Conv width (empty: the paper's)", 1, 1024, base.model.conv_width,
+                                    help="Image data sets: the conv networks' first-layer channels, doubled per "
+                                         "layer; the paper's are 32 (28x28, 32x32 images) and 128 (64x64 faces).")
             batch = st.number_input("Batch size", 2, 10_000, base.train.batch_size)
             lr = st.number_input("Learning rate", 1e-6, 1.0, base.train.lr, format="%g")
             tensorboard = st.checkbox("Write TensorBoard logs", base.train.tensorboard)
-        if not st.form_submit_button("Start training", type="primary"):
+            limit = st.number_input("Warn above (minutes an epoch)", 0.0, 10_000.0, SLOW_EPOCH_S / 60, format="%g")
+        start = st.form_submit_button("Start training", type="primary")
+        if not (st.form_submit_button("Estimate time per epoch") or start):
             return None
     return {"data.name": dataset, "data.root": root or None, "model.kind": model, "reg.kind": reg, "reg.alpha": alpha,
             "model.latent_dim": int(latent), "train.epochs": int(epochs), "train.seed": int(seed),
-            "model.hidden": parse_widths(hidden), "train.batch_size": int(batch), "train.lr": float(lr),
-            "train.tensorboard": tensorboard}
+            "model.hidden": parse_widths(hidden), "model.conv_width": width, "train.batch_size": int(batch),
+            "train.lr": float(lr), "train.tensorboard": tensorboard}, start, 60 * limit
+
+
+def epoch_estimate(cfg: RunConfig, start: bool) -> EpochEstimate | None:
+    """Timed on request, and before starting a run with conv networks (the ones that can take hours an epoch)."""
+    if start and resolve_config(cfg).model.arch != "conv":
+        return None
+    estimates = st.session_state.setdefault("epoch-estimates", {})
+    if cfg.to_json() not in estimates:
+        with st.spinner("Timing a few training steps of this network on this machine..."):
+            estimates[cfg.to_json()] = estimate_epoch_seconds(cfg)
+    return estimates[cfg.to_json()]
 
 
 use_app_navigation()
@@ -55,12 +73,24 @@ preset = st.selectbox("Start from a preset (CPU schedule)", ["none", *PRESETS],
                       format_func=lambda p: "no preset" if p == "none" else f"{p}: {PRESETS[p].description}")
 with friendly_errors("Could not start the run"):
     base = RunConfig() if preset == "none" else preset_config(preset)
-    overrides = train_form(base, preset)
-    if overrides is not None:
+    submitted = train_form(base, preset)
+    if submitted is not None:
+        overrides, start, limit = submitted
         if overrides["data.name"] != base.data.name:  # another dataset: its own network family and output
             overrides.update({"model.arch": None, "model.out_act": None})
-        job_id = manager().submit_train(apply_overrides(base, overrides))
-        st.success(f"Started {manager().get(job_id).label} in the background.")
+        cfg = apply_overrides(base, overrides)
+        estimate = epoch_estimate(cfg, start)
+        slow = estimate is not None and estimate.seconds > limit
+        if estimate is not None:
+            (st.warning if slow else st.info)(estimate.describe() + (
+                f" That is more than {format_duration(limit)}: a smaller conv width, a GPU or a smaller data set "
+                "would be faster." if slow else ""))
+        if start and slow and st.session_state.get("confirmed") != cfg.to_json():
+            st.session_state["confirmed"] = cfg.to_json()
+            st.warning("Not started yet: press Start training again to start it anyway.")
+        elif start:
+            job_id = manager().submit_train(cfg)
+            st.success(f"Started {manager().get(job_id).label} in the background.")
 
 st.subheader("Jobs")
 job_panel()
