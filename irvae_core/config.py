@@ -205,10 +205,10 @@ PRESETS: dict[str, Preset] = {
                {"data.name": "mnist5k", "model.arch": "conv", "model.latent_dim": 16, "train.epochs": 20,
                 "train.lr": 1e-3, "model.conv_width": CPU_CONV_WIDTH}),
         Preset("celeba-conv", "CelebA 64x64, conv 128-256-512-1024, tanh, m = 128 (Section 5.2, D.3); "
-                              "CPU: conv 16-32-64-128, m = 16",
+                              "CPU: conv 16-32-64-128, m = 32",
                {"data.name": "celeba", "model.arch": "conv", "model.latent_dim": 128, "model.out_act": "tanh",
                 "model.fixed_sigma": 1.0, "train.epochs": 100, "train.lr": 1e-4},
-               {"data.name": "celeba", "model.arch": "conv", "model.latent_dim": 16, "model.conv_width": CPU_CONV_WIDTH,
+               {"data.name": "celeba", "model.arch": "conv", "model.latent_dim": 32, "model.conv_width": CPU_CONV_WIDTH,
                 "model.out_act": "tanh", "model.fixed_sigma": 1.0, "train.epochs": 20, "train.lr": 1e-3}),
     ]
 }

@@ -123,12 +123,14 @@ def test_one_epoch_of_the_cpu_celeba_preset_records_its_width_and_parameter_coun
     assert r.returncode == 0, r.stderr
     run_dir = Path(r.stdout.strip().splitlines()[-1])
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["model"]["conv_width"] == CPU_CONV_WIDTH and config["model"]["latent_dim"] == 16
+    assert config["model"]["conv_width"] == CPU_CONV_WIDTH and config["model"]["latent_dim"] == 32
     assert config["data"]["name"] == "celeba" and config["x_shape"] == [3, 64, 64]
-    enc, dec = d3_layers(CPU_CONV_WIDTH, 16)
-    assert config["parameters"] == vae_parameters(enc, dec) == 577_764
+    enc, dec = d3_layers(CPU_CONV_WIDTH, 32)
+    assert config["parameters"] == vae_parameters(enc, dec) == 712_964
     model = load_model(open_run(run_dir))
     assert shapes_of(model) == expected_shapes(enc, dec)
+    assert config["model"]["out_act"] == "tanh" and isinstance(model.decoder.net[-1], torch.nn.Tanh)  # [-1, 1]
+    assert model.log_sigma.exp().item() == pytest.approx(1.0) and not model.log_sigma.requires_grad
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "done" and status["epoch"] == 1
 
