@@ -74,6 +74,17 @@ def estimate_epoch_seconds(cfg: RunConfig, data: DatasetSplits | None = None, st
     cfg = resolve_config(cfg)
     data = data or load_dataset(cfg.data.name, cfg.data.root, classes=cfg.data.classes,
                                 download=cfg.data.download, **cfg.data.options)
+    try:
+        return _timed_epoch(cfg, data, steps, budget_s)
+    except RuntimeError as e:  # torch.OutOfMemoryError on a GPU; the CPU allocator's RuntimeError
+        if isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in str(e):
+            raise ValueError(f"this network does not fit in memory at batch {cfg.train.batch_size} on "
+                             f"{cfg.train.device} ({str(e).splitlines()[0][:160]}): try a smaller conv width or "
+                             "batch") from e
+        raise
+
+
+def _timed_epoch(cfg: RunConfig, data: DatasetSplits, steps: int, budget_s: float) -> EpochEstimate:
     batch = cfg.train.batch_size
     n_steps, n_val = math.ceil(len(data.train) / batch), math.ceil(len(data.val) / batch)
     with tempfile.TemporaryDirectory() as tmp, torch.random.fork_rng(devices=[]):

@@ -52,6 +52,12 @@ def test_estimate_of_missing_data_is_a_data_error():
         estimate_epoch_seconds(cfg)
 
 
+def test_a_network_too_big_for_memory_is_one_sentence(faces):
+    cfg = apply_overrides(preset_config("celeba"), {"data.root": str(faces), "model.conv_width": 200_000})
+    with pytest.raises(ValueError, match=r"this network does not fit in memory at batch 100 on auto .*: try a smaller"):
+        estimate_epoch_seconds(cfg)
+
+
 def test_format_duration():
     assert [format_duration(s) for s in (42, 210, 7560)] == ["42 s", "3.5 min", "2.1 h"]
 
