@@ -183,7 +183,7 @@ class Preset:
 
 
 # The CPU presets' conv width (first-layer channels, 1/8 of D.3's and 1/2 of E.2's): one epoch of
-# 1,600 CelebA faces, VAE or IRVAE, in under a minute on a 2-core CPU with one busy thread; a
+# 1,600 CelebA faces, VAE or IRVAE, in under a minute on a shared 2-core CPU with one thread; a
 # narrower network is barely faster (bench/conv_width.py; README, "Faces on a CPU").
 CPU_CONV_WIDTH = 16
 
