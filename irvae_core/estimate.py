@@ -91,9 +91,9 @@ def _timed_epoch(cfg: RunConfig, data: DatasetSplits, steps: int, budget_s: floa
         trainer = Trainer(cfg, new_run(tmp, cfg), data=data)
         device = trainer.device
 
-        def timed(x: torch.Tensor, train: bool) -> float:
+        def timed(x: torch.Tensor, y: torch.Tensor, train: bool) -> float:
             t0 = time.perf_counter()
-            loss, _ = trainer.loss(x.to(device))
+            loss, _ = trainer.loss(x.to(device), y.to(device) if trainer.needs_labels else None)
             if train:
                 trainer.opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -103,16 +103,16 @@ def _timed_epoch(cfg: RunConfig, data: DatasetSplits, steps: int, budget_s: floa
 
         batches = iterate_batches(data.train, batch, None)
         t0 = time.perf_counter()
-        x, _ = next(batches)
-        warm = (time.perf_counter() - t0) + timed(x, True)
+        x, y = next(batches)
+        warm = (time.perf_counter() - t0) + timed(x, y, True)
         times: list[float] = []
         while warm < budget_s and len(times) < min(steps, n_steps - 1) and sum(times) < budget_s:
             t0 = time.perf_counter()
-            x, _ = next(batches)
-            times.append(time.perf_counter() - t0 + timed(x, True))
+            x, y = next(batches)
+            times.append(time.perf_counter() - t0 + timed(x, y, True))
         step_s = statistics.median(times) if times else warm
         trainer.model.eval()
-        val_s = timed(next(iterate_batches(data.val, batch, None))[0], False) if n_val else 0.0
+        val_s = timed(*next(iterate_batches(data.val, batch, None)), False) if n_val else 0.0
         shape = (min(batch, len(data.train)), *data.x_shape)
         return EpochEstimate(n_steps * step_s + n_val * val_s, step_s, len(times), n_steps, val_s, n_val,
                              str(device), shape, count_parameters(trainer.model), trainer.cfg.model.conv_width)

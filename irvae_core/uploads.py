@@ -2,8 +2,8 @@
 
 An upload is decoded with Pillow, turned upright (EXIF orientation), converted to RGB (CMYK,
 grayscale, palette and 16-bit images are converted; transparency is laid on white), centre
-cropped and resized exactly as the face data sets are (``data.celeba.centre_crop_box``, then
-a bilinear resize), and mapped to the data set's value range. Refused, each with a sentence
+resized and centre cropped exactly as the face data sets are (``data.celeba.resize_crop``: the
+authors' torchvision Resize then CenterCrop), and mapped to the data set's value range. Refused, each with a sentence
 saying why: an empty or non-image file, a format other than JPEG or PNG, a truncated or
 corrupt file, and an image with more than ``MAX_PIXELS`` pixels (a decompression bomb: a
 small file that would decode to gigabytes), checked from the header before any decoding.
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from irvae_core.data.celeba import centre_crop_box
+from irvae_core.data.celeba import resize_crop
 
 FORMATS = ("JPEG", "PNG")
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo decodes to 120 MB of RGB; anything larger is refused
@@ -73,7 +73,7 @@ def image_from_bytes(data: bytes, shape: Sequence[int] = (3, 64, 64), value_rang
         except (OSError, SyntaxError, ValueError) as e:
             raise UploadError(f"{name} is truncated or corrupt and cannot be decoded: upload it again or "
                               "save it anew") from e
-    im = im.crop(centre_crop_box(*im.size)).resize((w, h), Image.Resampling.BILINEAR)
+    im = resize_crop(h, w)(im)
     if c == 1:
         im = im.convert("L")
     elif c != 3:

@@ -47,7 +47,7 @@ def build_autoencoder(kind: str, arch: str, in_shape: Sequence[int], latent_dim:
 
 def build_binary_relevance(arch: str, in_shape: Sequence[int], n_attributes: int,
                            hidden: Sequence[int] = (256,) * 4, conv_width: int | None = None) -> BinaryRelevance:
-    """The supervised retrieval baseline: the ``arch`` encoder (``conv_width`` as above) with one output per attribute."""
+    """The supervised retrieval baseline: the ``arch`` encoder (``conv_width`` as above), one output per attribute."""
     if n_attributes < 1:
         raise ValueError(f"binary relevance needs at least one attribute; got {n_attributes}")
     if arch == "fc":

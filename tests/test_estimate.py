@@ -46,6 +46,13 @@ def test_a_first_step_over_the_budget_is_the_estimate(faces):
     assert est.conv_width == 16 and est.batch_shape == (24, 3, 64, 64) and est.steps == 1
 
 
+def test_the_supervised_baseline_is_timed_with_its_labels(faces):
+    cfg = apply_overrides(preset_config("celeba"), {"data.root": str(faces), "model.kind": "br"})
+    est = estimate_epoch_seconds(cfg, budget_s=0.0)
+    enc = [(3, 16, 5), (16, 32, 5), (32, 64, 5), (64, 128, 5), (128, 10, 1)]  # width 16, 10 fixture attributes
+    assert est.parameters == sum(cin * cout * k * k + cout for cin, cout, k in enc) and est.seconds > 0
+
+
 def test_estimate_of_missing_data_is_a_data_error():
     cfg = apply_overrides(preset_config("celeba"), {"data.root": None})
     with pytest.raises(DataError, match="reads files from a folder: give its root"):

@@ -38,9 +38,15 @@ def centre_crop_box(width: int, height: int) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
+def resize_crop(height: int, width: int | None = None) -> transforms.Compose:
+    """The authors' geometric preprocessing of a PIL image: Resize (the shorter side) then CenterCrop."""
+    width = width or height
+    return transforms.Compose([transforms.Resize(min(height, width)), transforms.CenterCrop((height, width))])
+
+
 def crop_transform(size: int = 64) -> transforms.Compose:
-    """The authors' geometric preprocessing, PIL image -> uint8 (3, size, size): Resize then CenterCrop."""
-    return transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
+    """PIL image -> uint8 (3, size, size): ``resize_crop`` then the pixels as a tensor."""
+    return transforms.Compose([resize_crop(size), transforms.PILToTensor()])
 
 
 # ToTensor's scaling (uint8 / 255) then Normalize(0.5, 0.5): [0, 255] -> [-1, 1].
