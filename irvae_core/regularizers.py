@@ -4,11 +4,15 @@ All functions take a decoder (callable (B, m) -> (B, ...)) and latent codes z (B
 the mixup-augmented distribution P_Z from z (Section 4.3) and return a scalar that can be
 added to a loss. They run on whatever device z lives on.
 
+Zero at the optimum, for every draw. Each regularizer is written as a sum of squares of
+per-point terms (``point_terms``), with Hutchinson probes of fixed length (``probe_vectors``):
+it is >= 0 for every random probe and mixup draw, and 0 (to rounding) exactly at its optimum.
+
 Relation to the official code's weight. ``relaxed_distortion`` returns the paper's F
 (eq. 10), which is 0 exactly at a scaled isometry. The official implementation returns
-E[Tr G^2] / E[Tr G]^2 = (F + m) / m^2 instead. The two differ by a constant and the factor
-1/m^2, so a weight alpha_official on the official term equals alpha = alpha_official / m^2 on
-ours (e.g. the official MNIST config, iso_reg = 100 at m = 2, is alpha = 25 here).
+E[Tr G^2] / E[Tr G]^2 = (F + m) / m^2 instead: the same minimiser, a different scale. The
+training loss (``training.reg_weight``) multiplies F by alpha / m^2, so that alpha is the
+paper's and the official code's weight at every latent size.
 """
 
 from __future__ import annotations
@@ -42,16 +46,19 @@ AUTO_EXACT_MAX_DIM = 4
 TRAINING_SUBBATCH = 10
 
 
-def training_defaults(latent_dim: int, estimator: str = "auto", samples: int | None = None
-                      ) -> tuple[str, int | None]:
+def training_defaults(latent_dim: int, estimator: str = "auto", samples: int | None = None,
+                      device: str | torch.device = "cpu") -> tuple[str, int | None]:
     """(estimator, n) for the training loss at latent size m, given the configured ones.
 
-    Defaults: m <= AUTO_EXACT_MAX_DIM, the exact metric on TRAINING_SUBBATCH mixup points; above
-    it, Hutchinson on the whole batch (the paper's setting; its noise grows fast when sub-batched).
+    Defaults on CPU: m <= AUTO_EXACT_MAX_DIM, the exact metric on TRAINING_SUBBATCH mixup points;
+    above it, Hutchinson on the whole batch (the paper's setting; its noise grows fast when
+    sub-batched). On CUDA the whole batch always (there the extra points cost next to nothing).
     An explicit ``samples`` is kept; an explicit estimator gets the sub-batch only if exact.
     """
     est = resolve_estimator(estimator, latent_dim)
-    return est, samples if samples is not None else (TRAINING_SUBBATCH if est == "exact" else None)
+    if samples is not None:
+        return est, samples
+    return est, TRAINING_SUBBATCH if est == "exact" and torch.device(device).type != "cuda" else None
 
 
 def resolve_estimator(estimator: str, latent_dim: int) -> str:
@@ -158,6 +165,33 @@ def _gram(cols: torch.Tensor) -> torch.Tensor:
     return (c @ c.transpose(1, 2)).permute(1, 2, 0)
 
 
+def probe_vectors(z: torch.Tensor) -> torch.Tensor:
+    """Hutchinson probes for the points z (B, m): v uniform on the sphere of radius sqrt(m).
+
+    E[v v^T] = I, so E[v^T G v] = Tr G and E||G v||^2 = Tr G^2, as with Gaussian probes (the
+    official code's); unlike Gaussian probes, ||v||^2 = m for every draw, which makes every
+    regularizer below exactly 0 at its optimum and >= 0 for every draw (Cauchy-Schwarz:
+    ||G v||^2 >= (v^T G v)^2 / m). The law is rotation invariant, like the measure itself.
+    """
+    g = torch.randn_like(z)
+    return g * (z.shape[1] ** 0.5 / g.norm(dim=1, keepdim=True))
+
+
+def _probed_metric(decoder: Decoder, z: torch.Tensor, estimator: Estimator, v: torch.Tensor | None):
+    """("exact", G as (m, m, B)) or ("hutchinson", (v, v^T G v, G v)), differentiable."""
+    if z.ndim != 2:
+        raise ValueError(f"z must have shape (B, m); got {tuple(z.shape)}")
+    if resolve_estimator(estimator, z.shape[1]) == "exact":
+        return "exact", _gram(_jacobian_columns(decoder, z))
+    if v is None:
+        v = probe_vectors(z)
+    if not z.requires_grad:
+        z = z.detach().requires_grad_(True)
+    out, jv = _jvp(decoder, z, v)
+    (gv,) = torch.autograd.grad(out, z, grad_outputs=jv, create_graph=True)  # J^T J v
+    return "hutchinson", (v, jv.pow(2).sum(1), gv)
+
+
 def trace_estimates(
     decoder: Decoder,
     z: torch.Tensor,
@@ -166,23 +200,57 @@ def trace_estimates(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-point estimates of (Tr G, Tr G^2), each (B,), differentiable.
 
-    ``hutchinson``: with v ~ N(0, I), Tr G = E||Jv||^2 and Tr G^2 = E||J^T J v||^2 - one
-    forward-mode jvp and one reverse-mode vjp per point; both estimates are unbiased.
+    ``hutchinson``: Tr G = E||Jv||^2 and Tr G^2 = E||J^T J v||^2 for probes with E[v v^T] = I
+    (default ``probe_vectors``; pass ``v`` for others, e.g. the official Gaussian ones): one
+    forward-mode jvp and one reverse-mode vjp per point; each estimate is unbiased.
     ``exact``: the full Jacobian by forward mode (cost ~ m dual forward passes), for small m.
     ``auto``: exact for m <= AUTO_EXACT_MAX_DIM, else Hutchinson.
     """
-    if z.ndim != 2:
-        raise ValueError(f"z must have shape (B, m); got {tuple(z.shape)}")
-    if resolve_estimator(estimator, z.shape[1]) == "exact":
-        G = _gram(_jacobian_columns(decoder, z))  # (m, m, B)
-        return G.diagonal().sum(-1), G.pow(2).sum((0, 1))  # Tr G^2 = ||G||_F^2 (G symmetric)
-    if v is None:
-        v = torch.randn_like(z)
-    if not z.requires_grad:
-        z = z.detach().requires_grad_(True)
-    out, jv = _jvp(decoder, z, v)
-    (jtjv,) = torch.autograd.grad(out, z, grad_outputs=jv, create_graph=True)
-    return jv.pow(2).sum(1), jtjv.pow(2).sum(1)
+    kind, value = _probed_metric(decoder, z, estimator, v)
+    if kind == "exact":
+        return value.diagonal().sum(-1), value.pow(2).sum((0, 1))  # Tr G^2 = ||G||_F^2 (G symmetric)
+    _, t, gv = value
+    return t, gv.pow(2).sum(1)
+
+
+def point_terms(decoder: Decoder, z: torch.Tensor, estimator: Estimator = "hutchinson"
+                ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """Per point (B,): t ~ Tr G, and the anisotropy r ~ ||G - (Tr G / m) I||_F^2 >= 0; and whether
+    the values are Hutchinson estimates.
+
+    ``exact``: t = Tr G, r = ||G - (t/m) I||_F^2. ``hutchinson`` (probes of ``probe_vectors``):
+    t = v^T G v, r = ||G v - (t/m) v||^2, whose expectation is m/(m+2) of the exact r. Every
+    quadratic regularizer is a sum of squares of these two, so it is >= 0 in floating point too
+    and vanishes (to rounding) where G = cI: t = mc, r = 0, for every probe.
+    """
+    kind, value = _probed_metric(decoder, z, estimator, None)
+    m = z.shape[1]
+    if kind == "exact":
+        t = value.diagonal().sum(-1)
+        eye = torch.eye(m, dtype=value.dtype, device=value.device)[:, :, None]
+        return t, (value - eye * (t / m)).pow(2).sum((0, 1)), False
+    v, t, gv = value
+    return t, (gv - v * (t / m)[:, None]).pow(2).sum(1), True
+
+
+def scale_spread(t: torch.Tensor, ustat: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(an estimate of E[Tr G]^2, the spread of Tr G over the points) from per-point traces t.
+
+    Plug-in (``ustat=False``): mean(t)^2 and the variance with 1/n, so that
+    mean(r) + spread / m = mean_i ||G_i - c I||_F^2 with c = mean(t) / m. The plug-in square is
+    biased high by Var(t) / n, which biases ratios like F low by about 1/n.
+    U-statistic (``ustat=True``): sum_{i != j} t_i t_j / (n (n-1)), unbiased for E[Tr G]^2 over
+    independent points (and independent probes), with the matching spread, the sample variance
+    s^2 = sum (t_i - mean t)^2 / (n - 1) (mean(t^2) - U = s^2).
+    """
+    n = t.shape[0]
+    mean = t.mean()
+    dev2 = (t - mean).pow(2).sum()
+    if not ustat or n < 2:
+        return mean.pow(2), dev2 / n
+    s2 = dev2 / (n - 1)
+    # = sum_{i != j} t_i t_j / (n (n-1)) >= 0; clamped against round-off (one point holding all)
+    return (mean.pow(2) - s2 / n).clamp_min(torch.finfo(t.dtype).tiny), s2
 
 
 def metric_with_graph(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
@@ -197,16 +265,22 @@ def relaxed_distortion(
     estimator: Estimator = "hutchinson",
     h: Literal["square", "log"] = "square",
     n: int | None = None,
+    ustat: bool = False,
 ) -> torch.Tensor:
     """The relaxed distortion measure F of the decoder over mixup samples of z (eq. 8).
 
-    h = "square": F = m^2 E[Tr G^2] / E[Tr G]^2 - m (eq. 10), zero iff G = cI on the samples.
-    h = "log": F = E sum_i log^2(lambda_i / c), c = E[Tr G] / m; needs the exact estimator
-    ("exact" or "auto").
+    h = "square": F = E sum_i (lambda_i / c - 1)^2, c = E[Tr G] / m (eq. 10; equal to
+    m^2 E[Tr G^2] / E[Tr G]^2 - m), computed as m^2 (mean r + spread / m) / E[Tr G]^2 from
+    ``point_terms`` and ``scale_spread``: >= 0 for every draw, 0 (to rounding) iff G = cI on the
+    samples, also with Hutchinson probes.
+    h = "log": F = E sum_i log^2(lambda_i / c); needs the exact estimator ("exact" or "auto").
     F is invariant to scaling the decoder and to orthogonal changes of latent coordinates.
-    ``n``: number of mixup points (a sub-batch, see ``mixup``); None = as many as z has. The
-    per-point estimates of Tr G and Tr G^2 stay unbiased for any n; a smaller n only makes the
-    estimate of F noisier (its relative std grows like 1/sqrt(n)).
+    ``n``: number of mixup points (a sub-batch, see ``mixup``); None = as many as z has.
+    ``ustat``: estimate E[Tr G]^2 by the U-statistic instead of the plug-in square. F on n
+    points is a ratio of means; the plug-in one is biased low by about 1/n relative to F of the
+    whole distribution, the U-statistic one far less (bench/subbatch_bias.py measures both).
+    The default, the plug-in on the given points, is the paper's and the official code's
+    estimator.
     """
     m = z.shape[1]
     za = mixup(z, eta, n)
@@ -219,8 +293,9 @@ def relaxed_distortion(
         return (lam / c).log().pow(2).sum(-1).mean()
     if h != "square":
         raise ValueError(f"h must be 'square' or 'log'; got {h!r}")
-    tr_g, tr_g2 = trace_estimates(decoder, za, estimator)
-    return m**2 * tr_g2.mean() / tr_g.mean() ** 2 - m
+    t, r, _ = point_terms(decoder, za, estimator)
+    scale_sq, spread = scale_spread(t, ustat)
+    return m**2 * (r.mean() + spread / m) / scale_sq
 
 
 def fmvae_distortion(
@@ -229,15 +304,26 @@ def fmvae_distortion(
     eta: float | None = 0.2,
     estimator: Estimator = "hutchinson",
     n: int | None = None,
+    ustat: bool = False,
 ) -> torch.Tensor:
     """FMVAE's flatness term E||G - cI||_F^2, c = E[Tr G] / m (Chen et al. 2020; Appendix C).
 
-    Expanded as E[Tr G^2] - E[Tr G]^2 / m. Not scale invariant: it favours small Jacobians.
-    ``n``: mixup points (sub-batch), as in ``relaxed_distortion``.
+    Computed as mean(r) + spread / m (``point_terms``, ``scale_spread``): a sum of squares, so
+    >= 0 for every draw and 0 (to rounding) where G = cI. With the exact metric the plug-in value
+    is mean_i ||G_i - c I||_F^2 over the samples; with Hutchinson probes it adds 2 mean(r) / (m n),
+    which cancels the probe noise in c^2, so its mean over probes is that exact value. With
+    ``ustat`` it is unbiased for the expectation over the mixup distribution (both estimators).
+    Not scale invariant: it favours small Jacobians. ``n``: mixup points, as in
+    ``relaxed_distortion``.
     """
     m = z.shape[1]
-    tr_g, tr_g2 = trace_estimates(decoder, mixup(z, eta, n), estimator)
-    return tr_g2.mean() - tr_g.mean() ** 2 / m
+    za = mixup(z, eta, n)
+    t, r, probed = point_terms(decoder, za, estimator)
+    _, spread = scale_spread(t, ustat)
+    value = r.mean() + spread / m
+    if probed and not ustat:
+        value = value + 2 * r.mean() / (m * t.shape[0])  # E[mean(t)^2] = (E mean t)^2 + 2 E[mean r] / n
+    return value
 
 
 def isometry_distortion(
@@ -248,13 +334,14 @@ def isometry_distortion(
     estimator: Estimator = "hutchinson",
     n: int | None = None,
 ) -> torch.Tensor:
-    """Distortion from a strict isometry to kI: E sum_i (lambda_i - k)^2 (Appendix E.6).
+    """Distortion from a strict isometry to kI: E sum_i (lambda_i - k)^2 = E||G - kI||_F^2 (Appendix E.6).
 
-    Expanded as E[Tr G^2] - 2k E[Tr G] + m k^2 (unbiased under Hutchinson).
+    Per point ||G - kI||_F^2 (exact) or ||G v - k v||^2 (Hutchinson, unbiased for it), written
+    as r + (t - m k)^2 / m: >= 0 for every draw and 0 (to rounding) at G = kI.
     ``n``: mixup points (sub-batch), as in ``relaxed_distortion``.
     """
     if k <= 0:
         raise ValueError(f"the target scale k must be > 0; got {k}")
     m = z.shape[1]
-    tr_g, tr_g2 = trace_estimates(decoder, mixup(z, eta, n), estimator)
-    return tr_g2.mean() - 2 * k * tr_g.mean() + m * k**2
+    t, r, _ = point_terms(decoder, mixup(z, eta, n), estimator)
+    return (r + (t - m * k).pow(2) / m).mean()

@@ -9,8 +9,11 @@ from irvae_core.config import REG_KINDS
 from irvae_core.regularizers import (
     fmvae_distortion,
     isometry_distortion,
+    metric_with_graph,
     mixup,
+    probe_vectors,
     relaxed_distortion,
+    scale_spread,
     trace_estimates,
 )
 from models import FCDecoder
@@ -370,3 +373,140 @@ def test_the_training_regularizer_is_the_configured_one_with_its_scale():
         cfg = tiny_config(**{"reg.kind": kind, "reg.alpha": 1.0, **extra})
         torch.manual_seed(0)
         assert regularizer(cfg, f, z).item() == pytest.approx(expected, abs=1e-9), (kind, extra)
+
+
+# ---------------------------------------------------------------- zero at the optimum, >= 0 for every draw
+
+def rolled_chart(scale, d=10, seed=0):
+    """A nonlinear scaled isometry R^2 -> R^d: (u, v) -> scale * (cos u, sin u, v) rotated into R^d; G = scale^2 I."""
+    Q = orthonormal(d, 3, seed)
+
+    def f(z):
+        return scale * torch.stack([z[:, 0].cos(), z[:, 0].sin(), z[:, 1]], 1) @ Q.T
+
+    return f
+
+
+def all_values(dec, z, k, estimator, seed):
+    """Every regularizer's value on one mixup / probe draw (seeded): relaxed (plug-in, ustat), fmvae (both), iso."""
+    out = {}
+    for name, fn in [("F", lambda: relaxed_distortion(dec, z, estimator=estimator)),
+                     ("F_ustat", lambda: relaxed_distortion(dec, z, estimator=estimator, ustat=True)),
+                     ("F_sub", lambda: relaxed_distortion(dec, z, estimator=estimator, n=7, ustat=True)),
+                     ("fmvae", lambda: fmvae_distortion(dec, z, estimator=estimator)),
+                     ("fmvae_ustat", lambda: fmvae_distortion(dec, z, estimator=estimator, ustat=True)),
+                     ("iso", lambda: isometry_distortion(dec, z, k=k, estimator=estimator))]:
+        torch.manual_seed(seed)
+        out[name] = fn().item()
+    return out
+
+
+@pytest.mark.parametrize("estimator", ["hutchinson", "exact"])
+def test_every_regularizer_is_zero_at_its_optimum_for_every_draw(estimator):
+    # a linear scaled isometry (m = 3, G = 9 I) and a curved one (m = 2, G = 0.25 I)
+    cases = [(lambda zz: zz @ (3.0 * orthonormal(9, 3)).T, 3, 9.0), (rolled_chart(0.5), 2, 0.25)]
+    for dec, m, k in cases:
+        for seed in range(40):
+            z = torch.randn(64, m, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+            values = all_values(dec, z, k, estimator, seed)
+            for name, value in values.items():
+                scale = 1.0 if name.startswith("F") else k**2  # F is scale free; the others scale like G^2
+                assert 0 <= value <= 1e-12 * scale, (name, seed, value)
+
+
+def test_regularizers_are_never_negative_near_or_far_from_the_optimum():
+    # near-isometric decoders are where an expanded E[Tr G^2] - 2k E[Tr G] + m k^2 went negative
+    for seed in range(30):
+        g = torch.Generator().manual_seed(seed)
+        near = 2.0 * (orthonormal(12, 3, seed) + 1e-3 * torch.randn(12, 3, generator=g, dtype=torch.float64))
+        far = mlp_decoder(m=3, d=12, seed=seed, dtype=torch.float32)
+        z64 = torch.randn(16, 3, generator=g, dtype=torch.float64)
+        for dec, z in [(lambda zz, a=near: zz @ a.T, z64), (far, z64.float())]:
+            for est in ["hutchinson", "exact"]:
+                values = all_values(dec, z, 4.0, est, seed)
+                assert min(values.values()) >= 0, (seed, est, values)
+
+
+def test_hutchinson_means_over_probes_equal_the_exact_values():
+    dec = mlp_decoder(seed=3)
+    z = torch.randn(48, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    exact = {
+        "iso": isometry_distortion(dec, z, k=0.5, eta=None, estimator="exact").item(),
+        "fmvae": fmvae_distortion(dec, z, eta=None, estimator="exact").item(),
+        "fmvae_ustat": fmvae_distortion(dec, z, eta=None, estimator="exact", ustat=True).item(),
+    }
+    # the exact value is the plug-in mean_i ||G_i - c I||_F^2 with c = mean Tr G / m
+    G = metric_with_graph(dec, z).detach()
+    c = G.diagonal(dim1=1, dim2=2).sum(1).mean() / 3
+    assert exact["fmvae"] == pytest.approx((G - c * torch.eye(3)).pow(2).sum((1, 2)).mean().item(), rel=1e-10)
+    lam = torch.linalg.eigvalsh(G)
+    assert exact["iso"] == pytest.approx((lam - 0.5).pow(2).sum(1).mean().item(), rel=1e-10)
+    torch.manual_seed(0)
+    draws = {name: [] for name in exact}
+    for _ in range(1500):
+        draws["iso"].append(isometry_distortion(dec, z, k=0.5, eta=None).item())
+        draws["fmvae"].append(fmvae_distortion(dec, z, eta=None).item())
+        draws["fmvae_ustat"].append(fmvae_distortion(dec, z, eta=None, ustat=True).item())
+    for name, value in exact.items():
+        d = torch.tensor(draws[name], dtype=torch.float64)
+        se = d.std() / math.sqrt(len(d))
+        assert d.std() > 0 and abs(d.mean() - value) < 4 * se, (name, d.mean().item(), value, se.item())
+
+
+def test_probe_vectors_have_identity_covariance_and_fixed_length():
+    torch.manual_seed(0)
+    v = probe_vectors(torch.zeros(200_000, 3, dtype=torch.float64))
+    torch.testing.assert_close(v.pow(2).sum(1), torch.full((200_000,), 3.0, dtype=torch.float64))
+    torch.testing.assert_close(v.T @ v / len(v), torch.eye(3, dtype=torch.float64), atol=0.02, rtol=0)
+
+
+# ---------------------------------------------------------------- the U-statistic for E[Tr G]^2
+
+def test_u_statistic_is_unbiased_for_the_squared_mean_where_the_plug_in_is_not():
+    g = torch.Generator().manual_seed(0)
+    t = torch.empty(20_000, 5, dtype=torch.float64).exponential_(1.0, generator=g)  # E t = 1, Var t = 1
+    u = torch.stack([scale_spread(row, ustat=True)[0] for row in t])
+    plug = torch.stack([scale_spread(row, ustat=False)[0] for row in t])
+    se = u.std() / math.sqrt(len(u))
+    assert abs(u.mean() - 1.0) < 4 * se
+    assert plug.mean().item() == pytest.approx(1.0 + 1.0 / 5, abs=4 * se.item())  # E[mean^2] = mu^2 + Var/n
+    # the matching spread: mean(r) + spread / m = mean(a) - scale^2 / m for either estimate
+    row = t[0]
+    for ustat in (False, True):
+        sq, spread = scale_spread(row, ustat)
+        torch.testing.assert_close(spread, row.pow(2).mean() - sq)
+
+
+def test_u_statistic_F_is_the_ratio_with_the_unbiased_denominator():
+    dec = mlp_decoder(seed=5)
+    z = torch.randn(12, 3, dtype=torch.float64)
+    t, t2 = (a.detach() for a in trace_estimates(dec, z, "exact"))
+    n = len(t)
+    u = (t.sum() ** 2 - t.pow(2).sum()) / (n * (n - 1))
+    F_u = relaxed_distortion(dec, z, eta=None, estimator="exact", ustat=True).item()
+    F_plug = relaxed_distortion(dec, z, eta=None, estimator="exact").item()
+    assert F_u == pytest.approx((9 * t2.mean() / u - 3).item(), rel=1e-10)
+    assert F_plug == pytest.approx((9 * t2.mean() / t.mean() ** 2 - 3).item(), rel=1e-10)
+    assert F_u > F_plug
+
+
+def test_sub_batch_bias_is_much_smaller_with_the_u_statistic():
+    # a curved decoder whose scale varies: G = diag(g'(z1)^2, g'(z2)^2) with g(s) = s + s^3 / 3
+    Q = orthonormal(6, 2, seed=4)
+
+    def dec(z):
+        return (z + z.pow(3) / 3) @ Q.T
+
+    g = torch.Generator().manual_seed(2)
+    codes = torch.randn(4000, 2, dtype=torch.float64, generator=g)
+    torch.manual_seed(0)
+    population = relaxed_distortion(dec, codes, eta=0.2, estimator="exact").item()  # 4000 points
+    plug, ustat = [], []
+    for _ in range(1500):
+        batch = codes[torch.randint(len(codes), (100,))]
+        plug.append(relaxed_distortion(dec, batch, estimator="exact", n=10).item())
+        ustat.append(relaxed_distortion(dec, batch, estimator="exact", n=10, ustat=True).item())
+    plug_bias = sum(plug) / len(plug) / population - 1
+    ustat_bias = sum(ustat) / len(ustat) / population - 1
+    assert plug_bias < -0.05  # the plug-in ratio on 10 points is low by several percent
+    assert abs(ustat_bias) < abs(plug_bias) / 3
