@@ -60,17 +60,52 @@ def test_subject_subfolders_max_poses_and_frame_step(tmp_path):
     assert d.meta["fps"] == pytest.approx(120 / 7)
 
 
-def test_classes_csv_overrides_and_unknown_trials_warn(flat_root):
+def test_classes_csv_overrides_the_built_in_labels(flat_root):
     write_trial(flat_root, "99_01", "walking", 14)
     (flat_root / "classes.csv").write_text("trial,class\n\n35_01,jogging\n99_01,walking\n")
     d = load_dataset("cmu", flat_root)
     assert d.meta["trials"]["35_01"]["class"] == "jogging"
     assert d.meta["trials"]["99_01"]["class"] == "walking"
-    (flat_root / "classes.csv").unlink()
-    with pytest.warns(UserWarning, match="99_01"):
-        d = load_dataset("cmu", flat_root)
-    assert d.label_names == ["walking", "jogging", "balancing", "punching", "99_01"]
-    assert (d.train.y == 4).any()
+    assert d.meta["skipped_trials"] == 0
+
+
+@pytest.fixture
+def mixed_root(flat_root):
+    """The four labelled trials (140 frames) plus three of no paper class: 99_01, 99_02 unknown to both
+    lists, 35_40 labelled 'dancing' by classes.csv."""
+    write_trial(flat_root, "99_01", "walking", 14)
+    write_trial(flat_root, "99_02", "jogging", 16, seed=1)
+    write_trial(flat_root, "35_40", "punching", 18, seed=2)
+    (flat_root / "classes.csv").write_text("35_40,dancing\n")
+    return flat_root
+
+
+def test_by_default_only_the_papers_four_classes_are_loaded(mixed_root):
+    d = load_dataset("cmu", mixed_root, max_poses=None)
+    assert sorted(d.meta["trials"]) == ["09_06", "13_17", "35_01", "49_18"]
+    assert d.meta["skipped_trials"] == 3
+    assert d.label_names == ["walking", "jogging", "balancing", "punching"]
+    assert len(d.train) + len(d.val) + len(d.test) == 140
+    all_y = np.concatenate([s.y.numpy() for s in (d.train, d.val, d.test)])
+    assert np.bincount(all_y).tolist() == [40, 30, 20, 50]
+
+
+def test_all_trials_keeps_everything_labelled_by_class_or_subject(mixed_root):
+    d = load_dataset("cmu", mixed_root, max_poses=None, all_trials=True)
+    classes = {t: v["class"] for t, v in d.meta["trials"].items()}
+    assert classes == {"09_06": "jogging", "13_17": "punching", "35_01": "walking", "49_18": "balancing",
+                       "35_40": "dancing", "99_01": "subject 99", "99_02": "subject 99"}
+    assert d.meta["skipped_trials"] == 0
+    assert d.label_names == ["walking", "jogging", "balancing", "punching", "dancing", "subject 99"]
+    all_y = np.concatenate([s.y.numpy() for s in (d.train, d.val, d.test)])
+    assert np.bincount(all_y).tolist() == [40, 30, 20, 50, 18, 30]
+
+
+def test_a_root_without_any_paper_trial_says_how_to_keep_them(tmp_path):
+    write_trial(tmp_path, "99_01", "walking", 14)
+    with pytest.raises(DataError, match=r"none of its 1 trials is one of the paper's classes.*all_trials=True"):
+        load_dataset("cmu", tmp_path)
+    assert load_dataset("cmu", tmp_path, all_trials=True).label_names[-1] == "subject 99"
 
 
 def test_class_subset_by_name_or_index(flat_root):

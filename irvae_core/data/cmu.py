@@ -6,6 +6,11 @@ subject (``root/35/35_01.amc``, as in the CMU archive's ``all_asfamc/subjects``)
 are the four classes walking / jogging / balancing / punching (see :mod:`irvae_core.mocap.labels`;
 ``classes.csv`` in the root overrides them).
 
+Trials: by default only trials of those four classes are loaded (the paper's experiment; the
+others under the root are skipped unread and counted in ``meta["skipped_trials"]``), so the
+full CMU archive gives the paper's data. ``all_trials=True`` (CLI ``--cmu-all-trials``) keeps
+every trial; one of no known class is labelled by its subject ("subject 35").
+
 Splits: the paper uses 10,000 / 2,000 / 2,000 poses. Frames are pooled over all trials, shuffled
 with the seed, at most ``max_poses`` (default 14,000) kept, and cut 5:1:1 into train /
 validation / test; with fewer frames the available ones are cut in the same proportions.
@@ -60,8 +65,12 @@ def find_trials(root: Path) -> dict[str, tuple[Path, Path]]:
 
 
 def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[str] | None = None,
-             frame_step: int = 1, max_poses: int | None = PAPER_POSES, **_) -> DatasetSplits:
-    """CMU trials under ``root`` as 50-d poses; ``trials`` picks some, ``frame_step`` keeps every k-th."""
+             frame_step: int = 1, max_poses: int | None = PAPER_POSES, all_trials: bool = False,
+             **_) -> DatasetSplits:
+    """CMU trials under ``root`` as 50-d poses; ``trials`` picks some, ``frame_step`` keeps every k-th.
+
+    Only trials of the paper's four classes unless ``all_trials`` (see the module docstring).
+    """
     root = Path(root)
     if download:
         if not trials:
@@ -79,6 +88,16 @@ def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[s
             raise DataError(f"{root}: trial {missing[0]} not found; expected {missing[0]}.amc there "
                             "(download=True fetches named trials)")
         found = {t: found[t] for t in trials}
+    overrides = read_classes_csv(root / "classes.csv") if (root / "classes.csv").is_file() else {}
+    class_of = class_of_trials(list(found), overrides, unknown="subject" if all_trials else "skip")
+    if not all_trials:
+        class_of = {t: c for t, c in class_of.items() if c in CLASS_NAMES}
+        if not class_of:
+            raise DataError(f"{root}: none of its {len(found)} trials is one of the paper's classes "
+                            f"({', '.join(CLASS_NAMES)}) by the built-in list or a classes.csv there (lines "
+                            "'trial,class'); all_trials=True (--cmu-all-trials) keeps every trial")
+    skipped = len(found) - len(class_of)
+    found = {t: found[t] for t in class_of}
 
     skeletons: dict[Path, Skeleton] = {}
     features: dict[str, np.ndarray] = {}
@@ -94,8 +113,6 @@ def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[s
             raise DataError(f"{skel.source}: its joint channels differ from those of {first.source}; "
                             "all skeletons must have the same bones and dofs")
 
-    overrides = read_classes_csv(root / "classes.csv") if (root / "classes.csv").is_file() else {}
-    class_of = class_of_trials(list(found), overrides)
     label_names = CLASS_NAMES + sorted(set(class_of.values()) - set(CLASS_NAMES))
     x = torch.from_numpy(np.concatenate(list(features.values())))
     y = torch.cat([torch.full((len(f),), label_names.index(class_of[t])) for t, f in features.items()])
@@ -123,6 +140,7 @@ def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[s
                    for t, f in features.items()},
         "split": f"{n} of {len(x)} frames, shuffled with seed {seed}, cut 5:1:1 (paper: 10k/2k/2k)",
         "test_frames": [(trial_ids[k], i) for k, i in test_source],  # per test pose: (trial, 0-based AMC frame)
+        "skipped_trials": skipped,
     }
     return DatasetSplits("cmu", train, val, test, (x.shape[1],), "class", label_names, (-1.0, 1.0),
                          meta=meta)

@@ -3,8 +3,8 @@
 :data:`CMU_TRIAL_CLASSES` is a built-in list read from the CMU database index (trial
 descriptions "walk", "run/jog" / "run", "balance on one leg", "boxing" / "punch"); only trials
 whose whole description is that motion are listed (no turns mixed with jumps, no vignettes). A
-``classes.csv`` in the data root (lines ``trial,class``) overrides it; a trial in neither is
-labelled by its own id, with a warning.
+``classes.csv`` in the data root (lines ``trial,class``) overrides it; a trial in neither has
+no class: the ``cmu`` loader skips it, or labels it by its subject when asked for all trials.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 from irvae_core.data.registry import DataError
 
@@ -77,18 +78,25 @@ def read_classes_csv(path: str | Path) -> dict[str, str]:
     return out
 
 
-def class_of_trials(trials: list[str], overrides: dict[str, str] | None = None) -> dict[str, str]:
-    """Trial id -> class: ``overrides`` first, then the built-in list, else the trial's own id (warned)."""
+def class_of_trials(trials: list[str], overrides: dict[str, str] | None = None,
+                    unknown: Literal["id", "subject", "skip"] = "id") -> dict[str, str]:
+    """Trial id -> class: ``overrides`` first, then the built-in list.
+
+    A trial in neither is labelled by its own id with a warning (``unknown="id"``), by its
+    subject, e.g. "subject 35" (``"subject"``), or left out of the result (``"skip"``).
+    """
     overrides = overrides or {}
-    out, unknown = {}, []
+    out, missing = {}, []
     for trial in trials:
         name = overrides.get(trial) or CMU_TRIAL_CLASSES.get(trial)
         if name is None:
-            unknown.append(trial)
-            name = trial
+            if unknown == "skip":
+                continue
+            missing.append(trial)
+            name = trial if unknown == "id" else f"subject {trial.rsplit('_', 1)[0]}"
         out[trial] = name
-    if unknown:
-        warnings.warn(f"no class known for CMU trial(s) {', '.join(unknown)}: labelled by their own id; "
+    if missing and unknown == "id":
+        warnings.warn(f"no class known for CMU trial(s) {', '.join(missing)}: labelled by their own id; "
                       "list them in classes.csv in the data root (lines 'trial,class')", stacklevel=2)
     return out
 
