@@ -39,16 +39,29 @@ def encode_split(model, data, batch_size: int = 500, device: str | torch.device 
     return torch.cat(zs), torch.cat(ys), sq / max(count, 1)
 
 
-def geometry_summary(G: torch.Tensor) -> dict[str, float]:
-    """VoR, MCN and the condition numbers' mean and std; inf where the decoder is degenerate
-    (a collapsed decoder has a singular metric: its VoR and condition numbers are infinite)."""
+def geometry_summary(G: torch.Tensor) -> dict[str, Any]:
+    """VoR, MCN and the condition numbers' mean and std over the points whose metric is regular.
+
+    A point where the decoder's Jacobian is rank-deficient has a singular metric: its condition
+    number and its affine-invariant distance are infinite, so one such point would make VoR and
+    MCN infinite. Those points are counted in ``singular_points`` and left out of the statistics;
+    all four are inf only when no point (or the mean metric) is regular.
+    """
     cond = condition_numbers(G).double()
+    regular = torch.isfinite(cond)
+    inf = float("inf")
+    summary: dict[str, Any] = {"vor": inf, "mcn": inf, "cond_mean": inf, "cond_std": inf,
+                               "singular_points": int((~regular).sum())}
+    if not regular.any():
+        return summary
+    cond = cond[regular]
     try:
-        vor = variance_of_riemannian_metric(G)
-    except ValueError:
-        vor = float("inf")
-    return {"vor": vor, "mcn": float(cond.mean()),
-            "cond_mean": float(cond.mean()), "cond_std": float(cond.std()) if len(cond) > 1 else 0.0}
+        summary["vor"] = variance_of_riemannian_metric(G[regular])
+    except ValueError:  # the mean metric of the regular points is itself singular (round-off)
+        pass
+    summary.update({"mcn": float(cond.mean()), "cond_mean": float(cond.mean()),
+                    "cond_std": float(cond.std()) if len(cond) > 1 else 0.0})
+    return summary
 
 
 def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: int | None = None,

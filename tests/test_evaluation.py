@@ -1,11 +1,16 @@
 """Test-split evaluation (MSE, VoR, MCN) against closed forms and computations written here."""
 
+import json
+import math
+
 import numpy as np
 import pytest
 import torch
 
+from irvae_core.cli import main
 from irvae_core.data import load_dataset
-from irvae_core.evaluation import evaluate_model, evaluate_run
+from irvae_core.evaluation import evaluate_model, evaluate_run, geometry_summary
+from irvae_core.geometry import mean_condition_number, variance_of_riemannian_metric
 from irvae_core.runs import load_checkpoint, new_run, save_checkpoint
 from irvae_core.training import Trainer, load_model
 from models import build_autoencoder
@@ -77,3 +82,43 @@ def test_evaluate_run_measures_the_best_checkpoint_and_saves_it(tmp_path):
     assert result["mse"] == pytest.approx(best["mse"], rel=1e-5)
     assert result["mcn"] == pytest.approx(best["mcn"], rel=1e-3)
     assert run.evaluation() == result
+
+
+def test_singular_metrics_are_counted_and_left_out():
+    g = torch.Generator().manual_seed(0)
+    A = torch.randn(6, 3, 3, dtype=torch.float64, generator=g)
+    regular = A @ A.transpose(1, 2) + 0.1 * torch.eye(3, dtype=torch.float64)
+    singular = torch.stack([torch.diag(torch.tensor([1.0, 2.0, 0.0], dtype=torch.float64)),
+                            torch.zeros(3, 3, dtype=torch.float64)])
+    s = geometry_summary(torch.cat([regular[:3], singular, regular[3:]]))
+    assert s["singular_points"] == 2
+    assert s["mcn"] == s["cond_mean"] == mean_condition_number(regular)
+    assert s["vor"] == variance_of_riemannian_metric(regular)
+    assert geometry_summary(regular)["singular_points"] == 0
+    none = geometry_summary(singular)
+    assert none["singular_points"] == 2 and math.isinf(none["vor"]) and math.isinf(none["mcn"])
+
+
+def test_evaluate_reports_singular_points_in_json_and_text(tmp_path, capsys):
+    # a ReLU decoder whose first layer passes each code coordinate, shifted by its median, to one unit
+    # (the other units are off): where a code lies below the median in some coordinate, that unit is
+    # off too and the decoder's Jacobian loses rank
+    cfg = tiny_config(**{"model.kind": "ae", "model.hidden": [16], "train.epochs": 3})
+    run = new_run(tmp_path, cfg)
+    Trainer(cfg, run).fit()
+    model = load_model(run)
+    z = model.encode(load_dataset("digits").test.x).detach()
+    state = load_checkpoint(run.file("best.pt"))
+    weight, bias = torch.zeros(16, 2), torch.full((16,), -1e3)
+    weight[0, 0] = weight[1, 1] = 1.0
+    bias[:2] = -z.median(0).values
+    state["model"]["decoder.net.0.weight"], state["model"]["decoder.net.0.bias"] = weight, bias
+    save_checkpoint(run.file("best.pt"), state)
+
+    assert main(["evaluate", str(run.path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    k, n = result["singular_points"], result["geometry_points"]
+    assert 0 < k < n and math.isfinite(result["vor"]) and math.isfinite(result["mcn"])
+    assert main(["evaluate", str(run.path)]) == 0
+    text = capsys.readouterr().out
+    assert f"({k} of {n} points have a singular metric: left out)" in text
