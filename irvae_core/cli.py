@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from typing import Any
 
 from tqdm import tqdm
@@ -16,6 +17,7 @@ from tqdm import tqdm
 from irvae_core.config import (
     DEFAULT_ALPHA,
     DEFAULT_EPOCHS,
+    DEPRECATED_REG_KINDS,
     ESTIMATORS,
     MODEL_KINDS,
     PRESET_ALIASES,
@@ -59,16 +61,22 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     alphas = ", ".join(f"{m}+{r}: {a:g}" for (m, r), a in DEFAULT_ALPHA.items())
     p.add_argument("--dataset", help=f"dataset name ({datasets}); default mnist5k (embedded, offline)")
     p.add_argument("--data-root", help="folder holding the dataset's files in their published layout")
+    p.add_argument("--cmu-all-trials", action="store_true",
+                   help="cmu: keep every trial under the root (default: only the paper's four classes walking, "
+                        "jogging, balancing, punching); trials of no class are labelled by subject")
     p.add_argument("--download", action="store_true", help="download missing files where the network allows")
     p.add_argument("--classes", type=_ints, help="keep only these classes, e.g. 0,1,5")
     p.add_argument("--model", choices=MODEL_KINDS + SUPERVISED_KINDS,
                    help="autoencoder (default vae); br: the supervised binary-relevance baseline of face retrieval "
                         "(the encoder trained on the attributes; needs an attribute data set and --reg none)")
-    p.add_argument("--reg", choices=REG_KINDS,
-                   help="geometric regularizer: none, ir (relaxed distortion, IRVAE), fm (FMVAE), "
-                        "iso (strict isometry to k I); default none")
-    p.add_argument("--alpha", type=float, help=f"regularization weight; defaults by model family: {alphas} "
-                   "(ir alpha = official iso_reg / m^2)")
+    p.add_argument("--reg", choices=REG_KINDS + tuple(DEPRECATED_REG_KINDS), metavar="{" + ",".join(REG_KINDS) + "}",
+                   help="geometric regularizer: none, ir (relaxed distortion, IRVAE), fmvae (FMVAE's flatness "
+                        "term), iso (strict isometry to k I); default none")
+    p.add_argument("--alpha", type=float,
+                   help="regularization weight in the paper's units (for ir: on the official code's "
+                        "E[Tr G^2]/E[Tr G]^2), so the paper's values copy over; defaults by model family: "
+                        f"{alphas} (ir: at m = 2, times (m/2)^2 at latent size m); a --preset with --paper "
+                        "uses the paper's alpha")
     p.add_argument("--latent-dim", type=int, help="latent size m (default 2)")
     p.add_argument("--arch", choices=("fc", "conv"), help="network family (default: the dataset's)")
     p.add_argument("--conv-width", type=int, metavar="C",
@@ -100,7 +108,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     if a.config:
         cfg = RunConfig.load(a.config)
     elif a.preset:
-        cfg = preset_config(a.preset, paper=a.paper)
+        cfg = preset_config(a.preset, paper=a.paper, reg=a.reg)
     else:
         if a.paper:
             raise UsageError("--paper needs --preset")
@@ -115,6 +123,10 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     overrides: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     if a.download:
         overrides["data.download"] = True
+    if a.cmu_all_trials:
+        if (a.dataset or cfg.data.name) != "cmu":
+            raise UsageError("--cmu-all-trials goes with --dataset cmu")
+        overrides["data.options"] = {**cfg.data.options, "all_trials": True}
     if a.no_tensorboard:
         overrides["train.tensorboard"] = False
     cfg = apply_overrides(cfg, overrides)
@@ -188,10 +200,12 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         print(f"{result['dataset']} {result['split']} split, {result['n']} examples "
               f"(geometry on {result['geometry_points']} points)")
         print(f"  MSE {result['mse']:.6g}")
-        print(f"  encoded test data:  VoR {result['vor']:.4g}  MCN {result['mcn']:.4g}  "
-              f"cond {result['cond_mean']:.4g} +- {result['cond_std']:.4g}")
-        print(f"  mixup-augmented:    VoR {aug['vor']:.4g}  MCN {aug['mcn']:.4g}  "
-              f"cond {aug['cond_mean']:.4g} +- {aug['cond_std']:.4g}")
+        for label, geo in (("encoded test data: ", result), ("mixup-augmented:   ", aug)):
+            singular = geo.get("singular_points", 0)
+            note = (f"  ({singular} of {result['geometry_points']} points have a singular metric: left out)"
+                    if singular else "")
+            print(f"  {label} VoR {geo['vor']:.4g}  MCN {geo['mcn']:.4g}  "
+                  f"cond {geo['cond_mean']:.4g} +- {geo['cond_std']:.4g}{note}")
     return 0
 
 
@@ -318,11 +332,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     try:
-        return a.func(a)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warn_one_line  # a sentence on stderr, not a source line
+            return a.func(a)
     except UsageError as e:
         parser.error(str(e))
     except (ConfigError, DataError, RunError, ValueError) as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,39 @@ class ConfigError(ValueError):
 
 MODEL_KINDS = ("ae", "vae", "dae", "wae")
 SUPERVISED_KINDS = ("br",)  # binary relevance: the retrieval experiment's supervised baseline (trained on labels)
-REG_KINDS = ("none", "ir", "fm", "iso")  # fm = FMVAE's flatness term (Chen et al. 2020)
+REG_KINDS = ("none", "ir", "fmvae", "iso")  # fmvae = FMVAE's flatness term (Chen et al. 2020)
+# Old names still accepted, with a deprecation message: "fm" is the paper's flattening module.
+DEPRECATED_REG_KINDS = {"fm": "fmvae"}
+
+# Version of the config format. 2: reg.alpha is in the paper's units (for ir: the weight on the
+# official code's E[Tr G^2] / E[Tr G]^2). A config without a version is 1: its ir alpha weighted F
+# (eq. 10) directly, i.e. alpha_v1 = alpha_paper / m^2; it is converted when read.
+CONFIG_VERSION = 2
+
+
+class DeprecatedName(FutureWarning):
+    """A config or command line used an old name; the message gives the new one."""
+
+
+def canonical_reg_kind(kind: str) -> str:
+    """The regularizer's current name: "fm" -> "fmvae" (with a one-line deprecation warning)."""
+    if kind in DEPRECATED_REG_KINDS:
+        new = DEPRECATED_REG_KINDS[kind]
+        warnings.warn(f"regularizer '{kind}' is now called '{new}' ('{kind}' still works for now)",
+                      DeprecatedName, stacklevel=3)
+        return new
+    return kind
+
+
+def paper_alpha(raw: dict[str, Any]) -> float | None:
+    """reg.alpha of a config dict (e.g. a run's config.json) in the paper's units, any version."""
+    reg, model = raw.get("reg") or {}, raw.get("model") or {}
+    alpha, m = reg.get("alpha"), model.get("latent_dim", 2)
+    if raw.get("version", 1) != 1 or reg.get("kind") != "ir":
+        return alpha
+    if not isinstance(alpha, (int, float)) or not isinstance(m, int):
+        return alpha
+    return float(alpha) * m**2
 ESTIMATORS = ("auto", "hutchinson", "exact")
 
 
@@ -76,12 +109,20 @@ class RunConfig:
     name: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "version": CONFIG_VERSION}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """Build and validate a config; a dict without "version" is read as version 1 (see CONFIG_VERSION)."""
         sections = {"data": DataConfig, "model": ModelConfig, "reg": RegConfig, "train": TrainConfig}
-        unknown = set(d) - set(sections) - {"name"}
+        unknown = set(d) - set(sections) - {"name", "version"}
+        version = d.get("version", 1)
+        if not isinstance(version, int) or not 1 <= version <= CONFIG_VERSION:
+            raise ConfigError(f"config version must be an integer from 1 to {CONFIG_VERSION}; got {version!r}")
+        if isinstance(d.get("reg"), dict) and d["reg"].get("kind") in DEPRECATED_REG_KINDS:
+            d = {**d, "reg": {**d["reg"], "kind": canonical_reg_kind(d["reg"]["kind"])}}
+        if version < 2 and isinstance(d.get("reg"), dict) and d["reg"].get("alpha") is not None:
+            d = {**d, "reg": {**d["reg"], "alpha": paper_alpha(d)}}
         if unknown:
             raise ConfigError(f"unknown config sections {sorted(unknown)}; expected {sorted(sections)}")
         kwargs: dict[str, Any] = {"name": d.get("name")}
@@ -118,6 +159,7 @@ class RunConfig:
     def validated(self) -> RunConfig:
         """Check every field; raise ConfigError with one clear sentence on the first problem."""
         m, r, t = self.model, self.reg, self.train
+        r.kind = canonical_reg_kind(r.kind)
         checks = [
             (m.kind in MODEL_KINDS + SUPERVISED_KINDS,
              f"model must be one of {', '.join(MODEL_KINDS + SUPERVISED_KINDS)}; got {m.kind!r}"),
@@ -147,29 +189,34 @@ class RunConfig:
         return self
 
 
-# Default weights alpha per (model family, regularizer), in this project's units: the
-# paper's F (eq. 10) for ir; E||G - cI||^2 for fm; sum (lambda - k)^2 for iso. The VAE's
-# loss is a summed Gaussian NLL (large), the AE family's a per-pixel MSE (small): their
-# natural weights differ by orders of magnitude.
+# Default weights alpha per (model family, regularizer), in the paper's units: for ir the weight
+# on the official code's E[Tr G^2] / E[Tr G]^2 = (F + m) / m^2, for fmvae on E||G - cI||_F^2
+# (Appendix C), for iso on E sum (lambda - k)^2 (Appendix E.6). The VAE's loss is a summed
+# Gaussian NLL (large), the AE family's a per-pixel MSE (small): their weights differ by orders
+# of magnitude. The ir defaults are for m = 2 and grow with m (``default_alpha``).
 DEFAULT_ALPHA = {
-    # 300 = the official iso_reg 1200 at m = 2 (alpha_off / m^2). After the 150-epoch CPU
-    # schedule on mnist5k (m = 2, seeds 0 and 1), test MCN / test MSE vs the plain VAE:
-    # alpha 25 (the official MNIST iso_reg 100) 1.76 / +0%, 100 1.33-1.43 / +0-1%,
-    # 300 1.24-1.27 / +4-5%. The plain VAE: MCN 11.3-11.7.
-    ("vae", "ir"): 300.0,
-    ("vae", "fm"): 1.0,
+    ("vae", "ir"): 1200.0,
+    ("vae", "fmvae"): 1.0,
     ("vae", "iso"): 1e-2,
-    ("ae", "ir"): 0.01,
-    ("ae", "fm"): 1e-4,
+    ("ae", "ir"): 0.04,
+    ("ae", "fmvae"): 1e-4,
     ("ae", "iso"): 1e-5,
 }
+IR_DEFAULT_DIM = 2  # the latent size the ir defaults above were measured at
 
 
-def default_alpha(model_kind: str, reg_kind: str) -> float:
+def default_alpha(model_kind: str, reg_kind: str, latent_dim: int = IR_DEFAULT_DIM) -> float:
+    """The default alpha (paper's units) for a model family and regularizer at latent size m.
+
+    For ir it is DEFAULT_ALPHA * (m / 2)^2: a fixed weight on F (eq. 10), whose official scale
+    (F + m) / m^2 shrinks like 1/m^2 (README: "Choosing alpha").
+    """
+    reg_kind = canonical_reg_kind(reg_kind)
     if reg_kind == "none":
         return 0.0
     family = "vae" if model_kind == "vae" else "ae"
-    return DEFAULT_ALPHA[(family, reg_kind)]
+    alpha = DEFAULT_ALPHA[(family, reg_kind)]
+    return alpha * (latent_dim / IR_DEFAULT_DIM) ** 2 if reg_kind == "ir" else alpha
 
 
 @dataclass(frozen=True)
@@ -180,6 +227,10 @@ class Preset:
     description: str
     paper: dict[str, Any]  # overrides giving the paper's hyperparameters
     cpu: dict[str, Any]  # overrides for a laptop CPU (fewer epochs, larger learning rate)
+    # alpha by regularizer in the paper's units, with its source; kinds not listed use default_alpha
+    paper_alpha: dict[str, float] = field(default_factory=dict)
+    cpu_alpha: dict[str, float] = field(default_factory=dict)
+    alpha_source: str = "the paper sweeps alpha (tradeoff curves): default_alpha"
 
 
 # The CPU presets' conv width (first-layer channels, 1/8 of D.3's and 1/2 of E.2's): one epoch of
@@ -194,7 +245,8 @@ PRESETS: dict[str, Preset] = {
                {"data.name": "mnist", "model.arch": "fc", "model.hidden": [256] * 4, "model.latent_dim": 2,
                 "train.epochs": 300, "train.lr": 1e-4},
                {"data.name": "mnist5k", "model.arch": "fc", "model.hidden": [256] * 4,
-                "model.latent_dim": 2, "train.epochs": 150, "train.lr": 1e-3}),
+                "model.latent_dim": 2, "train.epochs": 150, "train.lr": 1e-3},
+               paper_alpha={"ir": 100.0}, alpha_source="ir: the official code's MNIST config (iso_reg 100)"),
         Preset("cmu-fc", "CMU mocap, FC 50-512x2-m, tanh, m = 2 (Section 5.1.2, D.2)",
                {"data.name": "cmu", "model.arch": "fc", "model.hidden": [512] * 2, "model.latent_dim": 2,
                 "model.out_act": "tanh", "train.epochs": 300, "train.lr": 1e-4},
@@ -211,6 +263,11 @@ PRESETS: dict[str, Preset] = {
                 "model.fixed_sigma": 1.0, "train.epochs": 100, "train.lr": 1e-4},
                {"data.name": "celeba", "model.arch": "conv", "model.latent_dim": 32, "model.conv_width": CPU_CONV_WIDTH,
                 "model.out_act": "tanh", "model.fixed_sigma": 1.0, "train.epochs": 20, "train.lr": 1e-3}),
+               paper_alpha={"ir": 10.0, "fmvae": 1.0},
+               # CPU: 20 epochs on ~1,600 faces at m = 32, where the paper's 10 does not act; 3,072 (= 3 m^2)
+               # was measured there (README "Faces on a CPU")
+               cpu_alpha={"ir": 3072.0, "fmvae": 1.0},
+               alpha_source="Appendix D.3: IRVAE 10, FMVAE 1 (best of sweeps)"),
     ]
 }
 
@@ -232,10 +289,25 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     return RunConfig.from_dict(d)
 
 
-def preset_config(name: str, paper: bool = False) -> RunConfig:
-    """The preset's config: the CPU defaults, or with ``paper=True`` the paper's settings."""
+def preset_config(name: str, paper: bool = False, reg: str | None = None) -> RunConfig:
+    """The preset's config: the CPU defaults, or with ``paper=True`` the paper's settings.
+
+    With ``reg`` the regularizer is set too, with the preset's alpha for it where it has one.
+    """
     name = PRESET_ALIASES.get(name, name)
     if name not in PRESETS:
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     p = PRESETS[name]
-    return apply_overrides(RunConfig(), p.paper if paper else p.cpu)
+    overrides = dict(p.paper if paper else p.cpu)
+    if reg is not None:
+        overrides["reg.kind"] = reg
+        alpha = preset_alpha(name, reg, paper)
+        if alpha is not None:
+            overrides["reg.alpha"] = alpha
+    return apply_overrides(RunConfig(), overrides)
+
+
+def preset_alpha(name: str, reg: str, paper: bool = False) -> float | None:
+    """The preset's alpha (paper's units) for regularizer ``reg``; None: use default_alpha."""
+    p = PRESETS[PRESET_ALIASES.get(name, name)]
+    return (p.paper_alpha if paper else p.cpu_alpha).get(DEPRECATED_REG_KINDS.get(reg, reg))

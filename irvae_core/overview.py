@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from irvae_core.config import paper_alpha
 from irvae_core.runs import Run, RunError
 
-REG_PREFIX = {"none": "", "ir": "IR", "fm": "FM", "iso": "ISO"}
+REG_PREFIX = {"none": "", "ir": "IR", "fmvae": "FM", "fm": "FM", "iso": "ISO"}  # "fm": runs from before the rename
 
 
 def method_name(raw_config: dict[str, Any]) -> str:
@@ -46,7 +47,7 @@ def run_row(run: Run) -> dict[str, Any]:
     except RunError as e:
         return {**row, "state": "unreadable", "error": str(e)}
     row.update({"type": raw.get("type", "train"), "dataset": raw.get("data", {}).get("name"),
-                "method": method_name(raw), "alpha": raw.get("reg", {}).get("alpha"),
+                "method": method_name(raw), "alpha": paper_alpha(raw),
                 "latent": raw.get("model", {}).get("latent_dim"),
                 "mse": ev.get("mse"), "vor": ev.get("vor"), "mcn": ev.get("mcn")})
     return row
@@ -57,7 +58,8 @@ def tradeoff_rows(runs: list[Run], latent: str = "encoded") -> list[dict[str, An
 
     ``latent`` chooses the geometry measured on the encoded test data ("encoded") or on its
     mixup augmentation ("augmented"), both written by ``evaluate_run``. A flattened run's alpha
-    is its base run's.
+    is its base run's. Alphas are in the paper's units, also for runs written before the units
+    changed (config version 1).
     """
     rows = []
     for run in runs:
@@ -69,6 +71,6 @@ def tradeoff_rows(runs: list[Run], latent: str = "encoded") -> list[dict[str, An
             continue
         geo = ev if latent == "encoded" else ev.get("augmented", {})
         rows.append({"dataset": raw.get("data", {}).get("name"), "method": method_name(raw),
-                     "alpha": float(raw.get("reg", {}).get("alpha") or 0.0), "mse": ev.get("mse"),
+                     "alpha": float(paper_alpha(raw) or 0.0), "mse": ev.get("mse"),
                      "vor": geo.get("vor"), "mcn": geo.get("mcn"), "run": run.name})
     return sorted(rows, key=lambda r: (str(r["dataset"]), r["method"], r["alpha"]))

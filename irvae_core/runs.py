@@ -107,7 +107,7 @@ class Run:
 
     def config(self) -> RunConfig:
         d = self.raw_config()
-        return RunConfig.from_dict({k: d[k] for k in ("data", "model", "reg", "train", "name") if k in d})
+        return RunConfig.from_dict({k: d[k] for k in ("data", "model", "reg", "train", "name", "version") if k in d})
 
     def write_config(self, cfg: RunConfig, extra: dict[str, Any] | None = None) -> None:
         d = cfg.to_dict()

@@ -1,10 +1,11 @@
 """The Trainer: minibatch Adam on L + alpha * R (paper eq. 9), validation, checkpoints, resume.
 
 R is a geometric regularizer of the decoder evaluated at mixup samples of the latent codes
-the decoder saw in the step (Section 4.3): the relaxed distortion (ir), FMVAE's term (fm) or
-the strict isometry (iso). Runs are deterministic on CPU for a given seed, also across a
-stop and resume from last.pt (the data order is a function of seed and epoch; the RNG state
-is saved with each checkpoint; validation runs on a forked RNG).
+the decoder saw in the step (Section 4.3): the relaxed distortion (ir), FMVAE's term (fmvae) or
+the strict isometry (iso), weighted so that alpha is in the paper's units (``reg_weight``).
+Runs are deterministic on CPU for a given seed, also across a stop and resume from last.pt
+(the data order is a function of seed and epoch; the RNG state is saved with each checkpoint;
+validation runs on a forked RNG).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
     if cfg.model.arch != "conv":  # a preset's conv width means nothing to fully connected networks
         cfg.model.conv_width = None
     if cfg.reg.alpha is None or cfg.reg.kind == "none":
-        cfg.reg.alpha = default_alpha(cfg.model.kind, cfg.reg.kind)
+        cfg.reg.alpha = default_alpha(cfg.model.kind, cfg.reg.kind, cfg.model.latent_dim)
     if cfg.train.epochs is None:
         cfg.train.epochs = DEFAULT_EPOCHS
     return cfg.validated()
@@ -95,19 +96,32 @@ def record_conv_width(cfg: RunConfig, x_shape: tuple[int, ...]) -> None:
         cfg.model.conv_width = paper_conv_width(x_shape[1])
 
 
-def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor) -> torch.Tensor:
-    """The configured geometric regularizer R of the decoder over mixup samples of z.
+def reg_weight(kind: str, alpha: float, latent_dim: int) -> float:
+    """The factor on the regularizer's value in the loss, for alpha in the paper's units.
 
-    With ``reg.samples`` unset the regularizer sees the whole batch, except with the exact
-    estimator (auto for m <= 4), which uses TRAINING_SUBBATCH mixup points a step: the exact
-    metric has no estimator noise, and on CPU the regularizer's cost is mostly per call.
+    ir: ``relaxed_distortion`` returns F (eq. 10), the official code E[Tr G^2] / E[Tr G]^2 =
+    (F + m) / m^2; so alpha * official = (alpha / m^2) F + alpha / m, a constant apart: the
+    loss adds (alpha / m^2) F, with the official gradient at every m. fmvae and iso: their
+    values are the paper's terms (Appendices C, E.6), weighted by alpha itself.
+    """
+    return alpha / latent_dim**2 if kind == "ir" else alpha
+
+
+def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor) -> torch.Tensor:
+    """The configured geometric regularizer R of the decoder over mixup samples of z (unweighted).
+
+    Estimator and mixup points come from ``training_defaults``: on CPU with m <= 4 the exact
+    metric on TRAINING_SUBBATCH mixup points a step, else the whole batch. On a sub-batch, ir and
+    fmvae estimate E[Tr G]^2 by the U-statistic (their plug-in value on n points is biased low by
+    about 1/n; bench/subbatch_bias.py); on the whole batch they are the paper's estimator.
     """
     r = cfg.reg
-    est, n = training_defaults(z.shape[1], r.estimator, r.samples)
+    est, n = training_defaults(z.shape[1], r.estimator, r.samples, z.device)
+    sub = n is not None and n < z.shape[0]
     if r.kind == "ir":
-        return relaxed_distortion(decoder, z, eta=r.eta, estimator=est, h=r.h, n=n)
-    if r.kind == "fm":
-        return fmvae_distortion(decoder, z, eta=r.eta, estimator=est, n=n)
+        return relaxed_distortion(decoder, z, eta=r.eta, estimator=est, h=r.h, n=n, ustat=sub)
+    if r.kind == "fmvae":
+        return fmvae_distortion(decoder, z, eta=r.eta, estimator=est, n=n, ustat=sub)
     if r.kind == "iso":
         return isometry_distortion(decoder, z, k=r.k, eta=r.eta, estimator=est, n=n)
     raise ConfigError(f"no regularizer for kind {r.kind!r}")
@@ -172,6 +186,7 @@ class Trainer:
         self.needs_labels = bool(getattr(self.model, "needs_labels", False))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=c.train.lr)
         self.alpha = float(c.reg.alpha or 0.0)
+        self.weight = reg_weight(c.reg.kind, self.alpha, c.model.latent_dim)
         self.run.write_config(c, extra={"type": "train", "x_shape": list(self.data.x_shape),
                                         "parameters": count_parameters(self.model)})
 
@@ -183,7 +198,7 @@ class Trainer:
         loss = out.loss
         if self.alpha > 0 and len(x) >= 2:
             reg = regularizer(self.cfg, self.model.decode, out.z)
-            loss = loss + self.alpha * reg
+            loss = loss + self.weight * reg
             parts["reg"] = reg.item()
         return loss, parts
 

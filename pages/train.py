@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from irvae_core.config import DEFAULT_EPOCHS, MODEL_KINDS, PRESETS, REG_KINDS, RunConfig, apply_overrides, preset_config
+from irvae_core.config import (
+    DEFAULT_EPOCHS,
+    MODEL_KINDS,
+    PRESETS,
+    REG_KINDS,
+    RunConfig,
+    apply_overrides,
+    preset_alpha,
+    preset_config,
+)
 from irvae_core.data import list_datasets
 from irvae_core.estimate import SLOW_EPOCH_S, EpochEstimate, estimate_epoch_seconds, format_duration
 from irvae_core.flattening import FlattenConfig
@@ -13,8 +22,8 @@ from irvae_core.runs import default_runs_dir, list_runs
 from irvae_core.training import resolve_config
 from pages.common import friendly_errors, job_panel, manager, use_app_navigation
 
-REG_LABELS = {"none": "none (plain model)", "ir": "ir: relaxed distortion (IRVAE)", "fm": "fm: flatness (FMVAE)",
-              "iso": "iso: strict isometry"}
+REG_LABELS = {"none": "none (plain model)", "ir": "ir: relaxed distortion (IRVAE)",
+              "fmvae": "fmvae: flatness (FMVAE)", "iso": "iso: strict isometry"}
 
 
 def parse_widths(text: str) -> list[int]:
@@ -33,8 +42,8 @@ def train_form(base: RunConfig, key: str) -> tuple[dict, bool, float] | None:
         root = c1.text_input("Data folder (real datasets only)", base.data.root or "")
         model = c2.selectbox("Model", MODEL_KINDS, index=MODEL_KINDS.index(base.model.kind))
         reg = c2.selectbox("Regularizer", REG_KINDS, format_func=REG_LABELS.get)
-        alpha = c2.number_input("α (empty: the default for model and regularizer)", min_value=0.0, value=None,
-                                format="%g")
+        alpha = c2.number_input("α, in the paper's units (empty: the preset's or the default)", min_value=0.0,
+                                value=None, format="%g")
         latent = c3.number_input("Latent size", 1, 512, base.model.latent_dim)
         epochs = c3.number_input("Epochs", 1, 10_000, base.train.epochs or DEFAULT_EPOCHS)
         seed = c3.number_input("Seed", 0, 2**31 - 1, base.train.seed)
@@ -78,6 +87,8 @@ with friendly_errors("Could not start the run"):
         overrides, start, limit = submitted
         if overrides["data.name"] != base.data.name:  # another dataset: its own network family and output
             overrides.update({"model.arch": None, "model.out_act": None})
+        if overrides["reg.alpha"] is None and preset != "none":
+            overrides["reg.alpha"] = preset_alpha(preset, overrides["reg.kind"])
         cfg = apply_overrides(base, overrides)
         estimate = epoch_estimate(cfg, start)
         slow = estimate is not None and estimate.seconds > limit

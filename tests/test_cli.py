@@ -154,3 +154,26 @@ def test_sweep_prints_a_tradeoff_table(tmp_path):
     rows = json.loads(r.stdout)
     assert [row["alpha"] for row in rows] == [0.1, 1.0]
     assert all({"mse", "vor", "mcn", "run"} <= set(row) for row in rows)
+
+
+def test_reg_fm_still_works_with_a_one_line_deprecation_message(tmp_path, capsys):
+    from irvae_core.cli import main
+
+    args = ["train", "--dataset", "digits", "--reg", "fm", "--epochs", "1", "--no-tensorboard", "--out", str(tmp_path)]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    warning = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warning == ["warning: regularizer 'fm' is now called 'fmvae' ('fm' still works for now)"]
+    config = json.loads((Path(out.strip().splitlines()[-1]) / "config.json").read_text())
+    assert config["reg"]["kind"] == "fmvae" and config["version"] == 2
+
+
+def test_cmu_all_trials_is_a_data_option_of_the_cmu_dataset(capsys):
+    from irvae_core.cli import build_parser, config_from_args, main
+
+    a = build_parser().parse_args(["train", "--dataset", "cmu", "--data-root", "x", "--cmu-all-trials"])
+    assert config_from_args(a).data.options == {"all_trials": True}
+    assert config_from_args(build_parser().parse_args(["train", "--dataset", "cmu"])).data.options == {}
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--dataset", "mnist5k", "--cmu-all-trials"])
+    assert e.value.code == 2 and "--cmu-all-trials goes with --dataset cmu" in capsys.readouterr().err

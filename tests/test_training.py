@@ -11,16 +11,17 @@ import torch
 from irvae_core.config import MODEL_KINDS, REG_KINDS
 from irvae_core.data import TensorSplit
 from irvae_core.evaluation import evaluate_model
+from irvae_core.regularizers import mixup_pairs, probe_vectors, relaxed_distortion
 from irvae_core.runs import CheckpointError, load_checkpoint, new_run
 from irvae_core.training import Cancelled, Trainer, TrainingFailed, load_model
-from tests.helpers import rolled_sheet, tiny_config, tiny_images
+from tests.helpers import official_relaxed_distortion, rolled_sheet, tiny_config, tiny_images
 
 
 @pytest.mark.parametrize("reg", REG_KINDS)
 @pytest.mark.parametrize("model", MODEL_KINDS)
 def test_loss_falls_for_every_model_and_regularizer(tmp_path, model, reg):
     data = tiny_images()
-    alpha = {"none": 0.0, "ir": 1.0, "fm": 1.0, "iso": 0.1}[reg] * (1.0 if model == "vae" else 1e-3)
+    alpha = {"none": 0.0, "ir": 4.0, "fmvae": 1.0, "iso": 0.1}[reg] * (1.0 if model == "vae" else 1e-3)
     cfg = tiny_config(**{"model.kind": model, "reg.kind": reg, "reg.alpha": alpha, "train.epochs": 6})
     records = []
     Trainer(cfg, new_run(tmp_path, cfg), data=data, callback=lambda e: records.append(e)).fit()
@@ -57,7 +58,7 @@ def _sheet_mcn(tmp_path, reg, alpha):
 
 def test_isometric_regularization_finds_the_isometric_chart(tmp_path):
     vae = _sheet_mcn(tmp_path, "none", 0.0)
-    irvae = _sheet_mcn(tmp_path, "ir", 20.0)
+    irvae = _sheet_mcn(tmp_path, "ir", 80.0)  # = 20 on F at m = 2
     assert irvae["mcn"] < 1.3
     assert irvae["mcn"] < vae["mcn"] - 0.5
     assert irvae["vor"] < vae["vor"]
@@ -199,3 +200,47 @@ def test_irvae_on_cuda_trains_like_on_cpu_and_its_checkpoint_loads_on_cpu(tmp_pa
     assert fm.status()["state"] == "done"
     with torch.no_grad():  # the flattened model keeps the base model's reconstructions
         torch.testing.assert_close(load_model(fm).reconstruct(x), on_cpu.reconstruct(x), rtol=0, atol=1e-4)
+
+
+def _double_trainer(tmp_path, m: int, alpha: float, **overrides):
+    data = rolled_sheet(n=240, dim=12)
+    cfg = tiny_config(**{"model.hidden": [16], "model.latent_dim": m, "model.out_act": "linear", "reg.kind": "ir",
+                         "reg.alpha": alpha, "train.batch_size": 40, **overrides})
+    trainer = Trainer(cfg, new_run(tmp_path, cfg), data=data)
+    trainer.model.double()
+    return trainer, data.train.x[:40].double()
+
+
+@pytest.mark.parametrize("m", [2, 128])
+def test_the_loss_weighs_the_relaxed_distortion_as_the_official_code_at_every_latent_size(tmp_path, m):
+    # official: loss = (nll + kl).mean() + iso_reg * E[Tr G^2] / E[Tr G]^2, on the same mixup points and probes
+    alpha = 10.0  # the paper's CelebA weight: the same number at m = 2 and m = 128
+    trainer, x = _double_trainer(tmp_path, m, alpha, **{"reg.estimator": "hutchinson"})  # whole batch, as official
+    params = list(trainer.model.parameters())
+    torch.manual_seed(3)
+    ours, parts = trainer.loss(x)
+    g_ours = torch.autograd.grad(ours, params, allow_unused=True)
+
+    torch.manual_seed(3)
+    out = trainer.model.loss(x)
+    i, j, d = mixup_pairs(len(out.z), 0.2, None, dtype=out.z.dtype)
+    za = torch.lerp(out.z[j], out.z[i], d)
+    term = official_relaxed_distortion(trainer.model.decode, za, probe_vectors(za))
+    official = out.loss + alpha * term
+    g_off = torch.autograd.grad(official, params, allow_unused=True)
+
+    assert parts["reg"] == pytest.approx(m**2 * term.item() - m, rel=1e-9)  # logged: F (eq. 10)
+    assert (official - ours).item() == pytest.approx(alpha / m, rel=1e-9)  # a constant apart
+    for a, b in zip(g_ours, g_off):
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+
+
+def test_the_default_cpu_estimator_at_m_2_has_the_same_weight(tmp_path):
+    trainer, x = _double_trainer(tmp_path, 2, 1200.0)  # CPU default: exact metric, 10 mixup points, U-statistic
+    torch.manual_seed(5)
+    ours, _ = trainer.loss(x)
+    torch.manual_seed(5)
+    out = trainer.model.loss(x)
+    reg = relaxed_distortion(trainer.model.decode, out.z, estimator="exact", n=10, ustat=True)
+    assert (ours - out.loss).item() == pytest.approx(1200.0 / 4 * reg.item(), rel=1e-9)
