@@ -237,10 +237,10 @@ def test_the_loss_weighs_the_relaxed_distortion_as_the_official_code_at_every_la
 
 
 def test_the_default_cpu_estimator_at_m_2_has_the_same_weight(tmp_path):
-    trainer, x = _double_trainer(tmp_path, 2, 1200.0)  # CPU default: exact metric, 10 mixup points, U-statistic
+    trainer, x = _double_trainer(tmp_path, 2, 1200.0)  # CPU default: exact metric, 10 mixup points, jackknife
     torch.manual_seed(5)
     ours, _ = trainer.loss(x)
     torch.manual_seed(5)
     out = trainer.model.loss(x)
-    reg = relaxed_distortion(trainer.model.decode, out.z, estimator="exact", n=10, ustat=True)
+    reg = relaxed_distortion(trainer.model.decode, out.z, estimator="exact", n=10, jackknife=True)
     assert (ours - out.loss).item() == pytest.approx(1200.0 / 4 * reg.item(), rel=1e-9)
