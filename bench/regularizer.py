@@ -3,7 +3,8 @@
 MNIST FC VAE (784-256x4-2), batch 100, random inputs in [0, 1], torch's default Adam, CPU,
 default thread count. Arms, each with its own identically initialised model:
   plain     out.loss
-  ours      out.loss + 25 * relaxed_distortion(model.decode, out.z)  (Hutchinson, 100 mixup points)
+  ours      out.loss + 25 * relaxed_distortion(model.decode, out.z)  (Hutchinson, 100 mixup points;
+            25 on F = the official 100 at m = 2, as the Trainer weighs alpha = 100)
   official  out.loss + 100 * the official code's E[Tr G^2]/E[Tr G]^2 (torch.autograd.functional
             jvp and vjp with create_graph=True) on the same mixup; 100 = 25 * m^2, the same weight
   ours exact (info) the exact-metric estimator on the same 100 points

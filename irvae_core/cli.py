@@ -19,6 +19,7 @@ from irvae_core.config import (
     DEFAULT_EPOCHS,
     DEPRECATED_REG_KINDS,
     ESTIMATORS,
+    LR_SCHEDULES,
     MODEL_KINDS,
     PRESET_ALIASES,
     PRESETS,
@@ -84,6 +85,8 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                         "else the paper's: 32 for 28x28/32x32 images, 128 for 64x64)")
     p.add_argument("--epochs", type=int, help=f"epochs (CPU default {DEFAULT_EPOCHS}; the paper: 100-300)")
     p.add_argument("--lr", type=float, help="Adam learning rate (CPU default 1e-3; the paper: 1e-4)")
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="learning rate over the run: cosine decay to 0 (CPU default) or constant (the paper)")
     p.add_argument("--batch-size", type=int, help="minibatch size (default 100, as the paper)")
     p.add_argument("--eta", type=float, help="mixup parameter eta (default 0.2)")
     p.add_argument("--estimator", choices=ESTIMATORS,
@@ -119,6 +122,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
               "reg.kind": a.reg, "reg.alpha": a.alpha, "reg.eta": a.eta, "reg.estimator": a.estimator,
               "reg.samples": a.samples,
               "reg.h": a.h, "reg.k": a.k, "train.epochs": a.epochs, "train.lr": a.lr,
+              "train.lr_schedule": a.lr_schedule,
               "train.batch_size": a.batch_size, "train.seed": a.seed, "train.device": a.device}
     overrides: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     if a.download:
@@ -214,7 +218,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
     cfg = config_from_args(a)
     if cfg.reg.kind == "none":
-        raise UsageError("a sweep varies the regularization weight: give --reg ir, fm or iso")
+        raise UsageError("a sweep varies the regularization weight: give --reg ir, fmvae or iso")
     rows = sweep(cfg, a.alphas, a.out or default_runs_dir(),
                  on_run=lambda alpha, run: print(f"alpha {alpha:g}: {run.path}", file=sys.stderr))
     if a.json:
@@ -304,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sweep", help="one run per alpha, evaluated: a tradeoff table")
     _add_train_args(p)
-    p.add_argument("--alphas", type=_floats, required=True, help="comma-separated weights, e.g. 1,10,100")
+    p.add_argument("--alphas", type=_floats, required=True,
+                   help="comma-separated weights in the paper's units (as --alpha), e.g. 100,1000,10000")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_sweep)
 

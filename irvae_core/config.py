@@ -28,8 +28,9 @@ REG_KINDS = ("none", "ir", "fmvae", "iso")  # fmvae = FMVAE's flatness term (Che
 DEPRECATED_REG_KINDS = {"fm": "fmvae"}
 
 # Version of the config format. 2: reg.alpha is in the paper's units (for ir: the weight on the
-# official code's E[Tr G^2] / E[Tr G]^2). A config without a version is 1: its ir alpha weighted F
-# (eq. 10) directly, i.e. alpha_v1 = alpha_paper / m^2; it is converted when read.
+# official code's E[Tr G^2] / E[Tr G]^2), and train.lr_schedule exists. A config without a version
+# is 1: its ir alpha weighted F (eq. 10) directly, i.e. alpha_v1 = alpha_paper / m^2, and its
+# learning rate was constant; both are converted when read.
 CONFIG_VERSION = 2
 
 
@@ -57,6 +58,7 @@ def paper_alpha(raw: dict[str, Any]) -> float | None:
         return alpha
     return float(alpha) * m**2
 ESTIMATORS = ("auto", "hutchinson", "exact")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -95,6 +97,7 @@ class TrainConfig:
     epochs: int | None = None  # None = DEFAULT_EPOCHS (a CPU default; the paper trains 100-300)
     batch_size: int = 100
     lr: float = 1e-3  # a CPU default; the paper uses 1e-4 with many more epochs
+    lr_schedule: str = "cosine"  # CPU default: cosine decay to 0 over the run; the paper: constant
     seed: int = 0
     device: str = "auto"  # auto: cuda, then mps, then cpu
     tensorboard: bool = True
@@ -123,6 +126,8 @@ class RunConfig:
             d = {**d, "reg": {**d["reg"], "kind": canonical_reg_kind(d["reg"]["kind"])}}
         if version < 2 and isinstance(d.get("reg"), dict) and d["reg"].get("alpha") is not None:
             d = {**d, "reg": {**d["reg"], "alpha": paper_alpha(d)}}
+        if version < 2 and isinstance(d.get("train") or {}, dict):
+            d = {**d, "train": {"lr_schedule": "constant", **(d.get("train") or {})}}
         if unknown:
             raise ConfigError(f"unknown config sections {sorted(unknown)}; expected {sorted(sections)}")
         kwargs: dict[str, Any] = {"name": d.get("name")}
@@ -180,6 +185,8 @@ class RunConfig:
             (t.epochs is None or t.epochs >= 1, f"epochs must be >= 1; got {t.epochs}"),
             (t.batch_size >= 2, f"batch size must be >= 2; got {t.batch_size}"),
             (t.lr > 0, f"learning rate must be > 0; got {t.lr}"),
+            (t.lr_schedule in LR_SCHEDULES,
+             f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}; got {t.lr_schedule!r}"),
             (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:"),
              f"device must be auto, cpu, cuda or mps; got {t.device!r}"),
         ]
@@ -243,26 +250,29 @@ PRESETS: dict[str, Preset] = {
     for p in [
         Preset("mnist-fc", "MNIST, FC 784-256x4-m, sigmoid, m = 2 (Section 5.1.1, D.1)",
                {"data.name": "mnist", "model.arch": "fc", "model.hidden": [256] * 4, "model.latent_dim": 2,
-                "train.epochs": 300, "train.lr": 1e-4},
+                "train.epochs": 300, "train.lr": 1e-4,
+                "train.lr_schedule": "constant"},
                {"data.name": "mnist5k", "model.arch": "fc", "model.hidden": [256] * 4,
                 "model.latent_dim": 2, "train.epochs": 150, "train.lr": 1e-3},
                paper_alpha={"ir": 100.0}, alpha_source="ir: the official code's MNIST config (iso_reg 100)"),
         Preset("cmu-fc", "CMU mocap, FC 50-512x2-m, tanh, m = 2 (Section 5.1.2, D.2)",
                {"data.name": "cmu", "model.arch": "fc", "model.hidden": [512] * 2, "model.latent_dim": 2,
-                "model.out_act": "tanh", "train.epochs": 300, "train.lr": 1e-4},
+                "model.out_act": "tanh", "train.epochs": 300, "train.lr": 1e-4,
+                "train.lr_schedule": "constant"},
                {"data.name": "synthetic-mocap", "model.arch": "fc", "model.hidden": [512] * 2,
                 "model.latent_dim": 2, "model.out_act": "tanh", "train.epochs": 100, "train.lr": 1e-3}),
         Preset("images-conv", "MNIST/FMNIST/SVHN/CIFAR-10, conv 32-64-128-256 (E.2); CPU: 16-32-64-128",
                {"data.name": "mnist", "model.arch": "conv", "model.latent_dim": 16, "train.epochs": 100,
-                "train.lr": 1e-4},
+                "train.lr": 1e-4, "train.lr_schedule": "constant"},
                {"data.name": "mnist5k", "model.arch": "conv", "model.latent_dim": 16, "train.epochs": 20,
                 "train.lr": 1e-3, "model.conv_width": CPU_CONV_WIDTH}),
         Preset("celeba-conv", "CelebA 64x64, conv 128-256-512-1024, tanh, m = 128 (Section 5.2, D.3); "
                               "CPU: conv 16-32-64-128, m = 32",
                {"data.name": "celeba", "model.arch": "conv", "model.latent_dim": 128, "model.out_act": "tanh",
-                "model.fixed_sigma": 1.0, "train.epochs": 100, "train.lr": 1e-4},
+                "model.fixed_sigma": 1.0, "train.epochs": 100, "train.lr": 1e-4,
+                "train.lr_schedule": "constant"},
                {"data.name": "celeba", "model.arch": "conv", "model.latent_dim": 32, "model.conv_width": CPU_CONV_WIDTH,
-                "model.out_act": "tanh", "model.fixed_sigma": 1.0, "train.epochs": 20, "train.lr": 1e-3}),
+                "model.out_act": "tanh", "model.fixed_sigma": 1.0, "train.epochs": 20, "train.lr": 1e-3},
                paper_alpha={"ir": 10.0, "fmvae": 1.0},
                # CPU: 20 epochs on ~1,600 faces at m = 32, where the paper's 10 does not act; 3,072 (= 3 m^2)
                # was measured there (README "Faces on a CPU")

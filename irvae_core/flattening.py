@@ -92,6 +92,7 @@ class FlatteningTrainer(Trainer):
                  cancel: threading.Event | None = None, data: DatasetSplits | None = None):
         self.base_run, self.fcfg = base_run, fcfg.validated()
         cfg = apply_overrides(base_run.config(), {"train.epochs": fcfg.epochs, "train.lr": fcfg.lr,
+                                                  "train.lr_schedule": "constant",
                                                   "train.seed": fcfg.seed, "train.batch_size": fcfg.batch_size})
         super().__init__(cfg, run, data=data, callback=callback, cancel=cancel)
 

@@ -36,13 +36,12 @@ Estimator = Literal["hutchinson", "exact", "auto"]
 AUTO_EXACT_MAX_DIM = 4
 
 
-# Mixup points per training step recommended with the exact estimator. On CPU the regularizer's
-# cost is mostly per call (the MNIST FC decoder at m = 2, 2 threads: ~6 ms a step plus ~0.1 ms
-# a point), so the sub-batch buys speed only down to ~10 points. Measured there (bench/):
-# IRVAE step / VAE step = 1.44 at n = 10, 1.49 at 16, 1.56 at 25, 2.05 at 100. The sub-batch
-# keeps Tr G and Tr G^2 unbiased; it adds noise: the regularizer's gradient has a relative std
-# of ~0.6-0.8 at n = 10 against ~0.4-0.45 for the official Hutchinson estimator on 100 points
-# at m = 2, and about the same (~0.6 / 0.1-0.2) at m = 4 (bench/subbatch_variance.py).
+# Mixup points per training step with the exact estimator on CPU. There the regularizer's cost is
+# mostly per call (the MNIST FC decoder at m = 2), so a sub-batch buys speed only down to ~10
+# points; bench/train_step.py gives the IRVAE / VAE step ratio per n (README "Speed"). The
+# per-point metric is exact; F on n points is jackknife-corrected in training (its plug-in value
+# is off by O(1/n), bench/subbatch_bias.py). A smaller n makes the regularizer's gradient noisier
+# (bench/subbatch_variance.py).
 TRAINING_SUBBATCH = 10
 
 
@@ -265,22 +264,28 @@ def relaxed_from_terms(t: torch.Tensor, r: torch.Tensor, m: int, jackknife: bool
 
     Plug-in: F_n = m^2 (mean r + spread / m) / mean(t)^2 with the plug-in spread (``scale_spread``),
     i.e. m^2 E[Tr G^2] / E[Tr G]^2 - m on the points: a sum of squares over a square, >= 0.
-    ``jackknife``: n F_n - (n - 1) mean_i F_(n-1, -i), the leave-one-out correction that removes
-    the O(1/n) bias of a ratio of means; the leave-one-out sums are taken from deviations (no
-    cancellation) and the result is clamped at 0, where only round-off can take it.
+    ``jackknife``: ``jackknife_F`` of the same points.
     """
+    if jackknife:
+        return jackknife_F(t, r + t.pow(2) / m, m)
     scale_sq, spread = scale_spread(t, ustat=False)
-    f = m**2 * (r.mean(-1) + spread / m) / scale_sq
+    return m**2 * (r.mean(-1) + spread / m) / scale_sq
+
+
+def jackknife_F(t: torch.Tensor, a: torch.Tensor, m: int) -> torch.Tensor:
+    """n F_n - (n - 1) mean_i F_(n-1, -i) from per-point Tr G (t) and Tr G^2 (a), points along the last dim.
+
+    The leave-one-out correction removes the O(1/n) bias of F_n, a ratio of means. With
+    S = sum t and A = sum a it is m^2 (n^2 A / S^2 - (n-1)^2 / n sum_i (A - a_i) / (S - t_i)^2) - m:
+    a handful of operations, as the training step is timed. Expanded, it is 0 at G = cI only up
+    to round-off, so it is clamped at 0 (a jackknife can undershoot 0 only where F is ~0).
+    """
     n = t.shape[-1]
-    if not jackknife or n < 3:
-        return f
-    d = t - t.mean(-1, keepdim=True)
-    t_loo = t.mean(-1, keepdim=True) - d / (n - 1)  # mean of t without point i
-    spread_loo = ((d.pow(2).sum(-1, keepdim=True) - d.pow(2)).clamp_min(0) / (n - 1)
-                  - (d / (n - 1)).pow(2)).clamp_min(0)  # plug-in variance of t without point i
-    r_loo = (r.sum(-1, keepdim=True) - r).clamp_min(0) / (n - 1)
-    f_loo = m**2 * (r_loo + spread_loo / m) / t_loo.pow(2).clamp_min(torch.finfo(t.dtype).tiny)
-    return (n * f - (n - 1) * f_loo.mean(-1)).clamp_min(0)
+    if n < 3:
+        return (m**2 * a.mean(-1) / t.mean(-1).pow(2) - m).clamp_min(0)
+    s_t, s_a = t.sum(-1), a.sum(-1)
+    loo = ((s_a[..., None] - a) / (s_t[..., None] - t).pow(2)).sum(-1)
+    return (m**2 * (n**2 * s_a / s_t.pow(2) - (n - 1) ** 2 / n * loo) - m).clamp_min(0)
 
 
 def relaxed_distortion(
@@ -316,8 +321,10 @@ def relaxed_distortion(
         return (lam / c).log().pow(2).sum(-1).mean()
     if h != "square":
         raise ValueError(f"h must be 'square' or 'log'; got {h!r}")
+    if jackknife:
+        return jackknife_F(*trace_estimates(decoder, za, estimator), m)
     t, r, _ = point_terms(decoder, za, estimator)
-    return relaxed_from_terms(t, r, m, jackknife)
+    return relaxed_from_terms(t, r, m)
 
 
 def fmvae_distortion(

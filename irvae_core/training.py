@@ -128,6 +128,16 @@ def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor) -> torch.Ten
     raise ConfigError(f"no regularizer for kind {r.kind!r}")
 
 
+def learning_rate(lr: float, schedule: str, step: int, total: int) -> float:
+    """The learning rate of step ``step`` of ``total``: constant, or cosine decay from lr to 0.
+
+    A function of the step alone, so a resumed run continues on the same curve.
+    """
+    if schedule == "constant" or total <= 0:
+        return lr
+    return 0.5 * lr * (1 + math.cos(math.pi * min(step, total) / total))
+
+
 def iterate_batches(data: Dataset, batch_size: int, order: torch.Tensor | None) -> Iterator[tuple]:
     """Minibatches (x, y) in ``order`` (None: in sequence); in-memory splits are sliced directly."""
     n = len(data)
@@ -281,6 +291,8 @@ class Trainer:
             if self.cancel.is_set():
                 raise Cancelled()
             x = x.to(self.device, non_blocking=True)
+            for group in self.opt.param_groups:
+                group["lr"] = learning_rate(self.cfg.train.lr, self.cfg.train.lr_schedule, self.global_step, total)
             loss, parts = self.loss(*self._batch(x, y))
             if not torch.isfinite(loss):
                 where = f"epoch {self.epoch + 1}, step {step + 1}"

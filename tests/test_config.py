@@ -29,7 +29,7 @@ def test_the_celeba_preset_resolves_to_the_papers_alphas():
     assert cli_config("--preset", "celeba-conv", "--paper", "--reg", "ir").reg.alpha == 10.0  # Appendix D.3
     assert cli_config("--preset", "celeba-conv", "--paper", "--reg", "fmvae").reg.alpha == 1.0
     cfg = cli_config("--preset", "celeba-conv", "--paper", "--reg", "ir")
-    assert cfg.model.latent_dim == 128 and cfg.train.lr == 1e-4
+    assert cfg.model.latent_dim == 128 and cfg.train.lr == 1e-4 and cfg.train.lr_schedule == "constant"
     assert cli_config("--preset", "celeba-conv", "--paper", "--reg", "ir", "--alpha", "3").reg.alpha == 3.0
     assert cli_config("--preset", "mnist-fc", "--paper", "--reg", "ir").reg.alpha == 100.0  # official iso_reg
     assert resolve_config(preset_config("celeba-conv", paper=True, reg="ir")).reg.alpha == 10.0
@@ -46,7 +46,7 @@ def test_default_ir_alpha_keeps_a_fixed_weight_on_F_across_latent_sizes():
 def test_configs_record_their_version_and_round_trip(tmp_path):
     cfg = cli_config("--reg", "ir", "--alpha", "1000")
     d = json.loads(cfg.to_json())
-    assert d["version"] == CONFIG_VERSION == 2
+    assert d["version"] == CONFIG_VERSION == 2 and d["train"]["lr_schedule"] == "cosine"
     assert RunConfig.from_dict(d).reg.alpha == 1000.0
     path = tmp_path / "c.yaml"
     path.write_text(cfg.to_yaml())
@@ -59,7 +59,7 @@ def old_run(tmp_path, kind: str, alpha: float, m: int):
     """A run folder as written before config versions: alpha weighted F directly."""
     run = new_run(tmp_path, RunConfig())
     raw = RunConfig().to_dict()
-    del raw["version"]
+    del raw["version"], raw["train"]["lr_schedule"]
     raw["reg"].update(kind=kind, alpha=alpha)
     raw["model"]["latent_dim"] = m
     run.file("config.json").write_text(json.dumps({**raw, "type": "train", "x_shape": [1, 28, 28]}))
@@ -69,6 +69,7 @@ def old_run(tmp_path, kind: str, alpha: float, m: int):
 def test_old_runs_load_with_alpha_converted_to_the_papers_units(tmp_path):
     ir2, ir8 = old_run(tmp_path, "ir", 300.0, 2), old_run(tmp_path, "ir", 300.0, 8)
     assert open_run(ir2.path).config().reg.alpha == 1200.0  # 300 * 2^2
+    assert open_run(ir2.path).config().train.lr_schedule == "constant"  # as it was trained
     assert open_run(ir8.path).config().reg.alpha == 19200.0  # 300 * 8^2
     iso = old_run(tmp_path, "iso", 0.01, 8)
     assert open_run(iso.path).config().reg.alpha == 0.01  # same units before and after

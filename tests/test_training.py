@@ -13,7 +13,7 @@ from irvae_core.data import TensorSplit
 from irvae_core.evaluation import evaluate_model
 from irvae_core.regularizers import mixup_pairs, probe_vectors, relaxed_distortion
 from irvae_core.runs import CheckpointError, load_checkpoint, new_run
-from irvae_core.training import Cancelled, Trainer, TrainingFailed, load_model
+from irvae_core.training import Cancelled, Trainer, TrainingFailed, learning_rate, load_model
 from tests.helpers import official_relaxed_distortion, rolled_sheet, tiny_config, tiny_images
 
 
@@ -244,3 +244,16 @@ def test_the_default_cpu_estimator_at_m_2_has_the_same_weight(tmp_path):
     out = trainer.model.loss(x)
     reg = relaxed_distortion(trainer.model.decode, out.z, estimator="exact", n=10, jackknife=True)
     assert (ours - out.loss).item() == pytest.approx(1200.0 / 4 * reg.item(), rel=1e-9)
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero_and_constant_keeps_it(tmp_path):
+    assert learning_rate(1e-3, "cosine", 0, 100) == 1e-3
+    assert learning_rate(1e-3, "cosine", 50, 100) == pytest.approx(5e-4)
+    assert learning_rate(1e-3, "cosine", 100, 100) == pytest.approx(0.0, abs=1e-18)
+    assert learning_rate(1e-3, "constant", 77, 100) == 1e-3
+    data = tiny_images()
+    for schedule in ("cosine", "constant"):
+        cfg = tiny_config(**{"train.lr_schedule": schedule, "train.epochs": 2})  # 84 examples / 20: 10 steps
+        trainer = Trainer(cfg, new_run(tmp_path, cfg), data=data)
+        trainer.fit()
+        assert trainer.opt.param_groups[0]["lr"] == pytest.approx(learning_rate(3e-3, schedule, 9, 10))
