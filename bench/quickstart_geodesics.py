@@ -1,12 +1,13 @@
 """Measurement: how close the quick start's straight latent lines are to geodesics, VAE against IRVAE.
 
-For the Home page's quick-start pair (VAE and IRVAE, mnist5k, m = 2, 40 epochs, the current
-default alpha) and the same random pairs of test digits: the length ratio straight line /
-geodesic of the decoded 16-point paths (1 = the straight line is the shortest path; the paper's
-Fig. 7 claim is that IRVAE's is closer to 1) and the straight line's max/min speed ratio
-(1 = constant speed). The runs are the newest finished ``quickstart-vae`` / ``quickstart-irvae``
-in the runs folder, or ``--vae RUN --irvae RUN``; ``--train`` trains the missing ones there first
-with the quick start's exact config (a few minutes each on a quiet 2-core CPU).
+For the Home page's quick-start pair (irvae_core.config.quick_start_config: VAE and IRVAE on
+mnist5k, m = 2, 40 epochs, alpha 1200, constant learning rate) and the same random pairs of test
+digits: the length ratio straight line / geodesic of the decoded 16-point paths (1 = the straight
+line is the shortest path; the paper's Fig. 7 claim is that IRVAE's is closer to 1) and the
+straight line's max/min speed ratio (1 = constant speed). The runs are the newest finished
+``quickstart-vae`` / ``quickstart-irvae`` in the runs folder, or ``--vae RUN --irvae RUN``;
+``--train`` trains the missing ones there first with the quick start's exact config (a few
+minutes each on a quiet 2-core CPU).
 
     .venv/bin/python bench/quickstart_geodesics.py [--pairs 50] [--points 16] [--train] [--runs DIR]
 """
@@ -23,15 +24,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from irvae_core.config import apply_overrides, preset_config  # noqa: E402
+from irvae_core.config import quick_start_config  # noqa: E402
 from irvae_core.data import load_dataset  # noqa: E402
 from irvae_core.interpolation import example_geodesic  # noqa: E402
 from irvae_core.overview import is_finished, method_name  # noqa: E402
 from irvae_core.runs import Run, RunError, default_runs_dir, list_runs, open_run  # noqa: E402
 from irvae_core.training import load_model, train  # noqa: E402
-
-QUICK = {"quickstart-vae": "none", "quickstart-irvae": "ir"}  # pages/home.py's QUICK_RUNS
-QUICK_EPOCHS = 40  # pages/home.py's QUICK_EPOCHS
 
 
 def quick_run(runs_dir: Path, name: str, train_missing: bool) -> Run | None:
@@ -44,9 +42,7 @@ def quick_run(runs_dir: Path, name: str, train_missing: bool) -> Run | None:
             continue
     if not train_missing:
         return None
-    cfg = apply_overrides(preset_config("mnist-fc"), {"reg.kind": QUICK[name], "train.epochs": QUICK_EPOCHS,
-                                                      "train.tensorboard": False})
-    cfg.name = name
+    cfg = quick_start_config(name)
     print(f"training {name} into {runs_dir} ...", flush=True)
     return train(cfg, str(runs_dir))
 

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from irvae_core.config import apply_overrides, preset_config
+from irvae_core.config import QUICK_START_EPOCHS, quick_start_config
 from irvae_core.overview import checkpoint_mtime, is_finished
 from irvae_core.runs import Run, RunError, default_runs_dir, list_runs
 from irvae_core.viz import latent_figure
 from pages.common import cached_view, friendly_errors, job_panel, manager, use_app_navigation
 
 QUICK_RUNS = {"quickstart-vae": ("none", "VAE"), "quickstart-irvae": ("ir", "IRVAE")}
-QUICK_EPOCHS = 40  # the learned decoder sigma needs ~40 epochs before a 2-D VAE stops collapsing to 1-D
 
 
 def start_quick_start() -> None:
     """Two background jobs: a VAE and an IRVAE, 2-D latent, on the 5,000 embedded MNIST digits."""
-    for name, (reg, method) in QUICK_RUNS.items():
-        cfg = apply_overrides(preset_config("mnist-fc"), {"reg.kind": reg, "train.epochs": QUICK_EPOCHS,
-                                                          "train.tensorboard": False})
-        cfg.name = name
-        manager().submit_train(cfg, label=f"quick start: {method}")
+    for name, (_, method) in QUICK_RUNS.items():
+        manager().submit_train(quick_start_config(name), label=f"quick start: {method}")
 
 
 def latest_quick_runs() -> list[Run]:
@@ -49,7 +45,7 @@ st.markdown(
 )
 
 st.subheader("Quick start")
-st.caption(f"Trains a VAE and an IRVAE (2-D latent, {QUICK_EPOCHS} epochs each) on 5,000 embedded MNIST "
+st.caption(f"Trains a VAE and an IRVAE (2-D latent, {QUICK_START_EPOCHS} epochs each) on 5,000 embedded MNIST "
            "digits in the background, one after the other: about two minutes on a laptop CPU.")
 if st.button("Train a VAE and an IRVAE on MNIST", type="primary"):
     with friendly_errors("Could not start the quick start"):
