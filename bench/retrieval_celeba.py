@@ -9,7 +9,7 @@ CPU variant unless overridden (--arch, --latent-dim, --epochs, --alpha, --set FI
 
   .venv/bin/python bench/retrieval_celeba.py --data-root ../shared/data/celeba --seeds 0,1 --epochs 3
   .venv/bin/python bench/retrieval_celeba.py --dataset synthetic-faces --arch fc --set model.hidden=[64] \
-      --latent-dim 2 --epochs 3 --alpha 100 --seeds 0,1,2,3
+      --latent-dim 2 --epochs 3 --alpha 400 --seeds 0,1,2,3
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--latent-dim", type=int, default=16)
     ap.add_argument("--arch", choices=("conv", "fc"), default=None, help="default: the preset's (conv)")
-    ap.add_argument("--alpha", type=float, default=None, help="IRVAE weight (default: the config default)")
+    ap.add_argument("--alpha", type=float, default=None, help="IRVAE weight, paper's units (default: the default)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="any other config field, e.g. --set model.hidden=[256,256] (JSON values)")
     ap.add_argument("--json", action="store_true", help="print the per-run reports as JSON")

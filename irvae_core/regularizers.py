@@ -307,8 +307,8 @@ def relaxed_distortion(
     ``n``: number of mixup points (a sub-batch, see ``mixup``); None = as many as z has.
     The default, the plug-in on the given points, is the paper's and the official code's
     estimator. F is a ratio of means: on n points its expectation differs from F of the whole
-    mixup distribution by O(1/n) (-2.4% at n = 10 on a trained MNIST decoder, bench/subbatch_bias.py);
-    ``jackknife`` removes that term (square only).
+    mixup distribution by O(1/n) (a few per cent low at n = 10 on a trained MNIST decoder: README,
+    bench/subbatch_bias.py); ``jackknife`` removes that term (square only).
     """
     m = z.shape[1]
     za = mixup(z, eta, n)

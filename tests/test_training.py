@@ -34,15 +34,18 @@ def test_loss_falls_for_every_model_and_regularizer(tmp_path, model, reg):
 
 
 def test_the_objective_is_the_reconstruction_loss_plus_alpha_times_the_regularizer(tmp_path):
-    # an AE's loss is its MSE, so each logged loss is mse + alpha * reg (paper eq. 9), batch by batch
-    cfg = tiny_config(**{"model.kind": "ae", "reg.kind": "ir", "reg.alpha": 7.0, "train.epochs": 1})
+    # an AE's loss is its MSE, so each logged loss is mse + alpha * reg (paper eq. 9), batch by batch; reg is the
+    # logged F (eq. 10) and alpha is in the paper's units, i.e. on (F + m) / m^2: the weight on F is alpha / m^2
+    cfg = tiny_config(**{"model.kind": "ae", "reg.kind": "ir", "reg.alpha": 28.0, "train.epochs": 1,
+                         "train.lr_schedule": "constant"})
+    m = cfg.model.latent_dim
     run = new_run(tmp_path, cfg)
     Trainer(cfg, run, data=tiny_images()).fit()
     [record] = run.metrics()
     for split in ("train", "val"):
         mse, reg = record[f"{split}_mse"], record[f"{split}_reg"]
         assert reg > 0.01 * mse  # the regularizer weighs in
-        assert record[f"{split}_loss"] == pytest.approx(mse + 7.0 * reg, rel=1e-6), split
+        assert record[f"{split}_loss"] == pytest.approx(mse + 28.0 / m**2 * reg, rel=1e-6), split
 
 
 def _sheet_mcn(tmp_path, reg, alpha):
