@@ -33,6 +33,19 @@ def test_the_celeba_preset_resolves_to_the_papers_alphas():
     assert cli_config("--preset", "celeba-conv", "--paper", "--reg", "ir", "--alpha", "3").reg.alpha == 3.0
     assert cli_config("--preset", "mnist-fc", "--paper", "--reg", "ir").reg.alpha == 100.0  # official iso_reg
     assert resolve_config(preset_config("celeba-conv", paper=True, reg="ir")).reg.alpha == 10.0
+    assert cli_config("--preset", "celeba", "--paper", "--reg", "ir").reg.alpha == 10.0  # the alias, too
+    # the CPU variant (m = 32, 20 epochs) carries its measured weight, the same for the alias
+    assert cli_config("--preset", "celeba", "--reg", "ir").reg.alpha == cli_config(
+        "--preset", "celeba-conv", "--reg", "ir").reg.alpha == 3072.0
+
+
+def test_the_sub_batch_is_a_cpu_default_and_cuda_uses_the_whole_batch():
+    from irvae_core.regularizers import TRAINING_SUBBATCH, training_defaults
+
+    assert training_defaults(2, device="cpu") == ("exact", TRAINING_SUBBATCH)
+    assert training_defaults(2, device="cuda") == ("exact", None)
+    assert training_defaults(8, device="cpu") == ("hutchinson", None)
+    assert training_defaults(2, samples=25, device="cuda") == ("exact", 25)  # an explicit choice is kept
 
 
 def test_default_ir_alpha_keeps_a_fixed_weight_on_F_across_latent_sizes():
