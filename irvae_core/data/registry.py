@@ -10,9 +10,7 @@ from typing import Literal
 import torch
 from torch.utils.data import Dataset
 
-
-class DataError(Exception):
-    """A dataset could not be loaded; the message names the file and what was expected."""
+from irvae_core.errors import DataError
 
 
 class TensorSplit(Dataset):

@@ -9,8 +9,6 @@ is computed in :mod:`irvae_core.mocap.explore` (not imported here: it needs the 
 
 from __future__ import annotations
 
-# the data package first: its loaders import this package, and ours need its DataError
-import irvae_core.data  # noqa: F401  isort: skip
 from irvae_core.mocap.amc import Motion, format_amc, parse_amc, parse_amc_text
 from irvae_core.mocap.asf import Bone, Skeleton, parse_asf, parse_asf_text
 from irvae_core.mocap.features import (

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from irvae_core.data.registry import DataError
+from irvae_core.errors import DataError
 from irvae_core.mocap.asf import ROTATION_DOFS, Skeleton
 
 

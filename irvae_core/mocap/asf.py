@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from irvae_core.data.registry import DataError
+from irvae_core.errors import DataError
 
 INCH_IN_METRES = 0.0254
 ROTATION_DOFS = ("rx", "ry", "rz")

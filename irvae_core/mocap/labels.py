@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from irvae_core.data.registry import DataError
+from irvae_core.errors import DataError
 
 CLASS_NAMES = ["walking", "jogging", "balancing", "punching"]
 
