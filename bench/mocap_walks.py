@@ -27,12 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from irvae_core.checkpoints import load_model  # noqa: E402
 from irvae_core.data import load_dataset  # noqa: E402
 from irvae_core.evaluation import evaluate_run  # noqa: E402
 from irvae_core.mocap.explore import OFFER_EPOCHS, offered_runs, pose_walks  # noqa: E402
 from irvae_core.overview import method_name  # noqa: E402
 from irvae_core.runs import open_run  # noqa: E402
-from irvae_core.training import load_model, train  # noqa: E402
+from irvae_core.training import train  # noqa: E402
 
 
 def main() -> None:

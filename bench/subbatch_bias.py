@@ -28,6 +28,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from irvae_core.checkpoints import load_model  # noqa: E402
 from irvae_core.config import DEFAULT_EPOCHS, RunConfig, apply_overrides  # noqa: E402
 from irvae_core.data import load_dataset  # noqa: E402
 from irvae_core.geometry import pullback_metric  # noqa: E402
@@ -38,7 +39,7 @@ from irvae_core.regularizers import (  # noqa: E402
     scale_spread,
 )
 from irvae_core.runs import new_run, open_run  # noqa: E402
-from irvae_core.training import Trainer, load_model  # noqa: E402
+from irvae_core.training import Trainer  # noqa: E402
 
 BLOCKS = 20
 

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
@@ -190,6 +191,45 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def add_flatten_parser(sub: Any) -> None:
+    from irvae_core.flattening import FlattenConfig
+
+    d = FlattenConfig()
+    p = sub.add_parser("flatten", help="train a flattening module on a run; prints the new run folder")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run (the base autoencoder, kept frozen)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (CPU default {d.epochs}; paper 100-300)")
+    p.add_argument("--beta", type=float, default=d.beta, help="weight of E||i(z)||^2 (paper: 0; CelebA 100)")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (paper 1e-4; CelebA 1e-5)")
+    p.add_argument("--depth", type=int, default=d.depth, help="RealNVP coupling layers (paper 8)")
+    p.add_argument("--width", type=int, default=d.width, help="RealNVP hidden width (paper 512)")
+    p.add_argument("--estimator", choices=ESTIMATORS, default=d.estimator,
+                   help="metric estimator (auto: exact for latent size <= 4)")
+    p.add_argument("--samples", type=int, default=d.samples,
+                   help="mixup points a step (default: the whole batch)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--out", help="runs folder for the new run (default: beside the base run)")
+    p.set_defaults(func=cmd_flatten)
+
+
+def cmd_flatten(a: argparse.Namespace) -> int:
+    from irvae_core.flattening import FlattenConfig, flatten
+    from irvae_core.training import Cancelled, TrainingFailed
+
+    fcfg = FlattenConfig(epochs=a.epochs, beta=a.beta, lr=a.lr, depth=a.depth, width=a.width, seed=a.seed,
+                         estimator=a.estimator, samples=a.samples)
+    base = open_run(a.run_dir)
+    try:
+        run = flatten(base, fcfg, a.out, callback=_Progress(f"{base.name} FM"))
+    except TrainingFailed as e:
+        print(f"error: flattening failed: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except (KeyboardInterrupt, Cancelled):
+        print("cancelled", file=sys.stderr)
+        return 130
+    print(run.path)
+    return 0
+
+
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from irvae_core.evaluation import evaluate_run
 
@@ -214,13 +254,22 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from irvae_core.evaluation import sweep
+    from irvae_core.sweep import sweep
 
     cfg = config_from_args(a)
     if cfg.reg.kind == "none":
         raise UsageError("a sweep varies the regularization weight: give --reg ir, fmvae or iso")
-    rows = sweep(cfg, a.alphas, a.out or default_runs_dir(),
-                 on_run=lambda alpha, run: print(f"alpha {alpha:g}: {run.path}", file=sys.stderr))
+    bars: dict[int, _Progress] = {}
+
+    def progress(e: dict[str, Any]) -> None:
+        if e["phase"] == "run":
+            reused = " (reused: a finished run of the same config)" if e["reused"] else ""
+            print(f"alpha {e['row']['alpha']:g}: {e['run']}{reused}", file=sys.stderr)
+        else:
+            bars.setdefault(e["index"], _Progress(f"alpha {e['index'] + 1}/{e['total']}"))(e)
+
+    rows = sweep([apply_overrides(cfg, {"reg.alpha": alpha}) for alpha in a.alphas], a.out or default_runs_dir(),
+                 callback=progress)
     if a.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -287,7 +336,8 @@ def cmd_retrieve(a: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m irvae_core",
+    prog = "irvae" if Path(sys.argv[0]).name == "irvae" else "python -m irvae_core"  # the console script, or -m
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="IRVAE Lab: isometric representation learning "
                                                  "(Lee et al., ICLR 2022) from the command line.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -330,8 +380,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-attribute", action="store_true", help="also print P@K of every attribute and pair")
     p.add_argument("--json", action="store_true", help="print JSON (means, per attribute and pair, the paper's row)")
     p.set_defaults(func=cmd_retrieve)
-
-    from irvae_core.flattening import add_flatten_parser
 
     add_flatten_parser(sub)
     return parser

@@ -23,9 +23,10 @@ from pathlib import Path
 
 import torch
 
-from irvae_core.data import DatasetSplits, load_dataset
+from irvae_core.checkpoints import checkpoint_path, load_model
+from irvae_core.data import DatasetSplits, load_run_data
 from irvae_core.runs import Run, default_runs_dir, save_checkpoint
-from irvae_core.training import iterate_batches, load_model
+from irvae_core.training import iterate_batches
 
 SPLITS = ("train", "val", "test")
 CACHE_VERSION = 1
@@ -140,23 +141,18 @@ def encode_images(encode: Callable[[torch.Tensor], torch.Tensor], dataset, batch
     return torch.cat(zs), torch.cat(ys)
 
 
-def run_dataset(run: Run, data_root: str | None = None) -> DatasetSplits:
-    """The data set a run was trained on, from ``data_root`` when given (e.g. a moved CelebA folder)."""
-    d = run.config().data
-    return load_dataset(d.name, data_root or d.root, classes=d.classes, **d.options)
-
-
 def _checkpoint(run: Run) -> Path:
-    for name in ("best.pt", "last.pt"):
-        if run.file(name).is_file():
-            return run.file(name)
-    raise RetrievalError(f"run {run.path} has no checkpoint (best.pt or last.pt): train it first")
+    """The checkpoint ``load_model(run)`` reads (its digest keys the cache)."""
+    path = checkpoint_path(run)
+    if not path.is_file():
+        raise RetrievalError(f"run {run.path} has no checkpoint (best.pt or last.pt): train it first")
+    return path
 
 
 def run_embeddings(run: Run, split: str = "test", data: DatasetSplits | None = None, data_root: str | None = None,
                    model: torch.nn.Module | None = None, progress: Progress | None = None) -> Embeddings:
     """``model.encode`` of every image of a split of the run's data set, from the cache when it holds them."""
-    data = data or run_dataset(run, data_root)
+    data = data or load_run_data(run.config().data, data_root)
     dataset = _split(data, split)
     d = run.config().data
     root = str(Path(data_root or d.root).expanduser().resolve()) if (data_root or d.root) else None

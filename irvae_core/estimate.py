@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 
 from irvae_core.config import RunConfig
-from irvae_core.data import DatasetSplits, load_dataset
+from irvae_core.data import DatasetSplits, load_run_data
 from irvae_core.runs import new_run
 from irvae_core.training import Trainer, count_parameters, iterate_batches, resolve_config
 
@@ -72,8 +72,7 @@ def estimate_epoch_seconds(cfg: RunConfig, data: DatasetSplits | None = None, st
     temporary folder; the global RNG state is left as it was.
     """
     cfg = resolve_config(cfg)
-    data = data or load_dataset(cfg.data.name, cfg.data.root, classes=cfg.data.classes,
-                                download=cfg.data.download, **cfg.data.options)
+    data = data or load_run_data(cfg.data)
     try:
         return _timed_epoch(cfg, data, steps, budget_s)
     except RuntimeError as e:  # torch.OutOfMemoryError on a GPU; the CPU allocator's RuntimeError

@@ -1,4 +1,4 @@
-"""Test-split evaluation: reconstruction MSE, VoR and MCN (paper Section 5.1), and alpha sweeps.
+"""Test-split evaluation: reconstruction MSE, VoR and MCN (paper Section 5.1) of a model or a run.
 
 Geometry is measured twice and labelled: on the encoded test data (``latent: "encoded"``,
 as Table 3 does) and on its mixup augmentation (``augmented``: the distribution P_Z the
@@ -7,18 +7,17 @@ regularizer sees, Section 4.3).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from irvae_core.config import RunConfig, apply_overrides
-from irvae_core.data import DatasetSplits, load_dataset
+from irvae_core.checkpoints import load_model
+from irvae_core.data import DatasetSplits, load_dataset, load_run_data
 from irvae_core.geometry import condition_numbers, pullback_metric, variance_of_riemannian_metric
 from irvae_core.regularizers import mixup
 from irvae_core.runs import Run, atomic_write_json, open_run
-from irvae_core.training import iterate_batches, load_model, train
+from irvae_core.training import iterate_batches
 
 # Above this many Jacobian entries per point (m * D), geometry uses a subsample of points.
 GEOMETRY_POINTS_LARGE = 2000
@@ -95,7 +94,7 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: s
     cfg = run.config()
     model = load_model(run)
     if dataset is None:
-        data = load_dataset(cfg.data.name, cfg.data.root, classes=cfg.data.classes, **cfg.data.options)
+        data = load_run_data(cfg.data)
     else:
         data = load_dataset(dataset, data_root)
     expected = tuple(run.raw_config().get("x_shape") or ())
@@ -107,23 +106,3 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: s
     if save and dataset is None:
         atomic_write_json(run.file("evaluation.json"), result)
     return result
-
-
-def sweep(base: RunConfig, alphas: list[float], runs_dir: str | Path,
-          on_run: Callable[[float, Run], None] | None = None, **train_kwargs) -> list[dict[str, Any]]:
-    """One run per alpha, each evaluated: the rows of a tradeoff table (MSE vs VoR and MCN)."""
-    rows = []
-    for alpha in alphas:
-        cfg = apply_overrides(base, {"reg.alpha": float(alpha)})
-        run = train(cfg, str(runs_dir), **train_kwargs)
-        status = run.status()
-        row: dict[str, Any] = {"alpha": alpha, "run": str(run.path), "state": status.get("state")}
-        if status.get("state") == "done":
-            ev = evaluate_run(run)
-            row.update({k: ev[k] for k in ("mse", "vor", "mcn", "cond_std")})
-        else:
-            row["error"] = status.get("error", status.get("state"))
-        rows.append(row)
-        if on_run is not None:
-            on_run(alpha, run)
-    return rows

@@ -11,33 +11,20 @@ costs only the RealNVP and the decoder's derivatives.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
-from irvae_core.config import ESTIMATORS, ConfigError, RunConfig, apply_overrides
-from irvae_core.data import DatasetSplits, TensorSplit, load_dataset
-from irvae_core.regularizers import (
-    Composed,
-    mixup_pairs,
-    relaxed_distortion,
-    resolve_estimator,
-)
+from irvae_core.checkpoints import fm_shape, load_model
+from irvae_core.config import ConfigError, TrainConfig
+from irvae_core.data import DatasetSplits, TensorSplit, load_run_data
+from irvae_core.geometry import Composed
+from irvae_core.regularizers import mixup_pairs, relaxed_distortion, resolve_estimator
 from irvae_core.runs import Run, new_run, open_run
-from irvae_core.training import (
-    Cancelled,
-    ProgressCallback,
-    Trainer,
-    TrainingFailed,
-    iterate_batches,
-    load_model,
-)
+from irvae_core.training import ProgressCallback, TrainingLoop, iterate_batches
 from models import FlattenedAE, RealNVP
 
 
@@ -85,23 +72,28 @@ def encode_splits(model, data: DatasetSplits, device: torch.device, batch: int =
                          data.label_kind, data.label_names, data.value_range, data.synthetic, data.meta)
 
 
-class FlatteningTrainer(Trainer):
-    """Trains the flattening module of a base run into a new run (same loop as Trainer)."""
+class FlatteningTrainer(TrainingLoop):
+    """Trains the flattening module of a frozen base run into a new run: the shared training loop, with the
+    FM's own objective (``loss``, eq. 11) on the base's latent codes and its own settings (``FlattenConfig``)."""
 
     def __init__(self, base_run: Run, run: Run, fcfg: FlattenConfig, callback: ProgressCallback | None = None,
                  cancel: threading.Event | None = None, data: DatasetSplits | None = None):
         self.base_run, self.fcfg = base_run, fcfg.validated()
-        cfg = apply_overrides(base_run.config(), {"train.epochs": fcfg.epochs, "train.lr": fcfg.lr,
-                                                  "train.lr_schedule": "constant",
-                                                  "train.seed": fcfg.seed, "train.batch_size": fcfg.batch_size})
-        super().__init__(cfg, run, data=data, callback=callback, cancel=cancel)
+        self.base_cfg = base_run.config()
+        settings = TrainConfig(epochs=fcfg.epochs, batch_size=fcfg.batch_size, lr=fcfg.lr, lr_schedule="constant",
+                               seed=fcfg.seed, device=self.base_cfg.train.device,
+                               tensorboard=self.base_cfg.train.tensorboard)
+        super().__init__(settings, run, callback=callback, cancel=cancel)
+        self.setup(data)
 
     def setup(self, data: DatasetSplits | None) -> None:
-        c, f = self.cfg, self.fcfg
+        """Encode the data with the frozen base, build the RealNVP and its optimizer, record the run's config:
+        the base's data and model settings (to rebuild it), the FM's shape and training settings."""
+        f = self.fcfg
         base = load_model(self.base_run, device=self.device)
         for p in base.parameters():
             p.requires_grad_(False)
-        raw = data or load_dataset(c.data.name, c.data.root, classes=c.data.classes, **c.data.options)
+        raw = data or load_run_data(self.base_cfg.data)
         self.data = encode_splits(base, raw, self.device)
         torch.manual_seed(f.seed)
         self.model = FlattenedAE(base, RealNVP(base.latent_dim, f.depth, f.width)).to(self.device)
@@ -110,8 +102,10 @@ class FlatteningTrainer(Trainer):
         fm = self.model.fm
         self.flat_decoder = Composed(self.model.base.decode, fm.inverse, fm.inverse_and_jacobian)  # = model.decode
         self.samples = f.samples
-        self.run.write_config(c, extra={"type": "flatten", "base_run": str(self.base_run.path.resolve()),
-                                        "flatten": dataclasses.asdict(f), "x_shape": list(raw.x_shape)})
+        cfg = dataclasses.replace(self.base_cfg, train=self.settings)
+        self.run.write_config(cfg, extra={"type": "flatten", "base_run": str(self.base_run.path.resolve()),
+                                          "flatten": dataclasses.asdict(f), "fm": fm_shape(fm),
+                                          "x_shape": list(raw.x_shape)})
 
     def loss(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """F(f o i^{-1}) over mixup samples of w = i(z), plus beta E||w||^2 (eq. 11).
@@ -135,61 +129,25 @@ class FlatteningTrainer(Trainer):
         loss = reg + self.fcfg.beta * norm if self.fcfg.beta else reg
         return loss, {"reg": reg.item(), "norm": norm.item()}
 
+    def batch_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.loss(x)  # the training data are the base's codes z; the labels play no part
+
+
+def new_flattened_run(base_run: Run | str | Path, fcfg: FlattenConfig | None = None,
+                      runs_dir: str | Path | None = None) -> tuple[Run, FlattenConfig]:
+    """The folder of a new flattened run of ``base_run`` (queued; default: beside the base), and its validated
+    settings. The one way a flattened run is created (the CLI's flatten and the job manager use it)."""
+    base = base_run if isinstance(base_run, Run) else open_run(base_run)
+    if base.raw_config().get("type") == "flatten":
+        raise ConfigError(f"run {base.path} is already flattened: flatten its base run instead")
+    fcfg = (fcfg or FlattenConfig()).validated()
+    return new_run(runs_dir or base.path.parent, base.config(), label=f"{base.name}-fm"), fcfg  # named after its base
+
 
 def flatten(base_run: Run | str | Path, fcfg: FlattenConfig | None = None, runs_dir: str | Path | None = None,
             callback: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Run:
     """Train a flattening module on ``base_run``; returns the new run (raises on failure)."""
     base = base_run if isinstance(base_run, Run) else open_run(base_run)
-    if base.raw_config().get("type") == "flatten":
-        raise ConfigError(f"run {base.path} is already flattened: flatten its base run instead")
-    fcfg = fcfg or FlattenConfig()
-    cfg = base.config()
-    label = f"{cfg.name or f'{cfg.data.name}-{cfg.model.kind}-{cfg.reg.kind}'}-fm"
-    run = new_run(runs_dir or base.path.parent, cfg, label=label)
+    run, fcfg = new_flattened_run(base, fcfg, runs_dir)
     FlatteningTrainer(base, run, fcfg, callback=callback, cancel=cancel).fit()
     return run
-
-
-def flattened_model(run: Run, cfg: RunConfig, x_shape: tuple[int, ...]):
-    """Rebuild a flattened run's model skeleton (weights are loaded by the caller)."""
-    from irvae_core.training import build_model
-
-    f = run.raw_config().get("flatten") or {}
-    return FlattenedAE(build_model(cfg, x_shape), RealNVP(cfg.model.latent_dim, int(f.get("depth", 8)),
-                                                          int(f.get("width", 512))))
-
-
-def add_flatten_parser(sub: Any) -> None:
-    d = FlattenConfig()
-    p = sub.add_parser("flatten", help="train a flattening module on a run; prints the new run folder")
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run (the base autoencoder, kept frozen)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (CPU default {d.epochs}; paper 100-300)")
-    p.add_argument("--beta", type=float, default=d.beta, help="weight of E||i(z)||^2 (paper: 0; CelebA 100)")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (paper 1e-4; CelebA 1e-5)")
-    p.add_argument("--depth", type=int, default=d.depth, help="RealNVP coupling layers (paper 8)")
-    p.add_argument("--width", type=int, default=d.width, help="RealNVP hidden width (paper 512)")
-    p.add_argument("--estimator", choices=ESTIMATORS, default=d.estimator,
-                   help="metric estimator (auto: exact for latent size <= 4)")
-    p.add_argument("--samples", type=int, default=d.samples,
-                   help="mixup points a step (default: the whole batch)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", help="runs folder for the new run (default: beside the base run)")
-    p.set_defaults(func=_cmd_flatten)
-
-
-def _cmd_flatten(a: argparse.Namespace) -> int:
-    from irvae_core.cli import _Progress
-
-    fcfg = FlattenConfig(epochs=a.epochs, beta=a.beta, lr=a.lr, depth=a.depth, width=a.width, seed=a.seed,
-                         estimator=a.estimator, samples=a.samples)
-    base = open_run(a.run_dir)
-    try:
-        run = flatten(base, fcfg, a.out, callback=_Progress(f"{base.name} FM"))
-    except TrainingFailed as e:
-        print(f"error: flattening failed: {e}", file=sys.stderr)
-        return 1
-    except (KeyboardInterrupt, Cancelled):
-        print("cancelled", file=sys.stderr)
-        return 130
-    print(run.path)
-    return 0

@@ -27,7 +27,10 @@ from typing import Any
 import torch
 
 from irvae_core.config import RunConfig, apply_overrides
+from irvae_core.evaluation import evaluate_run
+from irvae_core.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
 from irvae_core.runs import Run, default_runs_dir, list_runs, new_run, open_run
+from irvae_core.sweep import SweepItem, plan_sweep, sweep
 from irvae_core.training import Cancelled, Trainer, TrainingFailed, resolve_config
 
 ACTIVE = ("queued", "running")
@@ -100,20 +103,19 @@ class JobManager:
         return self._submit("train", label or run.name, [run], lambda e: self._train(e, cfg, run))
 
     def submit_sweep(self, cfg: RunConfig, alphas: list[float], label: str | None = None) -> str:
+        """One run per alpha (``sweep.sweep``: finished runs of the same config are reused, not retrained)."""
         if not alphas:
             raise ValueError("a sweep needs at least one alpha")
-        cfgs = [resolve_config(apply_overrides(cfg, {"reg.alpha": float(a)})) for a in alphas]
-        runs = [self._new_run(c) for c in cfgs]
+        plan = plan_sweep([apply_overrides(cfg, {"reg.alpha": float(a)}) for a in alphas], self.runs_dir)
+        new = list({str(it.run.path): it.run for it in plan if not it.reused}.values())
+        for run in new:
+            self._mark_owner(run)
         name = label or f"sweep {cfg.data.name} {cfg.model.kind}+{cfg.reg.kind} alpha {','.join(map(str, alphas))}"
-        return self._submit("sweep", name, runs, lambda e: self._sweep(e, cfgs, runs))
+        return self._submit("sweep", name, new, lambda e: self._sweep(e, plan))
 
     def submit_flatten(self, base_run: str | Path | Run, fcfg=None, label: str | None = None) -> str:
-        from irvae_core.flattening import FlattenConfig
-
         base = base_run if isinstance(base_run, Run) else open_run(base_run)
-        fcfg = (fcfg or FlattenConfig()).validated()
-        cfg = base.config()
-        run = new_run(self.runs_dir, cfg, label=f"{base.name}-fm")
+        run, fcfg = new_flattened_run(base, fcfg, self.runs_dir)
         self._mark_owner(run)
         return self._submit("flatten", label or run.name, [run], lambda e: self._flatten(e, base, run, fcfg))
 
@@ -125,8 +127,6 @@ class JobManager:
         raw = run.raw_config()
         run.set_status("queued", pid=os.getpid())
         if raw.get("type") == "flatten":
-            from irvae_core.flattening import FlattenConfig
-
             base, fcfg = open_run(raw["base_run"]), FlattenConfig(**raw["flatten"])
             return self._submit("flatten", run.name, [run], lambda e: self._flatten(e, base, run, fcfg, True))
         return self._submit("train", run.name, [run], lambda e: self._train(e, run.config(), run, True))
@@ -245,13 +245,13 @@ class JobManager:
             if state == "done":
                 job.fraction, job.eta_s = 1.0, 0.0
 
-    def _progress(self, entry: _Entry, offset: float = 0.0, share: float = 1.0) -> Callable[[dict], None]:
-        """A Trainer callback updating the job; a sweep gives each run its share of the bar."""
+    def _progress(self, entry: _Entry) -> Callable[[dict], None]:
+        """A Trainer callback updating the job (a sweep's events carry the whole sweep's fraction)."""
 
         def update(e: dict[str, Any]) -> None:
             with self._lock:
                 job = entry.job
-                job.fraction = max(job.fraction, min(1.0, offset + share * float(e["fraction"])))
+                job.fraction = max(job.fraction, min(1.0, float(e["fraction"])))
                 job.epoch, job.epochs, job.step = e["epoch"], e["epochs"], e["global_step"]
                 job.eta_s = e.get("eta_s")
                 if e.get("loss") is not None:
@@ -267,36 +267,20 @@ class JobManager:
         Trainer(cfg, run, callback=self._progress(entry), cancel=entry.cancel).fit(resume=resume)
         self._evaluate(run)
 
-    def _sweep(self, entry: _Entry, cfgs: list[RunConfig], runs: list[Run]) -> None:
-        failures = []
-        for i, (cfg, run) in enumerate(zip(cfgs, runs)):
-            if entry.cancel.is_set():
-                for r in runs[i:]:
-                    r.set_status("cancelled")
-                raise Cancelled()
-            try:
-                Trainer(cfg, run, callback=self._progress(entry, i / len(runs), 1 / len(runs)),
-                        cancel=entry.cancel).fit()
-                self._evaluate(run)
-            except TrainingFailed as e:
-                failures.append(f"alpha {cfg.reg.alpha:g}: {e}")
-            except Cancelled:
-                for r in runs[i + 1:]:
-                    r.set_status("cancelled")
-                raise
+    def _sweep(self, entry: _Entry, plan: list[SweepItem]) -> None:
+        update = self._progress(entry)
+        rows = sweep([it.config for it in plan], self.runs_dir, cancel=entry.cancel, evaluate=self.evaluate, plan=plan,
+                     callback=lambda e: update(e) if e["phase"] != "run" else None)
+        failures = [f"alpha {r['alpha']:g}: {r['error']}" for r in rows if "error" in r]
         if failures:
             raise TrainingFailed("; ".join(failures))
 
     def _flatten(self, entry: _Entry, base: Run, run: Run, fcfg, resume: bool = False) -> None:
-        from irvae_core.flattening import FlatteningTrainer
-
         FlatteningTrainer(base, run, fcfg, callback=self._progress(entry), cancel=entry.cancel).fit(resume=resume)
         self._evaluate(run)
 
     def _evaluate(self, run: Run) -> None:
         if self.evaluate:
-            from irvae_core.evaluation import evaluate_run
-
             with torch.random.fork_rng():
                 evaluate_run(run)
 

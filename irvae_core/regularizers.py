@@ -17,14 +17,11 @@ paper's and the official code's weight at every latent size.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.autograd.forward_ad as fwAD
 
-from irvae_core.geometry import _FORWARD_AD_LOCK, Decoder
+from irvae_core.geometry import Decoder, jacobian, jvp
 
 Estimator = Literal["hutchinson", "exact", "auto"]
 
@@ -97,65 +94,6 @@ def mixup(z: torch.Tensor, eta: float | None = 0.2, n: int | None = None) -> tor
     return torch.lerp(z[j], z[i], d)  # d z_i + (1 - d) z_j
 
 
-def _jvp(decoder: Decoder, z: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decoder outputs and J v, both flattened to (B, D), by one forward-mode pass.
-
-    Uses ``torch.autograd.forward_ad`` directly (inside the process-wide forward-AD lock of
-    ``geometry``); the results keep their autograd graph, so reverse mode can differentiate
-    them w.r.t. z and the decoder's parameters. Decoders built from ``models.networks.Linear``
-    layers push the tangent through each linear layer as one matmul (see its docstring).
-    """
-    with _FORWARD_AD_LOCK, fwAD.dual_level():
-        out, jv = fwAD.unpack_dual(decoder(fwAD.make_dual(z, v)))
-    out = out.reshape(out.shape[0], -1)
-    jv = torch.zeros_like(out) if jv is None else jv.reshape(out.shape)
-    return out, jv
-
-
-@dataclass(frozen=True)
-class Composed:
-    """The decoder ``outer(inner(z))`` where the inner map gives its own Jacobian.
-
-    ``inner_and_jacobian(z)`` returns (inner(z), d inner / dz of shape (B, m, m)), e.g.
-    ``RealNVP.inverse_and_jacobian`` for the flattening module's f o i^{-1}. The exact estimator
-    then pushes the m columns of that Jacobian through ``outer`` as tangents (one stacked
-    forward-mode pass) instead of pushing m tangents through both maps.
-    """
-
-    outer: Decoder
-    inner: Decoder
-    inner_and_jacobian: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-    def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        return self.outer(self.inner(z))
-
-    def jacobian_columns(self, z: torch.Tensor) -> torch.Tensor:
-        b, m = z.shape
-        x, jac = self.inner_and_jacobian(z)  # jac[b, :, i] = d inner / d z_i
-        _, jt = _jvp(self.outer, x.repeat(m, 1), jac.permute(2, 0, 1).reshape(m * b, -1))
-        return jt.view(m, b, -1)
-
-
-def _jacobian_columns(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
-    """J e_1, ..., J e_m at every point, shape (m, B, D), keeping the autograd graph.
-
-    One forward-mode pass on the batch stacked m times ([z; z; ...] with tangent e_1 on the
-    first copy, e_2 on the second, ...), so the cost is a dual forward pass on m*B inputs.
-    A ``Composed`` decoder computes them its own way.
-    """
-    if isinstance(decoder, Composed):
-        return decoder.jacobian_columns(z)
-    b, m = z.shape
-    basis = torch.eye(m, dtype=z.dtype, device=z.device).repeat_interleave(b, dim=0)
-    _, jt = _jvp(decoder, z.repeat(m, 1), basis)
-    return jt.view(m, b, -1)
-
-
-def jacobian_columns(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
-    """The Jacobians' columns J e_i as rows, shape (B, m, D), keeping the autograd graph."""
-    return _jacobian_columns(decoder, z).transpose(0, 1)
-
-
 def _gram(cols: torch.Tensor) -> torch.Tensor:
     """G[i, j, b] = <cols[i, b], cols[j, b]> for cols (m, B, D): the metrics as (m, m, B)."""
     if cols.shape[0] <= 4:  # elementwise: fewer ops (and cheaper backward) than a batched matmul
@@ -181,12 +119,12 @@ def _probed_metric(decoder: Decoder, z: torch.Tensor, estimator: Estimator, v: t
     if z.ndim != 2:
         raise ValueError(f"z must have shape (B, m); got {tuple(z.shape)}")
     if resolve_estimator(estimator, z.shape[1]) == "exact":
-        return "exact", _gram(_jacobian_columns(decoder, z))
+        return "exact", _gram(jacobian(decoder, z))
     if v is None:
         v = probe_vectors(z)
     if not z.requires_grad:
         z = z.detach().requires_grad_(True)
-    out, jv = _jvp(decoder, z, v)
+    out, jv = jvp(decoder, z, v)
     (gv,) = torch.autograd.grad(out, z, grad_outputs=jv, create_graph=True)  # J^T J v
     return "hutchinson", (v, jv.pow(2).sum(1), gv)
 
@@ -256,7 +194,7 @@ def scale_spread(t: torch.Tensor, ustat: bool) -> tuple[torch.Tensor, torch.Tens
 
 def metric_with_graph(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
     """G(z) = J^T J (B, m, m) keeping the autograd graph (for losses; cf. geometry.pullback_metric)."""
-    return _gram(_jacobian_columns(decoder, z)).permute(2, 0, 1)
+    return _gram(jacobian(decoder, z)).permute(2, 0, 1)
 
 
 def relaxed_from_terms(t: torch.Tensor, r: torch.Tensor, m: int, jackknife: bool = False) -> torch.Tensor:

@@ -35,19 +35,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from irvae_core.data import DatasetSplits, load_dataset
+from irvae_core.checkpoints import load_model
+from irvae_core.data import DatasetSplits, load_dataset, load_run_data
 from irvae_core.embeddings import (
     Embeddings,
     Progress,
     RetrievalError,
     resnet50_embeddings,
-    run_dataset,
     run_embeddings,
 )
 from irvae_core.latent import to_image
 from irvae_core.overview import is_finished, method_name
 from irvae_core.runs import Run, RunError, open_run
-from irvae_core.training import load_model
 from irvae_core.uploads import image_from_bytes
 
 KS = (1, 5, 10, 20)
@@ -320,7 +319,7 @@ def evaluate_retrieval(run: Run | str | Path | None = None, split: str = "test",
         if run is None:
             raise RetrievalError("give a run folder, or --baseline resnet50 with --dataset")
         run = run if isinstance(run, Run) else open_run(run)
-        data = run_dataset(run, data_root)
+        data = load_run_data(run.config().data, data_root)
         train, gallery = (run_embeddings(run, s, data=data, data_root=data_root, progress=progress)
                           for s in ("train", split))
         method, source = method_name(run.raw_config()), str(run.path)
@@ -380,7 +379,7 @@ def retrieval_runs(runs: Sequence[Run]) -> list[Run]:
 
 def retrieval_source(run: Run, data_root: str | None = None, progress: Progress | None = None) -> RetrievalSource:
     """Load a run's model and data and embed its train and test splits (cached on disk)."""
-    data = run_dataset(run, data_root)
+    data = load_run_data(run.config().data, data_root)
     model = load_model(run)
     train, test = (run_embeddings(run, s, data=data, data_root=data_root, model=model, progress=progress)
                    for s in ("train", "test"))

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from irvae_core.config import DEFAULT_EPOCHS, SUPERVISED_KINDS, ConfigError, RunConfig, default_alpha
-from irvae_core.data import DATASETS, DatasetSplits, TensorSplit, load_dataset
+from irvae_core.checkpoints import build_model, record_conv_width
+from irvae_core.config import DEFAULT_EPOCHS, SUPERVISED_KINDS, ConfigError, RunConfig, TrainConfig, default_alpha
+from irvae_core.data import DATASETS, DatasetSplits, TensorSplit, load_run_data
 from irvae_core.regularizers import (
     fmvae_distortion,
     isometry_distortion,
@@ -30,8 +31,6 @@ from irvae_core.regularizers import (
     training_defaults,
 )
 from irvae_core.runs import Run, load_checkpoint, new_run, save_checkpoint
-from models import AE, build_autoencoder, build_binary_relevance, paper_conv_width
-from models.networks import PAPER_CONV_WIDTH
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -74,26 +73,9 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
     return cfg.validated()
 
 
-def build_model(cfg: RunConfig, x_shape: tuple[int, ...]) -> AE:
-    m = cfg.model
-    if m.kind == "br":  # latent_dim = the number of attributes (set by Trainer.setup)
-        return build_binary_relevance(m.arch or "fc", x_shape, m.latent_dim, hidden=tuple(m.hidden),
-                                      conv_width=m.conv_width if m.arch == "conv" else None)
-    return build_autoencoder(m.kind, m.arch or "fc", x_shape, m.latent_dim, hidden=tuple(m.hidden),
-                             out_act=m.out_act or "sigmoid", fixed_sigma=m.fixed_sigma,
-                             conv_width=m.conv_width if m.arch == "conv" else None)
-
-
 def count_parameters(model: torch.nn.Module) -> int:
     """Number of scalars in the model's parameters (learned or fixed, e.g. a fixed VAE sigma)."""
     return sum(p.numel() for p in model.parameters())
-
-
-def record_conv_width(cfg: RunConfig, x_shape: tuple[int, ...]) -> None:
-    """Write the width a conv network is built with into ``cfg`` (None means the paper's: say which)."""
-    if cfg.model.arch == "conv" and cfg.model.conv_width is None and len(x_shape) == 3 \
-            and x_shape[1] in PAPER_CONV_WIDTH:
-        cfg.model.conv_width = paper_conv_width(x_shape[1])
 
 
 def reg_weight(kind: str, alpha: float, latent_dim: int) -> float:
@@ -165,57 +147,34 @@ class EpochStats:
         return {f"{prefix}{k}": v / max(self.count, 1) for k, v in self.sums.items()}
 
 
-class Trainer:
-    """Trains one run. ``fit()`` returns the final metrics record; see the module docstring."""
+class TrainingLoop:
+    """The loop every trainer shares: epochs of Adam steps on its own objective, validation, the best and
+    last checkpoints, resume from last.pt, status, metrics and progress events.
 
-    def __init__(self, cfg: RunConfig, run: Run, data: DatasetSplits | None = None,
-                 callback: ProgressCallback | None = None, cancel: threading.Event | None = None):
-        self.cfg = resolve_config(cfg)
+    A trainer sets ``data``, ``model`` and ``opt`` up, and defines ``batch_loss(x, y)``: its objective on
+    one batch of its training data and the logged parts. ``settings`` are the loop's own (epochs, batch
+    size, learning rate and schedule, seed, device, TensorBoard).
+    """
+
+    data: DatasetSplits
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+
+    def __init__(self, settings: TrainConfig, run: Run, callback: ProgressCallback | None = None,
+                 cancel: threading.Event | None = None):
+        self.settings = settings
         self.run = run
         self.callback = callback
         self.cancel = cancel or threading.Event()
-        self.device = select_device(self.cfg.train.device)
+        self.device = select_device(settings.device)
         self.epoch = 0
         self.global_step = 0
         self.best_val = math.inf
         self._tb = None
-        self.setup(data)
 
-    def setup(self, data: DatasetSplits | None) -> None:
-        """Load the data, build the model and its optimizer, record the resolved config."""
-        c = self.cfg
-        self.data = data or load_dataset(c.data.name, c.data.root, classes=c.data.classes,
-                                         download=c.data.download, **c.data.options)
-        if c.model.kind in SUPERVISED_KINDS:  # one output per attribute
-            if self.data.label_kind != "attributes":
-                raise ConfigError(f"the supervised model {c.model.kind!r} learns attributes, and {self.data.name} "
-                                  "has class labels: use an attribute data set (celeba, synthetic-faces)")
-            c.model.latent_dim = len(self.data.label_names)
-        torch.manual_seed(c.train.seed)
-        record_conv_width(c, self.data.x_shape)
-        self.model = build_model(c, self.data.x_shape).to(self.device)
-        self.needs_labels = bool(getattr(self.model, "needs_labels", False))
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=c.train.lr)
-        self.alpha = float(c.reg.alpha or 0.0)
-        self.weight = reg_weight(c.reg.kind, self.alpha, c.model.latent_dim)
-        self.run.write_config(c, extra={"type": "train", "x_shape": list(self.data.x_shape),
-                                        "parameters": count_parameters(self.model)})
-
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """The objective L + alpha R of one batch, and its logged parts (eq. 9); labels y only for
-        models that learn from them (``needs_labels``: the supervised retrieval baseline)."""
-        out = self.model.loss(x, y) if y is not None else self.model.loss(x)
-        parts = dict(out.parts)
-        loss = out.loss
-        if self.alpha > 0 and len(x) >= 2:
-            reg = regularizer(self.cfg, self.model.decode, out.z)
-            loss = loss + self.weight * reg
-            parts["reg"] = reg.item()
-        return loss, parts
-
-    def _batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The arguments of ``loss``: the inputs, plus the labels for a model that learns from them."""
-        return (x, torch.as_tensor(y).to(self.device)) if getattr(self, "needs_labels", False) else (x,)
+    def batch_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """The trainer's objective on one batch (x on the device, y its labels) and its logged parts."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- checkpoints
     def _state(self) -> dict[str, Any]:
@@ -238,8 +197,8 @@ class Trainer:
     # ---------------------------------------------------------------- the loop
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train to the configured number of epochs (from last.pt when ``resume``)."""
-        epochs = int(self.cfg.train.epochs)
-        steps_per_epoch = math.ceil(len(self.data.train) / self.cfg.train.batch_size)
+        epochs = int(self.settings.epochs)
+        steps_per_epoch = math.ceil(len(self.data.train) / self.settings.batch_size)
         total = steps_per_epoch * epochs
         if resume and self.run.file("last.pt").exists():
             self._restore()
@@ -284,16 +243,16 @@ class Trainer:
 
     def _train_epoch(self, steps_per_epoch: int, total: int, t0: float, start_step: int) -> EpochStats:
         self.model.train()
-        g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + self.epoch)
+        g = torch.Generator().manual_seed(self.settings.seed * 100_003 + self.epoch)
         order = torch.randperm(len(self.data.train), generator=g)
         stats = EpochStats()
-        for step, (x, y) in enumerate(iterate_batches(self.data.train, self.cfg.train.batch_size, order)):
+        for step, (x, y) in enumerate(iterate_batches(self.data.train, self.settings.batch_size, order)):
             if self.cancel.is_set():
                 raise Cancelled()
             x = x.to(self.device, non_blocking=True)
             for group in self.opt.param_groups:
-                group["lr"] = learning_rate(self.cfg.train.lr, self.cfg.train.lr_schedule, self.global_step, total)
-            loss, parts = self.loss(*self._batch(x, y))
+                group["lr"] = learning_rate(self.settings.lr, self.settings.lr_schedule, self.global_step, total)
+            loss, parts = self.batch_loss(x, y)
             if not torch.isfinite(loss):
                 where = f"epoch {self.epoch + 1}, step {step + 1}"
                 cause = ("the batch contains NaN or infinite inputs" if not torch.isfinite(x).all()
@@ -305,7 +264,7 @@ class Trainer:
             self.global_step += 1
             parts["loss"] = loss.item()
             stats.add(parts, len(x))
-            self._emit("train", int(self.cfg.train.epochs), steps_per_epoch, total, t0, start_step,
+            self._emit("train", int(self.settings.epochs), steps_per_epoch, total, t0, start_step,
                        {"loss": parts["loss"], "reg": parts.get("reg"), "step_in_epoch": step + 1})
         return stats
 
@@ -316,8 +275,8 @@ class Trainer:
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(12345)
-            for x, y in iterate_batches(self.data.val, self.cfg.train.batch_size, None):
-                loss, parts = self.loss(*self._batch(x.to(self.device), y))
+            for x, y in iterate_batches(self.data.val, self.settings.batch_size, None):
+                loss, parts = self.batch_loss(x.to(self.device), y)
                 parts["loss"] = loss.item()
                 stats.add(parts, len(x))
         self.model.train()
@@ -337,18 +296,68 @@ class Trainer:
                        "elapsed_s": elapsed, "eta_s": eta, **values})
 
     def _tensorboard(self, record: dict[str, Any]) -> None:
-        if not self.cfg.train.tensorboard:
+        if not self.settings.tensorboard:
             return
         if self._tb is None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError:  # tensorboard is optional at run time
-                self.cfg.train.tensorboard = False
+                self.settings.tensorboard = False
                 return
             self._tb = SummaryWriter(str(self.run.file("tensorboard")))
         for k, v in record.items():
             if k not in ("epoch", "step") and isinstance(v, (int, float)):
                 self._tb.add_scalar(k.replace("_", "/", 1), v, record["epoch"])
+
+
+class Trainer(TrainingLoop):
+    """Trains one run of an autoencoder (or the supervised baseline) on L + alpha R; ``fit()`` returns the
+    final metrics record. See the module docstring."""
+
+    def __init__(self, cfg: RunConfig, run: Run, data: DatasetSplits | None = None,
+                 callback: ProgressCallback | None = None, cancel: threading.Event | None = None):
+        self.cfg = resolve_config(cfg)
+        super().__init__(self.cfg.train, run, callback=callback, cancel=cancel)
+        self.setup(data)
+
+    def setup(self, data: DatasetSplits | None) -> None:
+        """Load the data, build the model and its optimizer, record the resolved config."""
+        c = self.cfg
+        self.data = data or load_run_data(c.data)
+        if c.model.kind in SUPERVISED_KINDS:  # one output per attribute
+            if self.data.label_kind != "attributes":
+                raise ConfigError(f"the supervised model {c.model.kind!r} learns attributes, and {self.data.name} "
+                                  "has class labels: use an attribute data set (celeba, synthetic-faces)")
+            c.model.latent_dim = len(self.data.label_names)
+        torch.manual_seed(c.train.seed)
+        record_conv_width(c, self.data.x_shape)
+        self.model = build_model(c, self.data.x_shape).to(self.device)
+        self.needs_labels = bool(getattr(self.model, "needs_labels", False))
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=c.train.lr)
+        self.alpha = float(c.reg.alpha or 0.0)
+        self.weight = reg_weight(c.reg.kind, self.alpha, c.model.latent_dim)
+        self.run.write_config(c, extra={"type": "train", "x_shape": list(self.data.x_shape),
+                                        "parameters": count_parameters(self.model)})
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """The objective L + alpha R of one batch, and its logged parts (eq. 9); labels y only for
+        models that learn from them (``needs_labels``: the supervised retrieval baseline)."""
+        out = self.model.loss(x, y) if y is not None else self.model.loss(x)
+        parts = dict(out.parts)
+        loss = out.loss
+        if self.alpha > 0 and len(x) >= 2:
+            reg = regularizer(self.cfg, self.model.decode, out.z)
+            loss = loss + self.weight * reg
+            parts["reg"] = reg.item()
+        return loss, parts
+
+    def _batch(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The arguments of ``loss``: the inputs, plus the labels for a model that learns from them."""
+        return (x, torch.as_tensor(y).to(self.device)) if getattr(self, "needs_labels", False) else (x,)
+
+
+    def batch_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return self.loss(*self._batch(x, y))
 
 
 def train(cfg: RunConfig, runs_dir: str, callback: ProgressCallback | None = None,
@@ -360,26 +369,3 @@ def train(cfg: RunConfig, runs_dir: str, callback: ProgressCallback | None = Non
     except (TrainingFailed, Cancelled):
         pass
     return run
-
-
-def load_model(run: Run, which: str = "best", device: str | torch.device = "cpu") -> torch.nn.Module:
-    """The trained model of a run from best.pt (or last.pt), in eval mode."""
-    cfg = run.config()
-    x_shape = tuple(run.raw_config().get("x_shape") or ())
-    if not x_shape:
-        raise ConfigError(f"{run.file('config.json')} has no input shape (x_shape)")
-    if run.raw_config().get("type") == "flatten":
-        from irvae_core.flattening import flattened_model
-
-        model = flattened_model(run, cfg, x_shape)
-    else:
-        model = build_model(cfg, x_shape)
-    path = run.file(f"{which}.pt")
-    if which == "best" and not path.exists():
-        path = run.file("last.pt")
-    state = load_checkpoint(path)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as e:
-        raise ConfigError(f"checkpoint {path} does not match the run's model ({str(e).splitlines()[0]})") from e
-    return model.to(device).eval()

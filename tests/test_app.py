@@ -12,24 +12,25 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from irvae_core.checkpoints import load_model
 from irvae_core.data import load_dataset
 from irvae_core.evaluation import evaluate_run
 from irvae_core.jobs import get_manager
 from irvae_core.latent import run_view
 from irvae_core.runs import list_runs, new_run, open_run
-from irvae_core.training import load_model, train
+from irvae_core.training import train
 from irvae_core.viz import color_levels, color_range
 from tests.helpers import tiny_config
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 RUNS = "Runs (one, or two side by side)"
-PAGES = ["pages/home.py", "pages/train.py", "pages/latent.py", "pages/tradeoff.py", "pages/interpolation.py",
-         "pages/mocap.py"]
+PAGES = ["app_pages/home.py", "app_pages/train.py", "app_pages/latent.py", "app_pages/tradeoff.py",
+         "app_pages/interpolation.py", "app_pages/mocap.py"]
 
 
 def open_page(page: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120).run()
-    if page != "pages/home.py":
+    if page != "app_pages/home.py":
         at.switch_page(page).run()
     assert not at.exception, at.exception
     return at
@@ -87,7 +88,7 @@ def test_every_page_renders_with_zero_runs(tmp_path, monkeypatch, page):
 
 def test_the_train_form_runs_a_real_job_to_done(tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     widget(at.selectbox, "Dataset").set_value("digits")
     widget(at.number_input, "Epochs").set_value(1)
     widget(at.text_input, "Hidden widths (FC)").set_value("32,32")
@@ -113,7 +114,7 @@ def test_failed_jobs_and_runs_show_their_reason_not_a_stack_trace(tmp_path, monk
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
     crashed = new_run(tmp_path, tiny_config())
     crashed.set_status("failed", error="the loss became nan at epoch 3, step 7", trace="Traceback (most recent ...")
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     widget(at.selectbox, "Dataset").set_value("cmu")
     widget(at.text_input, "Data folder (real datasets only)").set_value(str(tmp_path / "no-such-folder"))
     widget(at.button, "Start training").click().run()
@@ -129,7 +130,7 @@ def test_failed_jobs_and_runs_show_their_reason_not_a_stack_trace(tmp_path, monk
 def test_latent_page_draws_the_expected_ellipse_traces(finished_runs, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(finished_runs))
     run = run_named(finished_runs, "quickstart-irvae")
-    at = open_page("pages/latent.py")
+    at = open_page("app_pages/latent.py")
     widget(at.multiselect, RUNS).set_value([str(run.path)])
     at.slider[0].set_value(100).run()
     assert not at.exception and not at.error
@@ -147,7 +148,7 @@ def test_latent_page_draws_the_expected_ellipse_traces(finished_runs, monkeypatc
 def test_latent_page_projects_a_larger_latent_space_to_a_plane(tmp_path, monkeypatch):
     evaluate_run(train(tiny_config(**{"train.epochs": 1, "model.latent_dim": 3}), str(tmp_path)))
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page("pages/latent.py")
+    at = open_page("app_pages/latent.py")
     assert any("restricted" in i.value for i in at.info)
     assert figure(at)["layout"]["xaxis"]["title"]["text"] == "PC1"
     at.radio[0].set_value("two coordinates").run()
@@ -159,7 +160,7 @@ def test_latent_page_projects_a_larger_latent_space_to_a_plane(tmp_path, monkeyp
 
 def test_latent_page_shows_two_runs_side_by_side(finished_runs, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(finished_runs))
-    at = open_page("pages/latent.py")
+    at = open_page("app_pages/latent.py")
     widget(at.multiselect, RUNS).set_value([str(r.path) for r in list_runs(finished_runs)]).run()
     fig = figure(at)
     assert {t.get("xaxis") for t in fig["data"] if t["type"] == "scattergl"} == {"x", "x2"}
@@ -169,7 +170,7 @@ def test_latent_page_shows_two_runs_side_by_side(finished_runs, monkeypatch):
 
 def test_latent_page_shows_exactly_the_numbers_of_evaluation_json(finished_runs, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(finished_runs))
-    at = open_page("pages/latent.py")
+    at = open_page("app_pages/latent.py")
     runs = list_runs(finished_runs)
     widget(at.multiselect, RUNS).set_value([str(r.path) for r in runs]).run()
     assert not at.exception
@@ -191,14 +192,14 @@ def test_a_corrupt_checkpoint_is_one_sentence_on_the_latent_page(finished_runs, 
     for name in ("best.pt", "last.pt"):
         (copy / name).write_bytes(b"not a checkpoint")
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page("pages/latent.py")
+    at = open_page("app_pages/latent.py")
     assert not at.exception and len(at.error) == 1
     assert "Could not draw the latent space" in at.error[0].value and "corrupt" in at.error[0].value
 
 
 def test_home_shows_the_quick_start_side_by_side(finished_runs, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(finished_runs))
-    at = open_page("pages/home.py")
+    at = open_page("app_pages/home.py")
     fig = figure(at)
     assert [a["text"].split(" · ")[0] for a in fig["layout"]["annotations"]] == ["VAE", "IRVAE"]
     for name in ("quickstart-vae", "quickstart-irvae"):  # each run's caption: its evaluation.json, by name
@@ -212,7 +213,7 @@ def test_home_shows_the_quick_start_side_by_side(finished_runs, monkeypatch):
 
 def test_quick_start_submits_a_vae_and_an_irvae_on_embedded_mnist(tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page("pages/home.py")
+    at = open_page("app_pages/home.py")
     widget(at.button, "Train a VAE and an IRVAE on MNIST").click().run()
     manager = get_manager(tmp_path)
     jobs = manager.jobs()
@@ -228,7 +229,7 @@ def test_quick_start_submits_a_vae_and_an_irvae_on_embedded_mnist(tmp_path, monk
 
 def test_tradeoff_sweep_runs_in_the_background_and_draws_one_curve(tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page("pages/tradeoff.py")
+    at = open_page("app_pages/tradeoff.py")
     widget(at.selectbox, "Dataset").set_value("digits")
     widget(at.text_input, "α values").set_value("2, 0.5")
     widget(at.number_input, "Epochs per run").set_value(1)
@@ -246,7 +247,7 @@ def test_an_interrupted_run_resumes_from_the_train_page(tmp_path, monkeypatch):
     run = train(tiny_config(**{"train.epochs": 2}), str(tmp_path))
     run.set_status("running", epoch=1, epochs=2, pid=2**22 + 12345)  # a process that no longer exists
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     assert any(run.name in m.value and "epoch 1 of 2" in m.value for m in at.markdown)
     widget(at.button, "Resume").click().run()
     [job] = get_manager(tmp_path).jobs()
@@ -256,7 +257,7 @@ def test_an_interrupted_run_resumes_from_the_train_page(tmp_path, monkeypatch):
 def test_flatten_button_trains_a_flattening_module_on_the_chosen_run(finished_runs, tmp_path, monkeypatch):
     base = shutil.copytree(run_named(finished_runs, "quickstart-irvae").path, tmp_path / "irvae")
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     assert widget(at.selectbox, "Run").value == str(base)
     widget(at.number_input, "Flattening epochs").set_value(1)
     widget(at.button, "Flatten").click().run()
@@ -275,6 +276,6 @@ def test_flatten_button_trains_a_flattening_module_on_the_chosen_run(finished_ru
 
 def test_pages_stay_thin_and_the_core_never_imports_streamlit():
     root = Path(APP).parent
-    assert all(len(p.read_text().splitlines()) <= 150 for p in (root / "pages").glob("*.py"))
+    assert all(len(p.read_text().splitlines()) <= 150 for p in (root / "app_pages").glob("*.py"))
     core = [*(root / "irvae_core").rglob("*.py"), *(root / "models").rglob("*.py")]
     assert not [p for p in core if "import streamlit" in p.read_text() or "from streamlit" in p.read_text()]

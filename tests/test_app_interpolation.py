@@ -10,16 +10,17 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from irvae_core.checkpoints import load_model
 from irvae_core.data import load_dataset
 from irvae_core.evaluation import encode_split, evaluate_run
 from irvae_core.interpolation import encode_test_examples, example_geodesic
 from irvae_core.latent import plane_basis
 from irvae_core.runs import atomic_write_json, list_runs, open_run
-from irvae_core.training import load_model, train
+from irvae_core.training import train
 from tests.helpers import tiny_config
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGE = "pages/interpolation.py"
+PAGE = "app_pages/interpolation.py"
 RUNS = "Runs (one, or two side by side)"
 
 

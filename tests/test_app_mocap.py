@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from irvae_core.checkpoints import load_model
 from irvae_core.data import load_dataset
 from irvae_core.data.synthetic_mocap import cmu_like_asf
 from irvae_core.evaluation import evaluate_run
@@ -23,11 +24,11 @@ from irvae_core.mocap.explore import (
     pose_walks,
 )
 from irvae_core.runs import list_runs
-from irvae_core.training import load_model, train
+from irvae_core.training import train
 from tests.helpers import tiny_config, write_subject
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-PAGE = "pages/mocap.py"
+PAGE = "app_pages/mocap.py"
 RUNS = "Runs (one, or a VAE and an IRVAE side by side)"
 TINY_MOCAP = {"data.name": "synthetic-mocap", "data.options": {"n": 700}, "train.epochs": 1, "train.batch_size": 50}
 

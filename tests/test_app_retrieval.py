@@ -8,10 +8,11 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from irvae_core.checkpoints import load_model
 from irvae_core.embeddings import run_embeddings
 from irvae_core.retrieval import query_by_attributes, query_by_codes
 from irvae_core.runs import open_run
-from irvae_core.training import load_model, train
+from irvae_core.training import train
 from irvae_core.uploads import image_from_bytes
 from tests.helpers import tiny_config
 
@@ -23,7 +24,7 @@ FACES = {"data.name": "synthetic-faces", "data.options": {"n": 100}, "model.arch
 def open_page(runs: Path, monkeypatch) -> AppTest:
     monkeypatch.setenv("IRVAE_RUNS", str(runs))
     at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page("pages/retrieval.py").run()
+    at.switch_page("app_pages/retrieval.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -30,6 +30,11 @@ const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBounding
 return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.width, box.height];
 """
 
+# app.py's navigation: URL path -> (title in the sidebar, the page's heading)
+PAGES = {"": ("Home", "IRVAE Lab"), "train": ("Train", "Train"), "latent": ("Latent geometry", "Latent geometry"),
+         "tradeoff": ("Tradeoff", "Tradeoff"), "interpolation": ("Interpolation", "Interpolation"),
+         "retrieval": ("Face retrieval", "Face retrieval"), "mocap": ("Motion capture", "Motion capture")}
+
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="needs chromium and chromedriver: apt-get install chromium chromium-driver")
 
@@ -52,6 +57,20 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
         except OSError:
             time.sleep(0.5)
     pytest.fail(f"streamlit did not answer within {TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
+
+
+def chrome(tmp_path: Path, height: int = 1100):
+    """Headless Chromium (1500 pixels wide) with its own profile folder under ``tmp_path``."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", f"--window-size=1500,{height}",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(arg)
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
 
 @contextmanager
@@ -85,19 +104,11 @@ def app_url(tmp_path):
 
 
 def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--window-size=1500,1100",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver = chrome(tmp_path)
     try:
         driver.set_page_load_timeout(TIMEOUT_S)
         driver.get(f"{app_url}/latent")
@@ -113,7 +124,8 @@ def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path):
         assert "Latent geometry" in driver.find_element(By.TAG_NAME, "h1").text
         assert driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .colorbar")
         nav = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
-        assert "Latent geometry" in nav and "common" not in nav  # app.py's navigation, not the pages/ folder
+        assert all(title in nav for title, _ in PAGES.values())  # app.py's whole navigation, after a deep link
+        assert "common" not in nav.lower()  # not a folder of files listed as pages
 
         # clicking a test point shows its input and its reconstruction
         x, y, width, height = driver.execute_script(FIRST_POINT_JS)
@@ -130,6 +142,28 @@ def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path):
         driver.quit()
 
 
+def test_every_page_url_opens_that_page_inside_the_apps_navigation(app_url, tmp_path):
+    """Each page's URL (app.py's url_path), opened first in a fresh browser session, shows that page with the
+    app's whole navigation in the sidebar."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chrome(tmp_path)
+    try:
+        driver.set_page_load_timeout(TIMEOUT_S)
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        for path, (_, heading) in PAGES.items():
+            driver.delete_all_cookies()
+            driver.get(f"{app_url}/{path}")
+            wait.until(lambda d, heading=heading: d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]')
+                       and any(h.text == heading for h in d.find_elements(By.TAG_NAME, "h1")))
+            nav = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
+            assert all(title in nav for title, _ in PAGES.values()), (path, nav)
+            assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), path
+    finally:
+        driver.quit()
+
+
 # pixel position of test point ``i`` of the k-th WebGL trace (a class) inside the first plot, and the plot's size
 POINT_JS = """
 const gd = document.querySelector('.js-plotly-plot');
@@ -142,19 +176,11 @@ PATHS_JS = "return document.querySelector('.js-plotly-plot')._fullData.filter(t 
 
 
 def test_interpolation_page_renders_strips_and_takes_two_clicks(app_url, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--window-size=1500,1100",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver = chrome(tmp_path)
     try:
         driver.set_page_load_timeout(TIMEOUT_S)
         driver.get(f"{app_url}/interpolation")  # a deep link straight to the page
@@ -222,18 +248,10 @@ def faces_app_url(tmp_path):
 
 
 def test_retrieval_page_shows_a_result_grid_in_a_real_browser(faces_app_url, tmp_path):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--window-size=1500,1400",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver = chrome(tmp_path, height=1400)
     try:
         driver.set_page_load_timeout(TIMEOUT_S)
         driver.get(f"{faces_app_url}/retrieval")  # a deep link, straight to the page
@@ -262,16 +280,8 @@ def test_retrieval_page_shows_a_result_grid_in_a_real_browser(faces_app_url, tmp
 
 def new_driver(tmp_path: Path):
     """Headless Chromium through chromedriver, a fresh profile in ``tmp_path``."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", "--window-size=1500,1100",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        opts.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver = chrome(tmp_path)
     driver.set_page_load_timeout(TIMEOUT_S)
     return driver
 

@@ -5,13 +5,14 @@ import math
 import pytest
 import torch
 
+from irvae_core.checkpoints import build_model
 from irvae_core.config import apply_overrides, preset_config
 from irvae_core.data import DataError, load_dataset
 from irvae_core.data.synthetic_faces import write_celeba_layout
 from irvae_core.estimate import estimate_epoch_seconds, format_duration
 from irvae_core.jobs import get_manager
 from irvae_core.runs import open_run
-from irvae_core.training import build_model, count_parameters, resolve_config
+from irvae_core.training import count_parameters, resolve_config
 from tests.helpers import tiny_config
 from tests.test_app import open_page, widget
 
@@ -80,7 +81,7 @@ def fill_celeba_form(at, faces):
 
 def test_train_page_estimates_an_epoch_without_starting_a_run(faces, tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     fill_celeba_form(at, faces)
     widget(at.button, "Estimate time per epoch").click().run()
     assert not at.exception and not at.error and not at.warning
@@ -90,7 +91,7 @@ def test_train_page_estimates_an_epoch_without_starting_a_run(faces, tmp_path, m
 
 def test_train_page_warns_before_a_slow_run_and_starts_it_on_a_second_press(faces, tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     fill_celeba_form(at, faces)
     widget(at.number_input, "Warn above (minutes an epoch)").set_value(0.0)
     widget(at.button, "Start training").click().run()

@@ -212,3 +212,84 @@ def test_pullback_metric_on_cuda_matches_cpu(monkeypatch):
     G_gpu = pullback_metric(ae.cuda().decode, z.cuda(), chunk_size=16)
     assert G_gpu.device.type == "cuda"
     torch.testing.assert_close(G_gpu.cpu(), G_cpu, rtol=1e-3, atol=1e-5)
+
+
+# ---- the one Jacobian routine: every path against torch.func.jacfwd on the same inputs
+
+def jacfwd_columns(f, z: torch.Tensor) -> torch.Tensor:
+    """The plain Jacobian (m, B, D) of f at every row of z: torch.func.jacfwd, one point at a time."""
+    from torch.func import jacfwd
+
+    cols = [jacfwd(lambda p: f(p[None]).reshape(-1))(p) for p in z]  # each (D, m)
+    return torch.stack(cols).permute(2, 0, 1)
+
+
+def perturbed_realnvp(dim: int, seed: int):
+    from models import RealNVP
+
+    torch.manual_seed(seed)
+    fm = RealNVP(dim, depth=4, width=16).double()
+    for layer in fm.layers:  # away from the identity it starts as
+        torch.nn.init.normal_(layer.net[-1].weight, std=0.5)
+    return fm
+
+
+@pytest.mark.parametrize("arch, shape, m", [("fc", (1, 28, 28), 3), ("conv", (1, 28, 28), 2), ("fc", (50,), 5)])
+def test_jacobian_stacked_tangents_equal_jacfwd(arch, shape, m):
+    from irvae_core.geometry import jacobian
+
+    torch.manual_seed(3)
+    dec = build_autoencoder("vae", arch, shape, latent_dim=m).double().decode
+    z = torch.randn(4, m, dtype=torch.float64)
+    want = jacfwd_columns(dec, z)
+    got = jacobian(dec, z)
+    assert got.shape == (m, 4, int(np.prod(shape)))
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+    directions = torch.randn(2, m, dtype=torch.float64)  # J d for given directions: J @ d
+    torch.testing.assert_close(jacobian(dec, z, directions), torch.einsum("ibd,ki->kbd", want, directions),
+                               rtol=1e-9, atol=1e-10)
+
+
+def test_jacobian_keeps_the_graph_with_jacfwds_gradient():
+    """The regularizers differentiate through the Jacobian: its gradient w.r.t. the decoder's parameters and z
+    must be the plain one's."""
+    from torch.func import functional_call, jacfwd
+
+    from irvae_core.geometry import jacobian
+
+    torch.manual_seed(4)
+    ae = build_autoencoder("ae", "fc", (20,), latent_dim=3, hidden=(16, 16)).double()
+    z = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    params = dict(ae.decoder.named_parameters())
+
+    def plain(p, zz):
+        return torch.stack([jacfwd(lambda q: functional_call(ae.decoder, p, (q[None],)).reshape(-1))(q) for q in zz])
+
+    want = torch.autograd.grad(plain(params, z).pow(2).sum(), [*params.values(), z])
+    got = torch.autograd.grad(jacobian(ae.decoder, z).pow(2).sum(), [*params.values(), z])
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+
+
+def test_realnvp_hand_written_jacobian_equals_jacfwd():
+    fm = perturbed_realnvp(3, seed=5)
+    w = torch.randn(6, 3, dtype=torch.float64)
+    x, jac = fm.inverse_and_jacobian(w)  # (B, m, m): jac[b, :, i] = d inverse / d w_i
+    torch.testing.assert_close(x, fm.inverse(w))
+    torch.testing.assert_close(jac.permute(2, 0, 1), jacfwd_columns(fm.inverse, w), rtol=1e-9, atol=1e-10)
+
+
+def test_composed_jacobian_equals_jacfwd_of_the_composition():
+    from irvae_core.geometry import Composed, jacobian
+
+    fm = perturbed_realnvp(3, seed=6)
+    torch.manual_seed(6)
+    dec = build_autoencoder("ae", "fc", (30,), latent_dim=3, hidden=(16,)).double().decode
+    flat = Composed(dec, fm.inverse, fm.inverse_and_jacobian)  # the flattening module's f o i^{-1}
+    w = torch.randn(5, 3, dtype=torch.float64)
+    want = jacfwd_columns(lambda q: dec(fm.inverse(q)), w)
+    torch.testing.assert_close(flat(w), dec(fm.inverse(w)))
+    torch.testing.assert_close(jacobian(flat, w), want, rtol=1e-9, atol=1e-10)
+    directions = torch.randn(2, 3, dtype=torch.float64)
+    torch.testing.assert_close(jacobian(flat, w, directions), torch.einsum("ibd,ki->kbd", want, directions),
+                               rtol=1e-9, atol=1e-10)

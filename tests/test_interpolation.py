@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from irvae_core.checkpoints import build_model
 from irvae_core.data import load_dataset
 from irvae_core.interpolation import (
     axis_modulation,
@@ -17,7 +18,7 @@ from irvae_core.interpolation import (
     interpolate,
     straight_line,
 )
-from irvae_core.training import build_model, resolve_config
+from irvae_core.training import resolve_config
 from models import AE
 from tests.helpers import tiny_config
 

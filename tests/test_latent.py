@@ -6,13 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from irvae_core.checkpoints import load_model
 from irvae_core.data import load_dataset
 from irvae_core.evaluation import evaluate_run
 from irvae_core.geometry import pullback_metric, restrict_metric
 from irvae_core.latent import build_view, input_and_reconstruction, plane_basis, plane_metric, run_view, to_image
 from irvae_core.overview import method_name, run_row, tradeoff_rows
 from irvae_core.runs import list_runs, new_run
-from irvae_core.training import load_model, train
+from irvae_core.training import train
 from tests.helpers import tiny_config
 
 

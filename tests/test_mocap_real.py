@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from irvae_core.checkpoints import load_model
 from irvae_core.data import load_dataset
 from irvae_core.evaluation import evaluate_run
 from irvae_core.mocap import (
@@ -18,7 +19,7 @@ from irvae_core.mocap import (
     pose_joints,
 )
 from irvae_core.mocap.explore import frame_poses, frame_skeleton, pose_walks
-from irvae_core.training import load_model, train
+from irvae_core.training import train
 from tests.helpers import tiny_config
 from tests.test_mocap_cmu_files import shared_cmu
 

@@ -8,12 +8,13 @@ import re
 import pytest
 import torch
 
+from irvae_core.checkpoints import load_model
 from irvae_core.config import MODEL_KINDS, REG_KINDS
 from irvae_core.data import TensorSplit
 from irvae_core.evaluation import evaluate_model
 from irvae_core.regularizers import mixup_pairs, probe_vectors, relaxed_distortion
 from irvae_core.runs import CheckpointError, load_checkpoint, new_run
-from irvae_core.training import Cancelled, Trainer, TrainingFailed, learning_rate, load_model
+from irvae_core.training import Cancelled, Trainer, TrainingFailed, learning_rate
 from tests.helpers import official_relaxed_distortion, rolled_sheet, tiny_config, tiny_images
 
 

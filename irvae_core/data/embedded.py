@@ -12,14 +12,7 @@ import functools
 import numpy as np
 import torch
 
-from irvae_core.data.registry import (
-    DataError,
-    DatasetInfo,
-    DatasetSplits,
-    random_split,
-    register,
-    select_classes,
-)
+from irvae_core.data.registry import DataError, DatasetInfo, DatasetSplits, random_split, register, select_classes
 
 DIGIT_NAMES = [str(i) for i in range(10)]
 

@@ -10,6 +10,7 @@ from typing import Literal
 import torch
 from torch.utils.data import Dataset
 
+from irvae_core.config import DataConfig
 from irvae_core.errors import DataError
 
 
@@ -90,6 +91,12 @@ def load_dataset(name: str, root: str | Path | None = None, *, classes: Sequence
         if not root.is_dir() and not download:
             raise DataError(f"data root {str(root)!r} for {name!r} does not exist or is not a folder")
     return info.loader(root=root, classes=classes, download=download, seed=seed, **options)
+
+
+def load_run_data(data: DataConfig, root: str | Path | None = None) -> DatasetSplits:
+    """The dataset a run's config names (``cfg.data``): its name, root, classes, download and loader
+    options, as training loaded it; ``root`` replaces the recorded folder (data that moved since)."""
+    return load_dataset(data.name, root or data.root, classes=data.classes, download=data.download, **data.options)
 
 
 def select_classes(x: torch.Tensor, y: torch.Tensor, classes: Sequence | None,

@@ -15,21 +15,9 @@ from functools import cache
 import numpy as np
 import torch
 
-from irvae_core.data.registry import (
-    DataError,
-    DatasetInfo,
-    DatasetSplits,
-    random_split,
-    register,
-    select_classes,
-)
+from irvae_core.data.registry import DataError, DatasetInfo, DatasetSplits, random_split, register, select_classes
 from irvae_core.mocap.asf import Skeleton, parse_asf_text
-from irvae_core.mocap.features import (
-    FEATURE_NORMALIZATION,
-    FEATURE_SCALE,
-    feature_channels,
-    features_from_channels,
-)
+from irvae_core.mocap.features import FEATURE_NORMALIZATION, FEATURE_SCALE, feature_channels, features_from_channels
 from irvae_core.mocap.kinematics import joint_names, skeleton_edges
 from irvae_core.mocap.labels import CLASS_NAMES, class_indices
 

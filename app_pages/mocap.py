@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.common import cached_data, cached_model, cached_view, friendly_errors, job_panel, manager
 from irvae_core import viz
 from irvae_core.mocap.explore import (
     OFFER_EPOCHS,
@@ -19,7 +20,6 @@ from irvae_core.mocap.explore import (
 )
 from irvae_core.overview import checkpoint_mtime, run_row
 from irvae_core.runs import default_runs_dir, list_runs
-from pages.common import cached_data, cached_model, cached_view, friendly_errors, job_panel, manager, use_app_navigation
 
 PLOT = "mocap-plot"
 PICK = ["by class", "by clicking two points on the plot"]
@@ -66,7 +66,6 @@ def by_class(view, side: str, col, default: int) -> int:
     return frame_of_class(view, c, int(k))
 
 
-use_app_navigation()
 st.title("Motion capture")
 shown, problems, others = mocap_runs(list_runs(default_runs_dir()))
 runs = {str(r.path): r for r in shown}

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.common import friendly_errors
 from irvae_core.overview import checkpoint_mtime
 from irvae_core.retrieval import KS, RetrievalSource, query_runs, retrieval_runs, retrieval_source
 from irvae_core.runs import default_runs_dir, list_runs, open_run
 from irvae_core.viz import captioned_images, retrieval_grid
-from pages.common import friendly_errors, use_app_navigation
 
 STATIC = {"displayModeBar": False}  # image grids: no zoom or pan buttons over the captions
 
@@ -19,7 +19,6 @@ def cached_source(path: str, mtime: float | None, root: str | None) -> Retrieval
     return retrieval_source(open_run(path), root)
 
 
-use_app_navigation()
 st.title("Face retrieval")
 st.markdown("Show the computer a few example faces and it finds the test faces most like them, using only the "
             "run's latent codes: no labels are used to search. The examples are every training face with the "
@@ -28,7 +27,7 @@ runs = {str(r.path): r for r in retrieval_runs(list_runs(default_runs_dir()))}
 if not runs:
     st.info("No finished run on a face data set yet: on the Train page, train a VAE and an IRVAE on "
             "synthetic-faces (offline) or celeba (your CelebA folder), then come back.")
-    st.page_link("pages/train.py", label="Go to Train")
+    st.page_link("app_pages/train.py", label="Go to Train")
     st.stop()
 
 names = {p: f"{r.name} · {r.raw_config()['data']['name']}" for p, r in runs.items()}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.common import friendly_errors, job_panel, manager
 from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
 from irvae_core.data import list_datasets
 from irvae_core.overview import tradeoff_rows
 from irvae_core.runs import default_runs_dir, list_runs
 from irvae_core.viz import tradeoff_figure
-from pages.common import friendly_errors, job_panel, manager, use_app_navigation
 
 
 def parse_alphas(text: str) -> list[float]:
@@ -22,7 +22,6 @@ def parse_alphas(text: str) -> list[float]:
     return alphas
 
 
-use_app_navigation()
 st.title("Tradeoff")
 st.caption("Each point is a finished, evaluated run; each curve one method (VAE, FMVAE, IRVAE, IRVAE+FM, ...) "
            "sorted by the regularization weight α. Lower and further left is better (paper Figure 5).")

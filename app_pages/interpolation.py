@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from app_pages.common import cached_data, cached_model, cached_view, friendly_errors
 from irvae_core import viz
 from irvae_core.interpolation import example_geodesic, example_modulation, interpolation_problem
 from irvae_core.overview import checkpoint_mtime, run_row
 from irvae_core.runs import default_runs_dir, list_runs
-from pages.common import cached_data, cached_model, cached_view, friendly_errors, use_app_navigation
 
 PICK = ["by class and index", "at random", "by clicking two points on the plot"]
 PLOT = "interpolation-plot"
@@ -57,7 +57,6 @@ def modulation(path: str, mtime: float | None, index: int, k: int, kind: str, to
     return example_modulation(cached_model(path, mtime), cached_data(path), index, k, kind, top)
 
 
-use_app_navigation()
 st.title("Interpolation")
 every = list_runs(default_runs_dir())
 problems = {str(r.path): interpolation_problem(r) for r in every}
@@ -65,7 +64,7 @@ runs = {str(r.path): r for r in every if problems[str(r.path)] is None}
 info = {p: run_row(r) for p, r in runs.items()}
 if not runs:
     st.info("No finished runs yet: start the quick start on Home, or train a run on the Train page.")
-    st.page_link("pages/train.py", label="Go to Train")
+    st.page_link("app_pages/train.py", label="Go to Train")
 for sentence in filter(None, problems.values()):
     st.warning(sentence)
 if not runs:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.common import friendly_errors, job_panel, manager
 from irvae_core.config import (
     DEFAULT_EPOCHS,
     MODEL_KINDS,
@@ -20,7 +21,6 @@ from irvae_core.flattening import FlattenConfig
 from irvae_core.overview import is_finished, run_row
 from irvae_core.runs import default_runs_dir, list_runs
 from irvae_core.training import resolve_config
-from pages.common import friendly_errors, job_panel, manager, use_app_navigation
 
 REG_LABELS = {"none": "none (plain model)", "ir": "ir: relaxed distortion (IRVAE)",
               "fmvae": "fmvae: flatness (FMVAE)", "iso": "iso: strict isometry"}
@@ -76,7 +76,6 @@ def epoch_estimate(cfg: RunConfig, start: bool) -> EpochEstimate | None:
     return estimates[cfg.to_json()]
 
 
-use_app_navigation()
 st.title("Train")
 preset = st.selectbox("Start from a preset (CPU schedule)", ["none", *PRESETS],
                       format_func=lambda p: "no preset" if p == "none" else f"{p}: {PRESETS[p].description}")

@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import streamlit as st
 
-from irvae_core.config import ConfigError
-from irvae_core.data import DataError, DatasetSplits, load_dataset
+from irvae_core.checkpoints import load_model
+from irvae_core.config import ConfigError, DataConfig
+from irvae_core.data import DataError, DatasetSplits, load_run_data
 from irvae_core.jobs import Job, JobManager, get_manager
 from irvae_core.latent import LatentView, Plane, run_view
 from irvae_core.runs import RunError, default_runs_dir, open_run
-from irvae_core.training import load_model
 from irvae_core.viz import training_curves
 
 POLL_S = 1.5
 EXPECTED_ERRORS = (RunError, DataError, ConfigError, ValueError, KeyError)
-
-
-def use_app_navigation() -> None:
-    """Run every page through app.py's ``st.navigation``, also for a first visitor landing on a page URL.
-
-    Streamlit treats a ``pages/`` folder as an old-style multipage app (every file a page, app.py's
-    settings skipped) until ``st.navigation`` has run once in the process; leave that mode, and rerun
-    through app.py if this is the session's first run (a later run may carry a click to keep).
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    first_run = "irvae_session" not in st.session_state
-    st.session_state["irvae_session"] = True
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
-        if first_run:
-            st.rerun()
 
 
 def manager() -> JobManager:
@@ -59,14 +43,13 @@ def cached_model(path: str, mtime: float | None):
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the data...")
-def _cached_data(name: str, root: str | None, classes: tuple | None, options: str) -> DatasetSplits:
-    return load_dataset(name, root, classes=classes, **json.loads(options))
+def _cached_data(data_config: str) -> DatasetSplits:
+    return load_run_data(DataConfig(**json.loads(data_config)))
 
 
 def cached_data(path: str) -> DatasetSplits:
-    """The dataset a run was trained on."""
-    d = open_run(path).config().data
-    return _cached_data(d.name, d.root, tuple(d.classes) if d.classes else None, json.dumps(d.options, sort_keys=True))
+    """The dataset a run was trained on (one cache entry per data config, whichever run names it)."""
+    return _cached_data(json.dumps(dataclasses.asdict(open_run(path).config().data), sort_keys=True))
 
 
 @st.cache_data(max_entries=16, show_spinner="Encoding the test data and computing the metric...")

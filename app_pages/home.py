@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.common import cached_view, friendly_errors, job_panel, manager
 from irvae_core.config import QUICK_START_EPOCHS, quick_start_config
 from irvae_core.overview import checkpoint_mtime, is_finished
 from irvae_core.runs import Run, RunError, default_runs_dir, list_runs
 from irvae_core.viz import latent_figure
-from pages.common import cached_view, friendly_errors, job_panel, manager, use_app_navigation
 
 QUICK_RUNS = {"quickstart-vae": ("none", "VAE"), "quickstart-irvae": ("ir", "IRVAE")}
 
@@ -32,7 +32,6 @@ def latest_quick_runs() -> list[Run]:
     return [found[n] for n in QUICK_RUNS if n in found]
 
 
-use_app_navigation()
 st.title("IRVAE Lab")
 st.markdown(
     "IRVAE Lab trains autoencoders whose latent coordinates preserve the geometry of the data, "
@@ -63,9 +62,9 @@ if runs:
                         f" · MSE {ev.get('mse', float('nan')):.4f}")
 
 st.subheader("Pages")
-st.page_link("pages/train.py", label="Train: launch runs, watch them live, resume, flatten")
-st.page_link("pages/latent.py", label="Latent geometry: encoded data with equidistance ellipses")
-st.page_link("pages/tradeoff.py", label="Tradeoff: MSE against VoR and MCN, alpha sweeps")
-st.page_link("pages/interpolation.py", label="Interpolation: straight lines, geodesics and axis modulation")
-st.page_link("pages/retrieval.py", label="Face retrieval: find faces by example, two runs side by side, P@K")
-st.page_link("pages/mocap.py", label="Motion capture: poses decoded from the latent space as 3-D skeletons")
+st.page_link("app_pages/train.py", label="Train: launch runs, watch them live, resume, flatten")
+st.page_link("app_pages/latent.py", label="Latent geometry: encoded data with equidistance ellipses")
+st.page_link("app_pages/tradeoff.py", label="Tradeoff: MSE against VoR and MCN, alpha sweeps")
+st.page_link("app_pages/interpolation.py", label="Interpolation: straight lines, geodesics and axis modulation")
+st.page_link("app_pages/retrieval.py", label="Face retrieval: find faces by example, two runs side by side, P@K")
+st.page_link("app_pages/mocap.py", label="Motion capture: poses decoded from the latent space as 3-D skeletons")

@@ -1,0 +1,150 @@
+"""One sweep: train a list of run configs into a runs folder, reusing the finished runs of the same config,
+and evaluate each (test MSE, VoR, MCN: the rows of a tradeoff table, paper Section 5.1).
+
+The command line's ``sweep``, the app's alpha sweeps (``JobManager.submit_sweep``) and the paper's
+experiments run through ``sweep``; ``plan_sweep`` is its first half (which runs are reused, which
+folders are created), for a caller that must know the run folders before training starts.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from irvae_core.checkpoints import record_conv_width
+from irvae_core.config import SUPERVISED_KINDS, RunConfig
+from irvae_core.evaluation import evaluate_run
+from irvae_core.runs import Run, RunError, list_runs, new_run
+from irvae_core.training import Cancelled, Trainer, TrainingFailed, resolve_config
+
+SweepCallback = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class SweepItem:
+    """One config of a sweep (resolved) and its run: a finished one reused, or a new folder to train."""
+
+    config: RunConfig
+    run: Run
+    reused: bool
+
+
+def same_config(cfg: RunConfig, run: Run) -> bool:
+    """Whether ``run`` is a finished training run of exactly the resolved config ``cfg``.
+
+    A match is decided on the config alone: the run is a training run (not a flattened one) whose status
+    is ``done`` with its best.pt on disk, and its config.json, read as ``Run.config()`` reads it (older
+    runs converted), equals ``cfg`` in every field: data (name, root, classes, download, options), model,
+    regularizer (alpha included), training (epochs, batch size, learning rate and schedule, seed, device,
+    TensorBoard), name and version. Two fields that training fills from the data are compared as it
+    fills them: a conv network's width (from the input shape) and the supervised model's output size
+    (the number of attributes). The files under ``data.root`` are not compared: a dataset changed in
+    place since the run was trained is not noticed.
+    """
+    try:
+        raw = run.raw_config()
+        if raw.get("type") != "train" or run.status().get("state") != "done" or not run.file("best.pt").is_file():
+            return False
+        have = run.config()
+    except (RunError, ValueError, TypeError, KeyError):
+        return False
+    want = RunConfig.from_dict(cfg.to_dict())
+    record_conv_width(want, tuple(raw.get("x_shape") or ()))
+    if want.model.kind in SUPERVISED_KINDS:
+        want.model.latent_dim = have.model.latent_dim
+    return want.to_dict() == have.to_dict()
+
+
+def plan_sweep(configs: Sequence[RunConfig], runs_dir: str | Path) -> list[SweepItem]:
+    """Resolve every config; reuse the newest finished run of the same config in ``runs_dir`` (``same_config``),
+    else create a queued run folder for it. A config repeated in the list shares one run."""
+    finished = list_runs(runs_dir)
+    items: list[SweepItem] = []
+    for cfg in configs:
+        cfg = resolve_config(cfg)
+        earlier = next((it for it in items if it.config.to_dict() == cfg.to_dict()), None)
+        if earlier is not None:
+            items.append(SweepItem(cfg, earlier.run, True))
+            continue
+        match = next((r for r in finished if same_config(cfg, r)), None)
+        if match is not None:
+            items.append(SweepItem(cfg, match, True))
+        else:
+            run = new_run(runs_dir, cfg)
+            run.set_status("queued", pid=os.getpid())
+            items.append(SweepItem(cfg, run, False))
+    return items
+
+
+def sweep(configs: Sequence[RunConfig], runs_dir: str | Path, callback: SweepCallback | None = None,
+          cancel: threading.Event | None = None, evaluate: bool = True,
+          plan: list[SweepItem] | None = None) -> list[dict[str, Any]]:
+    """Train every config of ``configs`` into ``runs_dir`` (a finished run of the same config is reused, see
+    ``same_config``), evaluate each finished run, and return one row per config, in order: ``alpha``,
+    ``run``, ``state``, ``reused`` and, when it finished, ``mse``, ``vor``, ``mcn``, ``cond_std`` (else
+    ``error``).
+
+    ``callback`` gets every progress event of the Trainer with the sweep's position added (``index``,
+    ``total``; ``fraction`` is then the whole sweep's), and one ``{"phase": "run", "index", "total",
+    "fraction", "run", "reused", "row"}`` event as each config is done. A failed run (e.g. a non-finite
+    loss) is reported in its row and the sweep goes on; ``cancel`` stops it (the runs not started are
+    marked cancelled) and raises ``Cancelled``. ``plan``: the result of ``plan_sweep`` for these configs.
+    """
+    plan = plan if plan is not None else plan_sweep(configs, runs_dir)
+    total = len(plan)
+    rows: list[dict[str, Any]] = []
+    for index, item in enumerate(plan):
+        if cancel is not None and cancel.is_set():
+            _cancel_rest(plan[index:])
+            raise Cancelled()
+        reused = item.reused or item.run.status().get("state") == "done"  # a repeated config trained above
+        if not reused:
+            forward = None if callback is None else _forwarder(callback, index, total)
+            try:
+                Trainer(item.config, item.run, callback=forward, cancel=cancel).fit()
+            except TrainingFailed:
+                pass  # its status says why; the row below reports it
+            except Cancelled:
+                _cancel_rest(plan[index + 1:])
+                raise
+        row = _row(item, reused, evaluate)
+        rows.append(row)
+        if callback is not None:
+            callback({"phase": "run", "index": index, "total": total, "fraction": (index + 1) / total,
+                      "run": str(item.run.path), "reused": reused, "row": row})
+    return rows
+
+
+def _forwarder(callback: SweepCallback, index: int, total: int) -> SweepCallback:
+    def forward(e: dict[str, Any]) -> None:
+        callback({**e, "index": index, "total": total, "fraction": (index + float(e["fraction"])) / total})
+
+    return forward
+
+
+def _cancel_rest(items: Sequence[SweepItem]) -> None:
+    for item in items:
+        if not item.reused and item.run.status().get("state") == "queued":
+            item.run.set_status("cancelled")
+
+
+def _row(item: SweepItem, reused: bool, evaluate: bool) -> dict[str, Any]:
+    status = item.run.status()
+    row: dict[str, Any] = {"alpha": item.config.reg.alpha, "run": str(item.run.path), "state": status.get("state"),
+                           "reused": reused}
+    if status.get("state") != "done":
+        row["error"] = status.get("error", status.get("state"))
+        return row
+    if evaluate:
+        ev = item.run.evaluation() if reused else None
+        if ev is None or "mse" not in ev:
+            with torch.random.fork_rng():  # evaluation draws mixup points: leave the caller's RNG as it was
+                ev = evaluate_run(item.run)
+        row.update({k: ev[k] for k in ("mse", "vor", "mcn", "cond_std")})
+    return row
