@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irvae_core.checkpoints import build_model, load_model  # noqa: E402
 from irvae_core.config import RunConfig  # noqa: E402
-from irvae_core.data import load_dataset  # noqa: E402
+from irvae_core.data import load_dataset, load_run_data  # noqa: E402
 from irvae_core.interpolation import encode_test_examples, geodesic  # noqa: E402
 from irvae_core.runs import open_run  # noqa: E402
 from irvae_core.training import iterate_batches, resolve_config  # noqa: E402
@@ -66,7 +66,7 @@ def main() -> None:
     if args.run:
         run = open_run(args.run)
         cfg = run.config()
-        data, model = load_dataset(cfg.data.name, cfg.data.root), load_model(run)
+        data, model = load_run_data(cfg.data), load_model(run)
         source = f"run {run.name}"
     else:
         data = load_dataset("mnist5k")

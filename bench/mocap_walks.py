@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irvae_core.checkpoints import load_model  # noqa: E402
-from irvae_core.data import load_dataset  # noqa: E402
+from irvae_core.data import load_run_data  # noqa: E402
 from irvae_core.evaluation import evaluate_run  # noqa: E402
 from irvae_core.mocap.explore import OFFER_EPOCHS, offered_runs, pose_walks  # noqa: E402
 from irvae_core.overview import method_name  # noqa: E402
@@ -69,7 +69,7 @@ def main() -> None:
         ap.error("give --train, or --vae RUN --irvae RUN")
 
     d = runs[0].config().data
-    data = load_dataset(d.name, d.root, classes=d.classes, **d.options)
+    data = load_run_data(d)
     models = [load_model(r) for r in runs]
     names = [method_name(r.raw_config()) for r in runs]
     label = data.label_names.index(args.label)

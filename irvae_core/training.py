@@ -1,5 +1,8 @@
 """The Trainer: minibatch Adam on L + alpha * R (paper eq. 9), validation, checkpoints, resume.
 
+The loop itself (``TrainingLoop``) is shared with the flattening module's trainer
+(``flattening.FlatteningTrainer``); each trainer brings its own data, model and objective.
+
 R is a geometric regularizer of the decoder evaluated at mixup samples of the latent codes
 the decoder saw in the step (Section 4.3): the relaxed distortion (ir), FMVAE's term (fmvae) or
 the strict isometry (iso), weighted so that alpha is in the paper's units (``reg_weight``).
