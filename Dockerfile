@@ -5,6 +5,8 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 ENV IRVAE_RUNS=/data/runs
+# The app's data-folder fields accept only folders under /data (irvae_core/data/roots.py).
+ENV IRVAE_DATA_ROOTS=/data
 VOLUME ["/data"]
 EXPOSE 8501
 CMD ["streamlit", "run", "app.py", "--server.address=0.0.0.0", "--server.port=8501", "--server.headless=true"]

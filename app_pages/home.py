@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages.common import cached_view, friendly_errors, job_panel, manager
 from irvae_core.config import QUICK_START_EPOCHS, quick_start_config
+from irvae_core.examples import page_examples
 from irvae_core.overview import checkpoint_mtime, is_finished
 from irvae_core.runs import Run, RunError, default_runs_dir, list_runs
 from irvae_core.viz import latent_figure
@@ -52,6 +53,11 @@ if st.button("Train a VAE and an IRVAE on MNIST", type="primary"):
 job_panel(lambda job: job.label.startswith("quick start"), curves=False, limit=2)
 
 runs = latest_quick_runs()
+if len(runs) < 2:  # until both quick-start runs have finished: the shipped examples, trained the same way
+    runs = page_examples("home") or runs
+    if runs:
+        st.caption("Shown: the shipped example runs (marked \"example\"), trained with the quick start's settings; "
+                   "your own quick-start runs replace them here once both have finished.")
 if runs:
     with friendly_errors("Could not draw the quick-start runs"):
         views = [cached_view(str(r.path), checkpoint_mtime(r), (0, 1), 200) for r in runs]

@@ -7,9 +7,10 @@ import streamlit as st
 
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors
 from irvae_core import viz
+from irvae_core.examples import all_runs, page_default
 from irvae_core.interpolation import example_geodesic, example_modulation, interpolation_problem
 from irvae_core.overview import checkpoint_mtime, run_row
-from irvae_core.runs import default_runs_dir, list_runs
+from irvae_core.runs import default_runs_dir
 
 PICK = ["by class and index", "at random", "by clicking two points on the plot"]
 PLOT = "interpolation-plot"
@@ -58,7 +59,7 @@ def modulation(path: str, mtime: float | None, index: int, k: int, kind: str, to
 
 
 st.title("Interpolation")
-every = list_runs(default_runs_dir())
+every = all_runs(default_runs_dir())
 problems = {str(r.path): interpolation_problem(r) for r in every}
 runs = {str(r.path): r for r in every if problems[str(r.path)] is None}
 info = {p: run_row(r) for p, r in runs.items()}
@@ -70,7 +71,8 @@ for sentence in filter(None, problems.values()):
 if not runs:
     st.stop()
 
-choice = st.multiselect("Runs (one, or two side by side)", list(info), default=list(info)[:1], max_selections=2,
+choice = st.multiselect("Runs (one, or two side by side)", list(info), max_selections=2,
+                        default=page_default("interpolation", list(info)),
                         format_func=lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
 if not choice:
     st.info("Choose one or two runs.")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors
+from irvae_core.examples import all_runs, page_default
 from irvae_core.latent import input_and_reconstruction, to_image
 from irvae_core.overview import checkpoint_mtime, is_finished, run_row
-from irvae_core.runs import default_runs_dir, list_runs
+from irvae_core.runs import default_runs_dir
 from irvae_core.viz import latent_figure, selected_example, vector_figure
 
 
@@ -24,14 +25,15 @@ def show_example(path: str, mtime: float | None, index: int) -> None:
 
 
 st.title("Latent geometry")
-runs = {str(r.path): r for r in list_runs(default_runs_dir()) if is_finished(r)}
+runs = {str(r.path): r for r in all_runs(default_runs_dir()) if is_finished(r)}
 info = {p: row for p, row in ((p, run_row(r)) for p, r in runs.items()) if row["state"] != "unreadable"}
 if not info:
     st.info("No finished runs yet: start the quick start on Home, or train a run on the Train page.")
     st.page_link("app_pages/train.py", label="Go to Train")
     st.stop()
 
-choice = st.multiselect("Runs (one, or two side by side)", list(info), default=list(info)[:1], max_selections=2,
+choice = st.multiselect("Runs (one, or two side by side)", list(info), default=page_default("latent", list(info)),
+                        max_selections=2,
                         format_func=lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
 c1, c2 = st.columns(2)
 n_ellipses = c1.slider("Ellipses per run", 0, 400, 200, step=20)

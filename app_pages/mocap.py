@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors, job_panel, manager
 from irvae_core import viz
+from irvae_core.examples import all_runs, page_default
 from irvae_core.mocap.explore import (
     OFFER_EPOCHS,
     check_cmu_folder,
@@ -19,7 +20,7 @@ from irvae_core.mocap.explore import (
     same_data,
 )
 from irvae_core.overview import checkpoint_mtime, run_row
-from irvae_core.runs import default_runs_dir, list_runs
+from irvae_core.runs import default_runs_dir
 
 PLOT = "mocap-plot"
 PICK = ["by class", "by clicking two points on the plot"]
@@ -67,7 +68,7 @@ def by_class(view, side: str, col, default: int) -> int:
 
 
 st.title("Motion capture")
-shown, problems, others = mocap_runs(list_runs(default_runs_dir()))
+shown, problems, others = mocap_runs(all_runs(default_runs_dir()))
 runs = {str(r.path): r for r in shown}
 for sentence in problems:
     st.warning(sentence)
@@ -79,7 +80,8 @@ if not runs:
 
 info = {p: run_row(r) for p, r in runs.items()}
 choice = st.multiselect("Runs (one, or a VAE and an IRVAE side by side)", list(info), max_selections=2,
-                        default=[str(r.path) for r in default_runs(shown)],
+                        default=[str(r.path) for r in default_runs([r for r in shown if not r.is_example])]
+                        or page_default("mocap", list(info)),
                         format_func=lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
 if not choice:
     st.info("Choose one or two runs.")

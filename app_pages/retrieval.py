@@ -5,9 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import friendly_errors
-from irvae_core.overview import checkpoint_mtime
+from irvae_core.data.roots import allowed_data_folder
+from irvae_core.examples import all_runs, page_default
+from irvae_core.overview import checkpoint_mtime, example_label
 from irvae_core.retrieval import KS, RetrievalSource, query_runs, retrieval_runs, retrieval_source
-from irvae_core.runs import default_runs_dir, list_runs, open_run
+from irvae_core.runs import default_runs_dir, open_run
 from irvae_core.viz import captioned_images, retrieval_grid
 
 STATIC = {"displayModeBar": False}  # image grids: no zoom or pan buttons over the captions
@@ -16,22 +18,23 @@ STATIC = {"displayModeBar": False}  # image grids: no zoom or pan buttons over t
 @st.cache_resource(max_entries=4, show_spinner="Loading the run and embedding its faces (once per checkpoint)...")
 def cached_source(path: str, mtime: float | None, root: str | None) -> RetrievalSource:
     """A run's model, data and train / test embeddings (re-read when its checkpoint changes)."""
-    return retrieval_source(open_run(path), root)
+    return retrieval_source(open_run(path), allowed_data_folder(root))
 
 
 st.title("Face retrieval")
 st.markdown("Show the computer a few example faces and it finds the test faces most like them, using only the "
             "run's latent codes: no labels are used to search. The examples are every training face with the "
             "attributes you pick (or your own photos); each result gets a ✓ or ✗ for those attributes.")
-runs = {str(r.path): r for r in retrieval_runs(list_runs(default_runs_dir()))}
+runs = {str(r.path): r for r in retrieval_runs(all_runs(default_runs_dir()))}
 if not runs:
     st.info("No finished run on a face data set yet: on the Train page, train a VAE and an IRVAE on "
             "synthetic-faces (offline) or celeba (your CelebA folder), then come back.")
     st.page_link("app_pages/train.py", label="Go to Train")
     st.stop()
 
-names = {p: f"{r.name} · {r.raw_config()['data']['name']}" for p, r in runs.items()}
-choice = st.multiselect("Runs (one, or two side by side)", list(runs), default=list(runs)[:2], max_selections=2,
+names = {p: f"{example_label(r)} · {r.raw_config()['data']['name']}" for p, r in runs.items()}
+choice = st.multiselect("Runs (one, or two side by side)", list(runs), max_selections=2,
+                        default=page_default("retrieval", list(runs), own=2),
                         format_func=names.get)
 left, right = st.columns(2)
 mode = left.radio("Query with", ["attributes", "my own photos"], horizontal=True)

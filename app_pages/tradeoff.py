@@ -7,8 +7,9 @@ import streamlit as st
 from app_pages.common import friendly_errors, job_panel, manager
 from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
 from irvae_core.data import list_datasets
+from irvae_core.examples import all_runs
 from irvae_core.overview import tradeoff_rows
-from irvae_core.runs import default_runs_dir, list_runs
+from irvae_core.runs import default_runs_dir
 from irvae_core.viz import tradeoff_figure
 
 
@@ -27,7 +28,7 @@ st.caption("Each point is a finished, evaluated run; each curve one method (VAE,
            "sorted by the regularization weight α. Lower and further left is better (paper Figure 5).")
 latent = st.radio("Geometry measured on", ["encoded", "augmented"], horizontal=True,
                   format_func={"encoded": "encoded test data", "augmented": "mixup-augmented test codes"}.get)
-rows = tradeoff_rows(list_runs(default_runs_dir()), latent)
+rows = tradeoff_rows(all_runs(default_runs_dir()), latent)
 if not rows:
     st.info("No evaluated runs yet: finished runs are evaluated automatically; start a sweep below.")
 else:

@@ -17,9 +17,10 @@ from irvae_core.config import (
 )
 from irvae_core.data import list_datasets
 from irvae_core.estimate import SLOW_EPOCH_S, EpochEstimate, estimate_epoch_seconds, format_duration
+from irvae_core.examples import all_runs
 from irvae_core.flattening import FlattenConfig
 from irvae_core.overview import is_finished, run_row
-from irvae_core.runs import default_runs_dir, list_runs
+from irvae_core.runs import default_runs_dir
 from irvae_core.training import resolve_config
 
 REG_LABELS = {"none": "none (plain model)", "ir": "ir: relaxed distortion (IRVAE)",
@@ -40,6 +41,7 @@ def train_form(base: RunConfig, key: str) -> tuple[dict, bool, float] | None:
         c1, c2, c3 = st.columns(3)
         dataset = c1.selectbox("Dataset", names, index=names.index(base.data.name) if base.data.name in names else 0)
         root = c1.text_input("Data folder (real datasets only)", base.data.root or "")
+        name = c1.text_input("Run name (optional; the folder adds the date)", "")
         model = c2.selectbox("Model", MODEL_KINDS, index=MODEL_KINDS.index(base.model.kind))
         reg = c2.selectbox("Regularizer", REG_KINDS, format_func=REG_LABELS.get)
         alpha = c2.number_input("α, in the paper's units (empty: the preset's or the default)", min_value=0.0,
@@ -62,7 +64,7 @@ def train_form(base: RunConfig, key: str) -> tuple[dict, bool, float] | None:
     return {"data.name": dataset, "data.root": root or None, "model.kind": model, "reg.kind": reg, "reg.alpha": alpha,
             "model.latent_dim": int(latent), "train.epochs": int(epochs), "train.seed": int(seed),
             "model.hidden": parse_widths(hidden), "model.conv_width": width, "train.batch_size": int(batch),
-            "train.lr": float(lr), "train.tensorboard": tensorboard}, start, 60 * limit
+            "train.lr": float(lr), "train.tensorboard": tensorboard, "name": name.strip() or None}, start, 60 * limit
 
 
 def epoch_estimate(cfg: RunConfig, start: bool) -> EpochEstimate | None:
@@ -88,7 +90,10 @@ with friendly_errors("Could not start the run"):
             overrides.update({"model.arch": None, "model.out_act": None})
         if overrides["reg.alpha"] is None and preset != "none":
             overrides["reg.alpha"] = preset_alpha(preset, overrides["reg.kind"])
+        name = overrides.pop("name")
         cfg = apply_overrides(base, overrides)
+        cfg.name = name
+        manager().check_config(cfg)  # a run name that is a path, a data folder outside IRVAE_DATA_ROOTS
         estimate = epoch_estimate(cfg, start)
         slow = estimate is not None and estimate.seconds > limit
         if estimate is not None:
@@ -105,7 +110,7 @@ with friendly_errors("Could not start the run"):
 st.subheader("Jobs")
 job_panel()
 
-runs = list_runs(default_runs_dir())
+runs = all_runs(default_runs_dir())
 rows = [run_row(r) for r in runs]
 st.subheader("Runs")
 if not runs:

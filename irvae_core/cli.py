@@ -382,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_retrieve)
 
     add_flatten_parser(sub)
+    from irvae_core.examples import add_examples_parser
+
+    add_examples_parser(sub)
     return parser
 
 

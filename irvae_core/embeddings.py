@@ -80,7 +80,7 @@ def cache_dir(run: Run) -> Path:
     """Where a run's embeddings are cached: ``RUN/cache``, or, when the run folder is read-only
     (e.g. a shipped example run), a folder named after the run under ``cache_root()``."""
     own = run.path / "cache"
-    if _writable(own):
+    if not run.is_example and _writable(own):
         return own
     where = hashlib.sha256(str(run.path.resolve()).encode()).hexdigest()[:10]
     return cache_root() / f"{run.name}-{where}"

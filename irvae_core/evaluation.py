@@ -103,6 +103,6 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: s
                          f"was trained on shape {expected}")
     result = evaluate_model(model, data, split, max_points)
     result["run"] = str(run.path)
-    if save and dataset is None:
+    if save and dataset is None and not run.is_example:  # an example keeps the evaluation it shipped with
         atomic_write_json(run.file("evaluation.json"), result)
     return result

@@ -27,9 +27,19 @@ from typing import Any
 import torch
 
 from irvae_core.config import RunConfig, apply_overrides
+from irvae_core.data.roots import allowed_data_folder
 from irvae_core.evaluation import evaluate_run
 from irvae_core.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
-from irvae_core.runs import Run, default_runs_dir, list_runs, new_run, open_run
+from irvae_core.runs import (
+    Run,
+    check_run_name,
+    default_runs_dir,
+    inside_runs_dir,
+    list_runs,
+    new_run,
+    open_run,
+    refuse_example,
+)
 from irvae_core.sweep import SweepItem, plan_sweep, sweep
 from irvae_core.training import Cancelled, Trainer, TrainingFailed, resolve_config
 
@@ -98,7 +108,7 @@ class JobManager:
 
     # ------------------------------------------------------------------ submitting
     def submit_train(self, cfg: RunConfig, label: str | None = None) -> str:
-        cfg = resolve_config(cfg)
+        cfg = resolve_config(self.check_config(cfg))
         run = self._new_run(cfg)
         return self._submit("train", label or run.name, [run], lambda e: self._train(e, cfg, run))
 
@@ -106,6 +116,7 @@ class JobManager:
         """One run per alpha (``sweep.sweep``: finished runs of the same config are reused, not retrained)."""
         if not alphas:
             raise ValueError("a sweep needs at least one alpha")
+        cfg = self.check_config(cfg)
         plan = plan_sweep([apply_overrides(cfg, {"reg.alpha": float(a)}) for a in alphas], self.runs_dir)
         new = list({str(it.run.path): it.run for it in plan if not it.reused}.values())
         for run in new:
@@ -122,6 +133,8 @@ class JobManager:
     def resume(self, run_dir: str | Path) -> str:
         """Continue an interrupted or cancelled run from its last.pt as a new job."""
         run = open_run(run_dir)
+        refuse_example(run.path, "resuming it")
+        inside_runs_dir(self.runs_dir, run.path)
         if run.status().get("state") in ACTIVE and self._owned_by_live_job(run):
             raise ValueError(f"run {run.name} is already running")
         raw = run.raw_config()
@@ -188,6 +201,14 @@ class JobManager:
     def _owned_by_live_job(self, run: Run) -> bool:
         with self._lock:
             return any(e.job.active and str(run.path) in e.job.runs for e in self._entries.values())
+
+    @staticmethod
+    def check_config(cfg: RunConfig) -> RunConfig:
+        """Refuse what a visitor typed that reaches outside: a run name that is a path, a data folder outside
+        $IRVAE_DATA_ROOTS (one sentence each)."""
+        check_run_name(cfg.name)
+        allowed_data_folder(cfg.data.root)
+        return cfg
 
     def _new_run(self, cfg: RunConfig) -> Run:
         run = new_run(self.runs_dir, cfg)

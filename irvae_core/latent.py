@@ -17,7 +17,7 @@ import torch
 from irvae_core.data import DatasetSplits
 from irvae_core.evaluation import encode_split
 from irvae_core.geometry import DEFAULT_CHUNK_ELEMENTS, Decoder, condition_numbers, flat_decoder, jacobian
-from irvae_core.overview import method_name
+from irvae_core.overview import example_label, method_name
 from irvae_core.runs import Run
 
 Plane = str | tuple[int, int]  # "pca" or two coordinate indices
@@ -118,7 +118,7 @@ def run_view(run: Run, model, data: DatasetSplits, *, plane: Plane = (0, 1), n_e
         index = np.sort(torch.randperm(len(z), generator=torch.Generator().manual_seed(seed))[:max_points].numpy())
         z, y = z[index], y[index]
     labels, names = class_labels(y, data)
-    title = f"{method_name(run.raw_config())} · {run.name}"
+    title = f"{method_name(run.raw_config())} · {example_label(run)}"
     return build_view(model.decode, z, labels, names, plane=plane, n_ellipses=n_ellipses, title=title,
                       index=index, seed=seed)
 

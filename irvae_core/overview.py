@@ -30,6 +30,11 @@ def checkpoint_mtime(run: Run) -> float | None:
     return None
 
 
+def example_label(run: Run) -> str:
+    """A run's name as listed: a shipped example (read-only) is marked "(example)"."""
+    return f"{run.name} (example)" if run.is_example else run.name
+
+
 def is_finished(run: Run) -> bool:
     """Done and holding a checkpoint."""
     return run.status().get("state") == "done" and checkpoint_mtime(run) is not None
@@ -38,7 +43,8 @@ def is_finished(run: Run) -> bool:
 def run_row(run: Run) -> dict[str, Any]:
     """One line of the runs table; a run with an unreadable config says so in ``error``."""
     status = run.status()
-    row: dict[str, Any] = {"run": run.name, "state": status.get("state", "unknown"),
+    row: dict[str, Any] = {"run": example_label(run), "example": run.is_example,
+                           "state": status.get("state", "unknown"),
                            "epoch": f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
                            "error": status.get("error") if status.get("state") == "failed" else None}
     try:
@@ -72,5 +78,5 @@ def tradeoff_rows(runs: list[Run], latent: str = "encoded") -> list[dict[str, An
         geo = ev if latent == "encoded" else ev.get("augmented", {})
         rows.append({"dataset": raw.get("data", {}).get("name"), "method": method_name(raw),
                      "alpha": float(paper_alpha(raw) or 0.0), "mse": ev.get("mse"),
-                     "vor": geo.get("vor"), "mcn": geo.get("mcn"), "run": run.name})
+                     "vor": geo.get("vor"), "mcn": geo.get("mcn"), "run": example_label(run)})
     return sorted(rows, key=lambda r: (str(r["dataset"]), r["method"], r["alpha"]))

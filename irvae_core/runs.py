@@ -31,6 +31,21 @@ class CheckpointError(RunError):
     """A checkpoint is missing, truncated or tampered with."""
 
 
+class ReadOnlyRun(RunError):
+    """A write was asked of a shipped example run (a folder holding EXAMPLE_MARKER)."""
+
+
+# A shipped example run (irvae_core/examples.py) holds this file; the run store never writes such a folder.
+EXAMPLE_MARKER = "example.json"
+
+
+def refuse_example(folder: Path, action: str = "writing to it") -> None:
+    """Raise ReadOnlyRun if ``folder`` is a shipped example run: examples are read, never written."""
+    if (Path(folder) / EXAMPLE_MARKER).is_file():
+        raise ReadOnlyRun(f"{Path(folder).name} is a shipped example run and read-only, so {action} is refused: "
+                          "train a run of your own on the Train page instead.")
+
+
 def default_runs_dir() -> Path:
     """Where runs live: $IRVAE_RUNS, else ./runs."""
     return Path(os.environ.get("IRVAE_RUNS", "runs")).expanduser()
@@ -65,6 +80,7 @@ def read_json(path: Path) -> Any:
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """torch.save to a temp file, then rename: a crash never leaves half a checkpoint."""
+    refuse_example(path.parent, "writing a checkpoint into it")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -105,11 +121,17 @@ class Run:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    @property
+    def is_example(self) -> bool:
+        """A shipped example run (read-only: every write below raises ReadOnlyRun)."""
+        return self.file(EXAMPLE_MARKER).is_file()
+
     def config(self) -> RunConfig:
         d = self.raw_config()
         return RunConfig.from_dict({k: d[k] for k in ("data", "model", "reg", "train", "name", "version") if k in d})
 
     def write_config(self, cfg: RunConfig, extra: dict[str, Any] | None = None) -> None:
+        refuse_example(self.path, "rewriting its config")
         d = cfg.to_dict()
         if extra:
             d = {**d, **extra}
@@ -127,6 +149,7 @@ class Run:
     def set_status(self, state: str, **fields: Any) -> None:
         if state not in STATES:
             raise ValueError(f"unknown run state {state!r}")
+        refuse_example(self.path, f"marking it {state}")
         old = self.status()
         if state != "failed":
             old.pop("error", None)
@@ -134,6 +157,7 @@ class Run:
                                                      "updated": time.time()})
 
     def log_metrics(self, record: dict[str, Any]) -> None:
+        refuse_example(self.path, "logging metrics into it")
         with open(self.file("metrics.jsonl"), "a") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -152,6 +176,7 @@ class Run:
 
     def truncate_metrics(self, after_epoch: int) -> None:
         """Drop records past ``after_epoch`` (used when resuming from last.pt)."""
+        refuse_example(self.path, "truncating its metrics")
         kept = [r for r in self.metrics() if r.get("epoch", 0) <= after_epoch]
         atomic_write_bytes(self.file("metrics.jsonl"), "".join(json.dumps(r) + "\n" for r in kept).encode())
 
@@ -162,6 +187,27 @@ class Run:
 
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+
+def check_run_name(name: str | None) -> str | None:
+    """A run name typed by a person: a plain folder name, never a path (RunError in one sentence otherwise)."""
+    if name is None or not str(name).strip():
+        return None
+    name = str(name).strip()
+    if Path(name).is_absolute() or name.startswith("~"):
+        raise RunError(f"the run name {name!r} is a path: give a plain name, the run is stored in the runs folder")
+    if "/" in name or "\\" in name or name in (".", ".."):
+        raise RunError(f"the run name {name!r} names another folder ('/', '..'): give a plain name without them")
+    return name
+
+
+def inside_runs_dir(runs_dir: str | Path, path: str | Path) -> Path:
+    """``path`` resolved (links followed); RunError in one sentence if that leaves ``runs_dir``."""
+    root, where = Path(runs_dir).resolve(), Path(path).expanduser().resolve()
+    if where != root and not where.is_relative_to(root):
+        raise RunError(f"{path} leads outside the runs folder {root} (through '..', an absolute path or a link): "
+                       "the app only writes runs inside it")
+    return where
 
 
 def new_run(runs_dir: str | Path, cfg: RunConfig, label: str | None = None) -> Run:

@@ -20,6 +20,7 @@ import torch
 
 from irvae_core.config import RunConfig, apply_overrides, preset_config
 from irvae_core.data import DATASETS, DataError, DatasetSplits, load_dataset
+from irvae_core.data.roots import allowed_data_folder
 from irvae_core.interpolation import DecodedPath, encode_test_examples, interpolate
 from irvae_core.latent import LatentView
 from irvae_core.mocap.asf import Skeleton
@@ -237,6 +238,7 @@ def offered_runs(dataset: str = "synthetic-mocap", root: str | None = None) -> l
 
 def check_cmu_folder(root: str) -> str:
     """Load a folder of CMU ASF/AMC files (DataError naming the bad file) and say what it holds."""
+    allowed_data_folder(root)
     if not root or not Path(root).expanduser().is_dir():
         raise DataError(f"{root or 'the CMU folder'} is not a folder: give a folder of NN.asf and NN_MM.amc files")
     data = load_dataset("cmu", root)

@@ -1,0 +1,278 @@
+"""Shipped example runs: finished VAE / IRVAE pairs that every page can show before anyone trains.
+
+The examples live in ``examples/`` beside the code (or ``$IRVAE_EXAMPLES``), one folder each with
+config.json, metrics.jsonl, status.json, evaluation.json and one checkpoint (best.pt: weights only,
+no optimizer state), plus ``example.json`` (EXAMPLE_MARKER), which makes the run store refuse
+every write to the folder. ``EXAMPLES`` below is the one place their configs are written;
+``python -m irvae_core examples`` regenerates them from it. Generation is deterministic on one
+CPU thread with the configs' seeds: the same torch version gives the same best.pt bytes (saved
+through an in-memory buffer, so no temp-file name enters the archive) and the same metrics.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from irvae_core.config import RunConfig, apply_overrides, preset_config, quick_start_config
+from irvae_core.overview import is_finished
+from irvae_core.runs import (
+    EXAMPLE_MARKER,
+    Run,
+    RunError,
+    atomic_write_bytes,
+    atomic_write_json,
+    default_runs_dir,
+    list_runs,
+    load_checkpoint,
+    new_run,
+)
+
+# Files an example keeps; everything else a run writes (last.pt with its optimizer state, caches,
+# TensorBoard logs) is left out.
+KEPT_FILES = ("config.json", "metrics.jsonl", "status.json", "evaluation.json", "best.pt")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One shipped run: its folder name, a line saying what it shows, and how it is made."""
+
+    name: str
+    title: str
+    config: Callable[[], RunConfig] | None  # a trained run's config; None for a flattened one
+    base: str | None = None  # a flattened run: the example it flattens
+    flatten: dict[str, Any] | None = None  # a flattened run: FlattenConfig fields
+
+
+def _faces(reg: str) -> RunConfig:
+    """The CPU face preset (conv, m = 32, sigma 1, its IRVAE alpha) on 3,000 synthetic faces, narrowed to conv
+    width 8 so that three face runs fit the examples' size budget (README "Shipped examples")."""
+    cfg = apply_overrides(preset_config("celeba-conv", reg=reg), {
+        "data.name": "synthetic-faces", "model.conv_width": 8, "train.epochs": 10, "train.tensorboard": False})
+    cfg.name = f"faces-{'irvae' if reg == 'ir' else 'vae'}"
+    return cfg
+
+
+def _mocap(index: int) -> RunConfig:
+    from irvae_core.mocap.explore import offered_runs  # the Motion capture page's own offer
+
+    return offered_runs()[index]
+
+
+def _quick(name: str) -> RunConfig:
+    cfg = quick_start_config(name)  # the Home page's own quick start
+    cfg.name = name.replace("quickstart", "mnist5k")
+    return cfg
+
+
+EXAMPLES: tuple[Example, ...] = (
+    Example("mnist5k-vae", "VAE on 5,000 MNIST digits, 2-D latent (the Home page's quick start)",
+            lambda: _quick("quickstart-vae")),
+    Example("mnist5k-irvae", "IRVAE on 5,000 MNIST digits, 2-D latent (the Home page's quick start)",
+            lambda: _quick("quickstart-irvae")),
+    Example("mocap-vae", "VAE on synthetic motion capture poses (the Motion capture page's offer)", lambda: _mocap(0)),
+    Example("mocap-irvae", "IRVAE on synthetic motion capture poses (the Motion capture page's offer)",
+            lambda: _mocap(1)),
+    Example("faces-vae", "VAE on 3,000 synthetic faces, conv, 32-D latent", lambda: _faces("none")),
+    Example("faces-irvae", "IRVAE on 3,000 synthetic faces, conv, 32-D latent", lambda: _faces("ir")),
+    Example("faces-irvae-fm", "IRVAE+FM: a flattening module trained on the faces IRVAE", None, base="faces-irvae",
+            flatten={"epochs": 5, "depth": 4, "width": 64}),
+)
+
+# The example pair each page opens on when the visitor has no runs of their own for it.
+PAGE_EXAMPLES = {
+    "home": ("mnist5k-vae", "mnist5k-irvae"),
+    "latent": ("mnist5k-vae", "mnist5k-irvae"),
+    "interpolation": ("mnist5k-vae", "mnist5k-irvae"),
+    "tradeoff": ("mnist5k-vae", "mnist5k-irvae"),
+    "mocap": ("mocap-vae", "mocap-irvae"),
+    "retrieval": ("faces-vae", "faces-irvae"),
+}
+
+
+def examples_dir() -> Path:
+    """Where the shipped examples are: $IRVAE_EXAMPLES, else ``examples/`` beside the code."""
+    env = os.environ.get("IRVAE_EXAMPLES")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "examples"
+
+
+def example_runs(folder: str | Path | None = None) -> list[Run]:
+    """The shipped examples present on disk, in EXAMPLES order (a missing or unmarked folder is skipped)."""
+    root = Path(folder) if folder is not None else examples_dir()
+    runs = [Run(root / e.name) for e in EXAMPLES]
+    return [r for r in runs if r.is_example and r.file("config.json").is_file()]
+
+
+def all_runs(runs_dir: str | Path | None = None) -> list[Run]:
+    """What the pages list: the user's runs (newest first), then the shipped examples."""
+    root = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    own = list_runs(root)
+    seen = {r.path.resolve() for r in own}
+    return own + [r for r in example_runs() if r.path.resolve() not in seen]
+
+
+def page_default(page: str, paths: Sequence[str], own: int = 1) -> list[str]:
+    """The runs a page opens on: the user's ``own`` newest runs among ``paths``, else the page's example pair
+    (those of it present), else the first run listed."""
+    mine = [p for p in paths if not Run(Path(p)).is_example]
+    if mine:
+        return mine[:own]
+    by_name = {Path(p).name: p for p in paths}
+    pair = [by_name[n] for n in PAGE_EXAMPLES.get(page, ()) if n in by_name]
+    return pair or list(paths)[:1]
+
+
+def page_examples(page: str) -> list[Run]:
+    """The example pair a page shows (those of it present; both, or none when one is missing)."""
+    found = {r.name: r for r in example_runs() if is_finished(r)}
+    pair = [found[n] for n in PAGE_EXAMPLES.get(page, ()) if n in found]
+    return pair if len(pair) == len(PAGE_EXAMPLES.get(page, ())) else []
+
+
+# ----------------------------------------------------------------------------------------- generation
+def _portable_checkpoint(src: Path, dest: Path) -> None:
+    """best.pt reduced to its weights, serialized through a buffer: the bytes depend on the weights alone."""
+    state = load_checkpoint(src)
+    buffer = io.BytesIO()
+    torch.save({"model": state["model"], "epoch": int(state.get("epoch", 0))}, buffer)
+    atomic_write_bytes(dest, buffer.getvalue())
+
+
+def _finish(run: Run, dest: Path, example: Example) -> Run:
+    """Copy a trained run into ``dest`` as a read-only example: kept files only, no machine paths or times."""
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
+    raw = run.raw_config()
+    if example.base is not None:
+        raw["base_run"] = example.base  # a sibling example, not a path on the machine that made it
+    atomic_write_json(tmp / "config.json", raw)
+    records = [{k: v for k, v in r.items() if k != "time"} for r in run.metrics()]
+    atomic_write_bytes(tmp / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in records).encode())
+    status = run.status()
+    atomic_write_json(tmp / "status.json", {"state": status["state"], "epoch": status.get("epoch"),
+                                            "epochs": status.get("epochs"), "best_val": status.get("best_val")})
+    evaluation = {**run.evaluation(), "run": example.name}
+    atomic_write_json(tmp / "evaluation.json", evaluation)
+    _portable_checkpoint(run.file("best.pt"), tmp / "best.pt")
+    atomic_write_json(tmp / EXAMPLE_MARKER, {"name": example.name, "title": example.title,
+                                             "torch": torch.__version__, "regenerate": "./lab examples"})
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+    return Run(dest)
+
+
+def generate_example(example: Example, out: Path, work: Path) -> Run:
+    """Train (or flatten), evaluate and store one example under ``out``; ``work`` holds the scratch runs."""
+    from irvae_core.evaluation import evaluate_run
+    from irvae_core.flattening import FlattenConfig, FlatteningTrainer
+    from irvae_core.training import Trainer, TrainingFailed, resolve_config
+
+    if example.base is not None:
+        base = Run(out / example.base)
+        if not base.is_example:
+            raise RunError(f"example {example.name} flattens {example.base}, which is not generated yet")
+        cfg = base.config()
+        run = new_run(work, cfg, label=example.name)
+        FlatteningTrainer(base, run, FlattenConfig(**(example.flatten or {}))).fit()
+    else:
+        cfg = resolve_config(example.config())
+        run = new_run(work, cfg, label=example.name)
+        Trainer(cfg, run).fit()
+    if run.status().get("state") != "done":
+        raise TrainingFailed(f"example {example.name} did not finish: {run.status().get('error', '')}")
+    evaluate_run(run)
+    return _finish(run, out / example.name, example)
+
+
+def generate_examples(names: Sequence[str] | None = None, out: str | Path | None = None,
+                      examples: Sequence[Example] = EXAMPLES,
+                      on_done: Callable[[Run], None] | None = None) -> list[Run]:
+    """Regenerate the named examples (all by default) into ``out`` (default examples_dir()), on one thread."""
+    known = {e.name: e for e in examples}
+    unknown = [n for n in names or () if n not in known]
+    if unknown:
+        raise ValueError(f"unknown example {unknown[0]!r}; choose from {', '.join(known)}")
+    chosen = [known[n] for n in names] if names else list(examples)
+    out = Path(out) if out is not None else examples_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread: the same float sums in the same order, run after run
+    done = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="irvae-examples-") as work:
+            for example in chosen:
+                done.append(generate_example(example, out, Path(work)))
+                if on_done is not None:
+                    on_done(done[-1])
+    finally:
+        torch.set_num_threads(threads)
+    return done
+
+
+# ----------------------------------------------------------------------------------------- checking
+METRIC_KEYS = ("mse", "vor", "mcn", "cond_mean", "cond_std")
+
+
+def evaluation_mismatches(run: Run, rtol: float = 1e-6) -> list[str]:
+    """The stored evaluation of an example against a fresh one: one sentence per metric that differs."""
+    from irvae_core.evaluation import evaluate_run
+
+    stored = run.evaluation()
+    if stored is None:
+        return [f"{run.name} has no evaluation.json"]
+    fresh = evaluate_run(run, save=False)
+    out = []
+    for where, a, b in (("", stored, fresh), ("augmented ", stored.get("augmented", {}), fresh["augmented"])):
+        for key in (k for k in METRIC_KEYS if k in a or k in b):
+            s, f = a.get(key), b.get(key)
+            if s is None or f is None or abs(f - s) > rtol * max(abs(s), abs(f), 1e-12):
+                out.append(f"{run.name}: {where}{key} stored {s}, evaluated now {f}")
+    return out
+
+
+def add_examples_parser(sub: Any) -> None:
+    p = sub.add_parser("examples", help="regenerate (or check) the shipped example runs in examples/",
+                       description="Trains the shipped example runs from their configs (irvae_core/examples.py) on "
+                                   "one CPU thread, evaluates them and stores each with one checkpoint. --check "
+                                   "instead re-evaluates the stored ones and compares.")
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"examples to make (default all: "
+                   f"{', '.join(e.name for e in EXAMPLES)})")
+    p.add_argument("--out", help="folder to write them to (default: examples/ beside the code, or $IRVAE_EXAMPLES)")
+    p.add_argument("--list", action="store_true", help="list the examples and whether each is present")
+    p.add_argument("--check", action="store_true",
+                   help="re-evaluate the stored examples; exit 1 if an evaluation differs (relative 1e-6)")
+    p.set_defaults(func=_cmd_examples)
+
+
+def _cmd_examples(a: Any) -> int:
+    import sys
+
+    out = Path(a.out) if a.out else examples_dir()
+    present = {r.name for r in example_runs(out)}
+    if a.list:
+        for e in EXAMPLES:
+            print(f"{e.name:16s} {'present' if e.name in present else 'missing'}  {e.title}")
+        return 0
+    if a.check:
+        missing = [n for n in a.names or [e.name for e in EXAMPLES] if n not in present]
+        if missing:
+            raise RunError(f"example {missing[0]} is not in {out}: run `./lab examples {missing[0]}` to make it")
+        problems = [p for r in example_runs(out) if r.name in (a.names or present) for p in evaluation_mismatches(r)]
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            print(f"{len(problems)} stored evaluation value(s) differ from a fresh evaluation", file=sys.stderr)
+            return 1
+        print(f"{len(a.names or present)} example(s) match their stored evaluation (relative 1e-6)")
+        return 0
+    generate_examples(a.names or None, out, on_done=lambda r: print(r.path, flush=True))
+    return 0

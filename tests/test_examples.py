@@ -1,0 +1,150 @@
+"""Shipped example runs: they load, their stored evaluation is a fresh evaluation, they are made
+deterministically, and nothing in the app writes, resumes or deletes them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from irvae_core.examples import (
+    EXAMPLES,
+    PAGE_EXAMPLES,
+    Example,
+    all_runs,
+    evaluation_mismatches,
+    example_runs,
+    generate_examples,
+    page_default,
+)
+from irvae_core.jobs import JobManager
+from irvae_core.overview import run_row
+from irvae_core.runs import EXAMPLE_MARKER, ReadOnlyRun, Run, save_checkpoint
+from irvae_core.training import load_model, train
+from tests.helpers import tiny_config
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = (Example("tiny-vae", "a tiny VAE", lambda: tiny_config(**{"train.epochs": 2})),
+        Example("tiny-irvae", "a tiny IRVAE", lambda: tiny_config(**{"train.epochs": 2, "reg.kind": "ir",
+                                                                      "reg.alpha": 10.0})),
+        Example("tiny-irvae-fm", "its flattening", None, base="tiny-irvae",
+                flatten={"epochs": 1, "depth": 2, "width": 16}))
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def tiny_examples(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("examples")
+    generate_examples(out=out, examples=TINY)
+    return out
+
+
+def test_the_shipped_examples_are_all_there_and_small(shipped_examples):
+    runs = example_runs(shipped_examples)
+    assert [r.name for r in runs] == [e.name for e in EXAMPLES]
+    for run in runs:
+        files = sorted(p.name for p in run.path.iterdir())
+        assert files == sorted(["config.json", "metrics.jsonl", "status.json", "evaluation.json", "best.pt",
+                                EXAMPLE_MARKER]), run.name
+        state = torch.load(run.file("best.pt"), weights_only=True)
+        assert set(state) == {"model", "epoch"}  # one checkpoint, no optimizer state
+    size = sum(p.stat().st_size for p in shipped_examples.rglob("*") if p.is_file())
+    assert size < 20 * 2**20
+
+
+@pytest.mark.parametrize("name", [e.name for e in EXAMPLES])
+def test_each_shipped_example_loads_and_its_stored_evaluation_is_a_fresh_one(shipped_examples, name):
+    run = Run(shipped_examples / name)
+    before = digest(run.path)
+    model = load_model(run)
+    assert not model.training
+    assert evaluation_mismatches(run) == []
+    assert digest(run.path) == before  # evaluating an example stores nothing in it
+
+
+def test_an_example_that_differs_from_its_evaluation_is_reported(tiny_examples, tmp_path):
+    import shutil
+
+    copy = tmp_path / "tiny-vae"
+    shutil.copytree(tiny_examples / "tiny-vae", copy)
+    ev = json.loads((copy / "evaluation.json").read_text())
+    (copy / "evaluation.json").write_text(json.dumps({**ev, "mse": ev["mse"] * 1.001}))
+    problems = evaluation_mismatches(Run(copy))
+    assert len(problems) == 1 and problems[0].startswith("tiny-vae: mse stored")
+
+
+def test_generation_is_deterministic_to_the_byte(tiny_examples, tmp_path):
+    again = tmp_path / "again"
+    generate_examples(["tiny-vae", "tiny-irvae", "tiny-irvae-fm"], again, examples=TINY)
+    for example in TINY:
+        first, second = digest(tiny_examples / example.name), digest(again / example.name)
+        assert first == second, example.name  # config, metrics, status, evaluation and best.pt, byte for byte
+    raw = json.loads((again / "tiny-irvae-fm" / "config.json").read_text())
+    assert raw["type"] == "flatten" and raw["base_run"] == "tiny-irvae"  # no path of the machine that made it
+    assert load_model(Run(again / "tiny-irvae-fm")).fm is not None
+
+
+def test_generation_refuses_an_unknown_name(tmp_path):
+    with pytest.raises(ValueError, match="unknown example 'nope'; choose from tiny-vae"):
+        generate_examples(["nope"], tmp_path, examples=TINY)
+
+
+def test_the_run_store_refuses_every_write_to_an_example(tiny_examples):
+    run = Run(tiny_examples / "tiny-irvae")
+    before = digest(run.path)
+    writes = [lambda: run.set_status("running"), lambda: run.log_metrics({"epoch": 3}),
+              lambda: run.write_config(run.config()), lambda: run.truncate_metrics(0),
+              lambda: save_checkpoint(run.file("last.pt"), {"model": {}})]
+    for write in writes:
+        with pytest.raises(ReadOnlyRun, match="tiny-irvae is a shipped example run and read-only"):
+            write()
+    assert digest(run.path) == before
+
+
+def test_the_job_manager_never_resumes_an_example(tiny_examples, tmp_path):
+    jm = JobManager(tmp_path / "runs", evaluate=False)
+    before = digest(tiny_examples / "tiny-vae")
+    with pytest.raises(ReadOnlyRun, match="resuming it is refused"):
+        jm.resume(tiny_examples / "tiny-vae")
+    assert jm.jobs() == [] and digest(tiny_examples / "tiny-vae") == before
+
+
+def test_flattening_an_example_writes_a_new_run_of_the_user(tiny_examples, tmp_path):
+    from irvae_core.flattening import FlattenConfig
+
+    jm = JobManager(tmp_path / "runs", evaluate=False)
+    before = digest(tiny_examples / "tiny-vae")
+    job = jm.wait(jm.submit_flatten(tiny_examples / "tiny-vae", FlattenConfig(epochs=1, depth=2, width=8)), 120)
+    assert job.state == "done" and Path(job.runs[0]).parent == tmp_path / "runs"
+    assert digest(tiny_examples / "tiny-vae") == before
+
+
+def test_pages_list_examples_after_the_users_runs_and_open_on_the_pages_pair(shipped_examples, tmp_path):
+    mine = train(tiny_config(**{"train.epochs": 1}), str(tmp_path))
+    listed = all_runs(tmp_path)
+    assert listed[0].path == mine.path and [r.name for r in listed[1:]] == [e.name for e in EXAMPLES]
+    rows = [run_row(r) for r in listed]
+    assert [row["example"] for row in rows] == [False] + [True] * len(EXAMPLES)
+    assert rows[1]["run"] == "mnist5k-vae (example)" and rows[0]["run"] == mine.name
+    paths = [str(r.path) for r in listed]
+    assert page_default("latent", paths) == [str(mine.path)]  # the user's own run first
+    for page, pair in PAGE_EXAMPLES.items():  # no runs of their own: the page's example pair
+        assert [Path(p).name for p in page_default(page, paths[1:])] == list(pair)
+
+
+def test_lab_examples_check_and_list(tiny_examples):
+    env_run = [sys.executable, "-m", "irvae_core", "examples", "--out", str(tiny_examples)]
+    listed = subprocess.run([*env_run, "--list"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0 and "mnist5k-vae      missing" in listed.stdout
+    checked = subprocess.run([*env_run, "--check", "mnist5k-vae"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+    assert checked.returncode == 2
+    assert checked.stderr.strip().splitlines()[-1].startswith("error: example mnist5k-vae is not in")
