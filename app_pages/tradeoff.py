@@ -37,6 +37,9 @@ else:
     shown = [r for r in rows if str(r["dataset"]) == dataset]
     st.plotly_chart(tradeoff_figure(shown), key="tradeoff")
     st.dataframe(shown, hide_index=True)
+    if any(r["run"].endswith("(example)") for r in shown):
+        st.caption("Read-only, shipped with IRVAE Lab: " + ", ".join(r["run"] for r in shown
+                                                                    if r["run"].endswith("(example)")))
 
 st.subheader("α sweep")
 st.caption("One background run per α, each evaluated when it finishes.")

@@ -118,6 +118,8 @@ if not runs:
 else:
     st.dataframe(rows, hide_index=True, column_order=["run", "state", "epoch", "method", "dataset", "alpha",
                                                       "latent", "mse", "mcn", "vor", "error"])
+    if any(row.get("example") for row in rows):
+        st.caption("Read-only, shipped with IRVAE Lab: " + ", ".join(r["run"] for r in rows if r.get("example")))
     for row in rows:
         if row["state"] in ("failed", "unreadable"):
             st.error(f"{row['run']} {row['state']}: {row['error'] or 'no reason recorded'}")
