@@ -10,16 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from irvae_core.examples import EXAMPLES, PAGE_EXAMPLES
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=300).run()
-    if page != "pages/home.py":
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
+from tests.test_app import open_page
 
 
 def titles(at: AppTest, i: int = 0) -> list[str]:
