@@ -181,16 +181,15 @@ def _finish(run: Run, dest: Path, example: Example) -> Run:
 def generate_example(example: Example, out: Path, work: Path) -> Run:
     """Train (or flatten), evaluate and store one example under ``out``; ``work`` holds the scratch runs."""
     from irvae_core.evaluation import evaluate_run
-    from irvae_core.flattening import FlattenConfig, FlatteningTrainer
+    from irvae_core.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
     from irvae_core.training import Trainer, TrainingFailed, resolve_config
 
     if example.base is not None:
         base = Run(out / example.base)
         if not base.is_example:
             raise RunError(f"example {example.name} flattens {example.base}, which is not generated yet")
-        cfg = base.config()
-        run = new_run(work, cfg, label=example.name)
-        FlatteningTrainer(base, run, FlattenConfig(**(example.flatten or {}))).fit()
+        run, fcfg = new_flattened_run(base, FlattenConfig(**(example.flatten or {})), work)
+        FlatteningTrainer(base, run, fcfg).fit()
     else:
         cfg = resolve_config(example.config())
         run = new_run(work, cfg, label=example.name)

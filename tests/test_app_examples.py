@@ -19,7 +19,7 @@ def titles(at: AppTest, i: int = 0) -> list[str]:
 
 def test_home_shows_the_example_vae_and_irvae_with_no_runs(shipped_examples, tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
-    at = open_page("pages/home.py")
+    at = open_page("app_pages/home.py")
     assert titles(at) == ["VAE · mnist5k-vae (example)", "IRVAE · mnist5k-irvae (example)"]
     evaluations = [json.loads((shipped_examples / n / "evaluation.json").read_text()) for n in PAGE_EXAMPLES["home"]]
     captions = [c.value for c in at.caption if c.value.startswith(("VAE", "IRVAE"))]
@@ -27,8 +27,9 @@ def test_home_shows_the_example_vae_and_irvae_with_no_runs(shipped_examples, tmp
     assert not list((tmp_path / "runs").glob("*"))  # showing examples writes no run of the user's
 
 
-@pytest.mark.parametrize("page,key", [("pages/latent.py", "latent"), ("pages/interpolation.py", "interpolation"),
-                                      ("pages/mocap.py", "mocap"), ("pages/retrieval.py", "retrieval")])
+@pytest.mark.parametrize("page,key", [("app_pages/latent.py", "latent"),
+                                      ("app_pages/interpolation.py", "interpolation"),
+                                      ("app_pages/mocap.py", "mocap"), ("app_pages/retrieval.py", "retrieval")])
 def test_each_page_opens_on_its_example_pair(shipped_examples, tmp_path, monkeypatch, page, key):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
     at = open_page(page)
@@ -41,11 +42,11 @@ def test_each_page_opens_on_its_example_pair(shipped_examples, tmp_path, monkeyp
 
 def test_tradeoff_and_train_list_the_examples(shipped_examples, tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
-    at = open_page("pages/tradeoff.py")
+    at = open_page("app_pages/tradeoff.py")
     assert at.selectbox[0].value == "mnist5k"
     table = at.dataframe[0].value
     assert sorted(table["run"]) == ["mnist5k-irvae (example)", "mnist5k-vae (example)"]
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     runs = at.dataframe[0].value
     assert runs["run"].str.endswith("(example)").all() and len(runs) == len(EXAMPLES)
     assert not [b for b in at.button if b.key and b.key.startswith("resume-")]  # never offered for resume
@@ -54,7 +55,7 @@ def test_tradeoff_and_train_list_the_examples(shipped_examples, tmp_path, monkey
 @pytest.mark.parametrize("name", ["../escaped", "/tmp/escaped"])
 def test_a_typed_run_name_that_is_a_path_is_one_sentence(tmp_path, monkeypatch, name):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     [field] = [t for t in at.text_input if t.label.startswith("Run name")]
     field.set_value(name)
     [start] = [b for b in at.button if b.label == "Start training"]
@@ -70,7 +71,7 @@ def test_a_typed_run_name_that_is_a_path_is_one_sentence(tmp_path, monkeypatch, 
 def test_a_data_folder_outside_irvae_data_roots_is_one_sentence(tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("IRVAE_DATA_ROOTS", str(tmp_path / "data"))
-    at = open_page("pages/train.py")
+    at = open_page("app_pages/train.py")
     [field] = [t for t in at.text_input if t.label.startswith("Data folder")]
     field.set_value("/etc")
     [start] = [b for b in at.button if b.label == "Start training"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from irvae_core.checkpoints import load_model
 from irvae_core.examples import (
     EXAMPLES,
     PAGE_EXAMPLES,
@@ -25,7 +26,7 @@ from irvae_core.examples import (
 from irvae_core.jobs import JobManager
 from irvae_core.overview import run_row
 from irvae_core.runs import EXAMPLE_MARKER, ReadOnlyRun, Run, save_checkpoint
-from irvae_core.training import load_model, train
+from irvae_core.training import train
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
