@@ -9,6 +9,7 @@ from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
 from irvae_core.data import list_datasets
 from irvae_core.examples import all_runs
 from irvae_core.overview import tradeoff_rows
+from irvae_core.reproduce import claim_lines, list_reproductions
 from irvae_core.runs import default_runs_dir
 from irvae_core.viz import tradeoff_figure
 
@@ -40,6 +41,21 @@ else:
     if any(r["run"].endswith("(example)") for r in shown):
         st.caption("Read-only, shipped with IRVAE Lab: " + ", ".join(r["run"] for r in shown
                                                                     if r["run"].endswith("(example)")))
+
+st.subheader("Paper reproductions")
+reproductions = list_reproductions()
+if not reproductions:
+    st.caption("None yet: `python -m irvae_core reproduce mnist-tradeoff --quick` trains the paper's experiment on "
+               "this machine and writes its table and figures to reproductions/, where this page finds them.")
+else:
+    labels = [f"{r['experiment']} ({r['mode']} mode)" for r in reproductions]
+    shown = reproductions[labels.index(st.selectbox("Reproduction", labels))]
+    st.caption(f"Data: {shown['data']}. Command: `{shown['command']}`. Our points beside the paper's claims; "
+               "each line says whether the claim holds on these runs.")
+    for path in shown["figure_paths"]:
+        st.image(path)
+    st.markdown("\n".join(f"- {line}" for line in claim_lines(shown)))
+    st.dataframe(shown["rows"], hide_index=True)
 
 st.subheader("α sweep")
 st.caption("One background run per α, each evaluated when it finishes.")

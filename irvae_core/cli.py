@@ -1,4 +1,4 @@
-"""Command line: ``python -m irvae_core {train,flatten,evaluate,sweep,retrieve} ...``.
+"""Command line: ``python -m irvae_core {train,flatten,evaluate,sweep,retrieve,reproduce} ...``.
 
 Exit codes: 0 success, 1 a run failed (e.g. a non-finite loss), 2 bad usage or bad data.
 Errors are one sentence on stderr, never a traceback.
@@ -385,7 +385,48 @@ def build_parser() -> argparse.ArgumentParser:
     from irvae_core.examples import add_examples_parser
 
     add_examples_parser(sub)
+    add_reproduce_parser(sub)
     return parser
+
+
+def add_reproduce_parser(sub: Any) -> None:
+    from irvae_core.reproduce import EXPERIMENTS, default_reproductions_dir
+
+    p = sub.add_parser("reproduce", help="one of the paper's experiments end to end: a table and figures beside the "
+                                         "paper's numbers",
+                       description="Trains the experiment's runs from the paper's presets (finished runs in OUT are "
+                                   "reused, so an interrupted reproduction resumes), evaluates them on the test "
+                                   "split and writes OUT/EXPERIMENT/results.md, results.json and PNG figures. "
+                                   "Experiments: " + "; ".join(f"{k}: {v[0]}" for k, v in EXPERIMENTS.items()))
+    p.add_argument("experiment", metavar="EXPERIMENT", choices=list(EXPERIMENTS), help=", ".join(EXPERIMENTS))
+    p.add_argument("--data-root", help="the real data set's folder (cmu, celeba; mnist in full mode)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true",
+                      help="CPU schedule: fewer epochs, a subset of alpha, embedded MNIST-5k for the MNIST experiments")
+    mode.add_argument("--tiny", action="store_true",
+                      help="one epoch on two alphas (synthetic stand-ins without --data-root): checks the pipeline, "
+                           "reproduces nothing")
+    p.add_argument("--out", help=f"folder for the reproductions (default $IRVAE_REPRODUCTIONS or "
+                                 f"{default_reproductions_dir()})")
+    p.set_defaults(func=cmd_reproduce)
+
+
+def cmd_reproduce(a: argparse.Namespace) -> int:
+    from irvae_core.reproduce import ReproductionError, check_out, claim_lines, default_reproductions_dir, reproduce
+
+    mode = "quick" if a.quick else "tiny" if a.tiny else "full"
+    try:
+        result = reproduce(a.experiment, check_out(a.out or default_reproductions_dir()), mode, a.data_root,
+                           progress=_Progress, log=lambda line: tqdm.write(line, file=sys.stderr))
+    except ReproductionError as e:
+        raise UsageError(str(e)) from None
+    except KeyboardInterrupt:
+        print("cancelled; run the same command again to resume (finished runs are reused)", file=sys.stderr)
+        return 130
+    folder = check_out(a.out or default_reproductions_dir()) / a.experiment
+    print("\n".join(claim_lines(result)))
+    print(folder / "results.md")
+    return EXIT_FAILED if result["missing"] else 0
 
 
 def _warn_one_line(message, category, filename, lineno, file=None, line=None) -> None:
