@@ -128,7 +128,7 @@ def _fm(mode: str, quick_epochs: int, full_epochs: int = 100) -> FlattenConfig:
 # the CPU defaults (config.DEFAULT_ALPHA) by a decade each way.
 MNIST_ALPHAS = {"ir": [10.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0], "fmvae": [0.01, 0.1, 1.0, 10.0, 100.0]}
 MNIST_QUICK = {"ir": [100.0, 1000.0, 10000.0], "fmvae": [0.1, 1.0, 10.0]}
-EPOCHS = {"mnist": {"full": 300, "quick": 60, "tiny": 1}, "cmu": {"full": 300, "quick": 100, "tiny": 1},
+EPOCHS = {"mnist": {"full": 300, "quick": 60, "tiny": 1}, "cmu": {"full": 300, "quick": 40, "tiny": 1},
           "dims": {"full": 100, "quick": 60, "tiny": 1}, "celeba": {"full": 100, "quick": 20, "tiny": 1}}
 
 
@@ -143,7 +143,7 @@ def plan_cmu_tradeoff(mode: str, data_root: str | None) -> Plan:
     if base.data.name == "synthetic-mocap":
         base = apply_overrides(base, {"data.options": {"n": 700}})
     alphas = {k: _pick(mode, MNIST_ALPHAS[k], MNIST_QUICK[k]) for k in MNIST_ALPHAS}
-    return Plan("cmu-tradeoff", mode, note, _tradeoff_jobs(base, alphas, _fm(mode, 20)), {"alphas": alphas})
+    return Plan("cmu-tradeoff", mode, note, _tradeoff_jobs(base, alphas, _fm(mode, 10)), {"alphas": alphas})
 
 
 def plan_latent_dims(mode: str, data_root: str | None) -> Plan:

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from streamlit.testing.v1 import AppTest
 
 from irvae_core.cli import main
 from irvae_core.config import preset_config
 from irvae_core.reproduce import (
     ReproductionError,
     below_curve,
+    claim_lines,
     list_reproductions,
     plan,
     reproduce,
@@ -19,6 +21,7 @@ from irvae_core.reproduce import (
 )
 from irvae_core.runs import list_runs
 
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
 CMU = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cmu"
 
 
@@ -69,9 +72,16 @@ def test_tradeoff_claims_count_alphas_and_demand_an_unchanged_mse_for_the_flatte
     assert tradeoff_claims(rows)[1]["holds"]
 
 
-def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_tradeoff(tmp_path_factory):
+    """A finished tiny mnist-tradeoff reproduction: its folder, result and log lines."""
+    out = tmp_path_factory.mktemp("reproductions")
     logs: list[str] = []
-    result = reproduce("mnist-tradeoff", tmp_path, "tiny", log=logs.append)
+    return out, reproduce("mnist-tradeoff", out, "tiny", log=logs.append), logs
+
+
+def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(tiny_tradeoff):
+    tmp_path, result, logs = tiny_tradeoff
     folder = tmp_path / "mnist-tradeoff"
     md = (folder / "results.md").read_text()
     rows = table_rows(md)
@@ -109,6 +119,20 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(tm
     assert list_reproductions(tmp_path)[0]["figure_paths"] == [str(folder / "tradeoff.png")]
 
 
+def test_the_tradeoff_page_shows_a_finished_reproduction(tiny_tradeoff, tmp_path, monkeypatch):
+    out, result, _ = tiny_tradeoff
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("IRVAE_REPRODUCTIONS", str(out))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("pages/tradeoff.py").run()
+    assert not at.exception and not at.error
+    assert next(s for s in at.selectbox if s.label == "Reproduction").options == ["mnist-tradeoff (tiny mode)"]
+    assert len(at.get("image")) == 1  # tradeoff.png
+    claims = [m.value for m in at.markdown if "IRVAE's points lie below" in m.value]
+    assert claims and claim_lines(result)[0] in claims[0]
+    assert at.dataframe[0].value["run"].tolist() == [r["run"] for r in result["rows"]]
+
+
 def test_latent_dims_tiny_tables_condition_numbers_beside_table_3(tmp_path):
     result = reproduce("mnist-latent-dims", tmp_path, "tiny")
     rows = table_rows((tmp_path / "mnist-latent-dims" / "results.md").read_text())
@@ -143,7 +167,7 @@ def test_cmu_plan_reads_the_real_trials_with_the_cmu_preset():
     p = plan("cmu-tradeoff", "quick", str(CMU))
     cfg = next(j.cfg for j in p.jobs if j.key == "vae")
     assert cfg.data.name == "cmu" and Path(cfg.data.root) == CMU.resolve()
-    assert cfg.model.hidden == [512, 512] and cfg.model.out_act == "tanh" and cfg.train.epochs == 100
+    assert cfg.model.hidden == [512, 512] and cfg.model.out_act == "tanh" and cfg.train.epochs == 40
 
 
 def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
