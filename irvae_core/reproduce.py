@@ -225,8 +225,10 @@ def find_finished(runs_dir: Path, request: dict[str, Any]) -> Run | None:
 
 
 def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str], ProgressCallback] | None = None,
-                log: Callable[[str], None] | None = None) -> dict[str, Run]:
+                log: Callable[[str], None] | None = None, train: bool = True) -> dict[str, Run]:
     """Train (or reuse) every job's run under runs_dir, in order, each evaluated; {key: run}.
+
+    With ``train=False`` only the finished runs are collected (a report while the rest still run).
 
     A job whose run fails is left out of the result (its folder keeps the reason); a flattening
     job whose base failed is skipped. ``progress(description)`` gives a Trainer callback per run.
@@ -242,6 +244,9 @@ def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str],
         if found is not None:
             say(f"[{i}/{len(jobs)}] {job.key}: reusing finished run {found.path}")
             done[job.key] = found
+            continue
+        if not train:
+            say(f"[{i}/{len(jobs)}] {job.key}: not finished yet")
             continue
         callback = progress(f"[{i}/{len(jobs)}] {job.key}") if progress else None
         try:
@@ -415,12 +420,15 @@ def command_line(p: Plan, data_root: str | None) -> str:
 
 def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", data_root: str | None = None,
               progress: Callable[[str], ProgressCallback] | None = None,
-              log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run (or resume) one experiment into out/NAME; returns its results (also in results.json)."""
+              log: Callable[[str], None] | None = None, train: bool = True) -> dict[str, Any]:
+    """Run (or resume) one experiment into out/NAME; returns its results (also in results.json).
+
+    ``train=False`` reports on the runs finished so far and trains nothing.
+    """
     p = plan(name, mode, data_root)
     folder = Path(out if out is not None else default_reproductions_dir()) / name
     folder.mkdir(parents=True, exist_ok=True)
-    runs = run_configs(p.jobs, folder / "runs", progress, log)
+    runs = run_configs(p.jobs, folder / "runs", progress, log, train)
     order = {"VAE": 0, "FMVAE": 1, "IRVAE": 2, "IRVAE+FM": 3}
     rows = sorted((_row(j.key, runs[j.key]) for j in p.jobs if j.key in runs),
                   key=lambda r: (order.get(r["method"], 4), r["method"], r["k"] or 0, r["latent_dim"], r["alpha"]))
@@ -441,7 +449,7 @@ def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", dat
             "Geometry on the encoded test data; MSE per element on the test split.", ""]
     checks = ["", "## The paper's claims on these points", ""] + [f"- {line}" for line in claim_lines(result)]
     if missing:
-        checks += ["", f"Runs that did not finish (see their status.json): {', '.join(missing)}"]
+        checks += ["", f"Runs not finished (not trained yet, or failed: see their status.json): {', '.join(missing)}"]
     figs = ["", *(f"![{f}]({f})" for f in result["figures"])]
     (folder / "results.md").write_text("\n".join(head + lines + checks + figs) + "\n")
     atomic_write_json(folder / "results.json", result)
