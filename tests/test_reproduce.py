@@ -176,7 +176,8 @@ def test_cmu_plan_reads_the_real_trials_with_the_cmu_preset():
     p = plan("cmu-tradeoff", "quick", str(CMU))
     cfg = next(j.cfg for j in p.jobs if j.key == "vae")
     assert cfg.data.name == "cmu" and Path(cfg.data.root) == CMU.resolve()
-    assert cfg.model.hidden == [512, 512] and cfg.model.out_act == "tanh" and cfg.train.epochs == 40
+    assert cfg.model.hidden == [512, 512] and cfg.model.out_act == "tanh" and cfg.train.epochs == 20
+    assert cfg.model.fixed_sigma == 0.05 and cfg.train.lr_schedule == "constant"
 
 
 def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
