@@ -10,12 +10,14 @@ from streamlit.testing.v1 import AppTest
 
 from irvae_core.cli import main
 from irvae_core.config import preset_config
+from irvae_core.data import load_dataset
 from irvae_core.reproduce import (
     ReproductionError,
     below_curve,
     claim_lines,
     list_reproductions,
     plan,
+    reconstruction_claims,
     reproduce,
     tradeoff_claims,
 )
@@ -80,6 +82,14 @@ def tiny_tradeoff(tmp_path_factory):
     return out, reproduce("mnist-tradeoff", out, "tiny", log=logs.append), logs
 
 
+def test_reconstruction_claims_flag_runs_no_better_than_the_mean_example():
+    rows = [pt("VAE", 0.5, 9.0, 9.0), pt("IRVAE", 0.5, 1.0, 1.0, 1.0, "irvae-a1"),
+            pt("IRVAE", 0.95, 1.0, 1.0, 10.0, "irvae-a10")]
+    [claim] = reconstruction_claims(rows, 1.0)  # the VAE is not checked: it is the reference
+    assert not claim["holds"] and claim["count"] == "1 of 2; not: irvae-a10"
+    assert reconstruction_claims(rows[:2], 1.0)[0]["holds"] and reconstruction_claims(rows, None) == []
+
+
 def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(tiny_tradeoff):
     tmp_path, result, logs = tiny_tradeoff
     folder = tmp_path / "mnist-tradeoff"
@@ -98,7 +108,13 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     assert flat["irvae-a100-fm"]["mse"] == pytest.approx(flat["irvae-a100"]["mse"], rel=1e-4)
     assert result["figures"] == ["tradeoff.png"] and "![tradeoff.png](tradeoff.png)" in md
     assert_png(folder / "tradeoff.png")
-    assert [c["claim"][:20] for c in result["claims"]] == ["IRVAE's points lie b", "the flattening modul"]
+    assert [c["claim"][:20] for c in result["claims"]][:2] == ["IRVAE's points lie b", "the flattening modul"]
+    # the baseline a collapsed model scores: the mean training digit (of the 0s and 1s tiny mode keeps)
+    data = load_dataset("mnist5k", classes=[0, 1])
+    mean_mse = (data.test.x.double() - data.train.x.double().mean(0)).pow(2).mean().item()
+    assert result["mean_example_mse"] == pytest.approx(mean_mse)
+    assert [c["claim"].split(" (")[0] for c in result["claims"][2:]] == [
+        f"every {m} run reconstructs" for m in ("FMVAE", "IRVAE", "IRVAE+FM")]
     assert "## The paper's claims on these points" in md and result["missing"] == []
     assert "mnist5k" in result["data"]
     before = sorted(r.name for r in list_runs(folder / "runs"))
@@ -184,7 +200,7 @@ def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
     result = reproduce("isometry-vs-scaled", tmp_path, "tiny")
     methods = [r["method"] for r in result["rows"]]
     assert methods == ["IRVAE", "IRVAE", "ISOVAE k=1", "ISOVAE k=1", "ISOVAE k=100", "ISOVAE k=100"]
-    assert [c["claim"] for c in result["claims"]] == [
+    assert [c["claim"] for c in result["claims"]][:2] == [
         "IRVAE's points lie below strict isometry's with k = 1 for most alpha",
         "IRVAE's points lie below strict isometry's with k = 100 for most alpha"]
     assert_png(tmp_path / "isometry-vs-scaled" / "tradeoff.png")
