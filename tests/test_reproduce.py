@@ -147,7 +147,7 @@ def test_the_tradeoff_page_shows_a_finished_reproduction(tiny_tradeoff, tmp_path
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("IRVAE_REPRODUCTIONS", str(out))
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("pages/tradeoff.py").run()
+    at.switch_page("app_pages/tradeoff.py").run()
     assert not at.exception and not at.error
     assert next(s for s in at.selectbox if s.label == "Reproduction").options == ["mnist-tradeoff (tiny mode)"]
     assert len(at.get("image")) == 1  # tradeoff.png
