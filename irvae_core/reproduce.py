@@ -30,10 +30,11 @@ import torch
 from irvae_core.config import ConfigError, RunConfig, apply_overrides, preset_config
 from irvae_core.data import load_dataset
 from irvae_core.evaluation import evaluate_run
-from irvae_core.flattening import FlattenConfig, FlatteningTrainer
+from irvae_core.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
 from irvae_core.overview import method_name
-from irvae_core.runs import Run, atomic_write_bytes, atomic_write_json, list_runs, new_run, read_json
-from irvae_core.training import ProgressCallback, Trainer, TrainingFailed, resolve_config
+from irvae_core.runs import Run, atomic_write_bytes, atomic_write_json, list_runs, read_json
+from irvae_core.sweep import plan_sweep, same_config, sweep
+from irvae_core.training import ProgressCallback, TrainingFailed, resolve_config
 
 MODES = ("full", "quick", "tiny")
 FINGERPRINT = "reproduce.json"  # written into a run when it finished: the request it answers
@@ -211,18 +212,14 @@ def plan(name: str, mode: str = "quick", data_root: str | None = None) -> Plan:
 
 
 # ------------------------------------------------------------------------------------ running
-def _request(job: Job, base: Run | None = None) -> dict[str, Any]:
-    """What a job asks for, as stored in a finished run's FINGERPRINT (reuse needs an exact match)."""
-    if job.cfg is not None:
-        return {"config": resolve_config(job.cfg).to_dict()}
-    return {"base_run": base.name if base else None, "flatten": dataclasses.asdict(job.fcfg)}
+def _flatten_request(job: Job, base: Run) -> dict[str, Any]:
+    """What a flattening job asks for, as stored in its finished run's FINGERPRINT (reuse needs an exact match).
+    Training jobs need none: the sweep reuses a finished run of the same config (``sweep.same_config``)."""
+    return {"base_run": base.name, "flatten": dataclasses.asdict(job.fcfg)}
 
 
-def find_finished(runs_dir: Path, request: dict[str, Any]) -> Run | None:
-    """A done, evaluated run under runs_dir that was made for exactly this request (else None).
-
-    (The one reuse check: it belongs in the shared sweep once that reuses finished runs.)
-    """
+def find_flattened(runs_dir: Path, request: dict[str, Any]) -> Run | None:
+    """A done, evaluated flattened run under runs_dir made for exactly this request (else None)."""
     for run in list_runs(runs_dir):
         fp = run.file(FINGERPRINT)
         if fp.is_file() and run.status().get("state") == "done" and run.evaluation() is not None:
@@ -234,46 +231,70 @@ def find_finished(runs_dir: Path, request: dict[str, Any]) -> Run | None:
     return None
 
 
+def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, train: bool,
+               say: Callable[[str], None]) -> Run | None:
+    """The finished, evaluated run of a training job: reused, or trained by the one sweep (``sweep.sweep``)."""
+    cfg = resolve_config(job.cfg)
+    cfg.name = job.key
+    if not train:
+        found = next((r for r in list_runs(runs_dir) if same_config(cfg, r) and r.evaluation() is not None), None)
+        say("reusing finished run " + str(found.path) if found else "not finished yet")
+        return found
+    plan = plan_sweep([cfg], runs_dir)
+    if plan[0].reused:
+        say(f"reusing finished run {plan[0].run.path}")
+    [row] = sweep([cfg], runs_dir, callback=callback, plan=plan)
+    if row["state"] != "done":
+        say(f"failed ({row.get('error')})")
+        return None
+    return plan[0].run
+
+
+def _flatten_job(job: Job, base: Run, runs_dir: Path, callback: ProgressCallback | None, train: bool,
+                 say: Callable[[str], None]) -> Run | None:
+    request = _flatten_request(job, base)
+    found = find_flattened(runs_dir, request)
+    if found is not None or not train:
+        say("reusing finished run " + str(found.path) if found else "not finished yet")
+        return found
+    run, fcfg = new_flattened_run(base, job.fcfg, runs_dir)
+    try:
+        FlatteningTrainer(base, run, fcfg, callback=callback).fit()
+        evaluate_run(run)
+    except TrainingFailed as e:
+        say(f"failed ({e})")
+        return None
+    atomic_write_json(run.file(FINGERPRINT), request)
+    return run
+
+
 def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str], ProgressCallback] | None = None,
                 log: Callable[[str], None] | None = None, train: bool = True) -> dict[str, Run]:
     """Train (or reuse) every job's run under runs_dir, in order, each evaluated; {key: run}.
 
-    With ``train=False`` only the finished runs are collected (a report while the rest still run).
-
-    A job whose run fails is left out of the result (its folder keeps the reason); a flattening
-    job whose base failed is skipped. ``progress(description)`` gives a Trainer callback per run.
+    Training jobs go through the one sweep (a finished run of the same config is reused); a flattening
+    job is reused when a finished run carries its request (FINGERPRINT). With ``train=False`` only the
+    finished runs are collected (a report while the rest still run). A job whose run fails is left out
+    of the result (its folder keeps the reason); a flattening job whose base failed is skipped.
+    ``progress(description)`` gives a Trainer callback per run.
     """
-    runs_dir, done, say = Path(runs_dir), {}, log or (lambda _: None)
+    runs_dir, done = Path(runs_dir), {}
     for i, job in enumerate(jobs, 1):
+        head = f"[{i}/{len(jobs)}] {job.key}"
+
+        def say(text: str, head: str = head) -> None:
+            if log is not None:
+                log(f"{head}: {text}")
+
         base = done.get(job.flatten_of) if job.flatten_of else None
         if job.flatten_of and base is None:
-            say(f"[{i}/{len(jobs)}] {job.key}: skipped, its base run {job.flatten_of} did not finish")
+            say(f"skipped, its base run {job.flatten_of} did not finish")
             continue
-        request = _request(job, base)
-        found = find_finished(runs_dir, request)
-        if found is not None:
-            say(f"[{i}/{len(jobs)}] {job.key}: reusing finished run {found.path}")
-            done[job.key] = found
-            continue
-        if not train:
-            say(f"[{i}/{len(jobs)}] {job.key}: not finished yet")
-            continue
-        callback = progress(f"[{i}/{len(jobs)}] {job.key}") if progress else None
-        try:
-            if job.cfg is not None:
-                cfg = resolve_config(job.cfg)
-                cfg.name = job.key
-                run = new_run(runs_dir, cfg)
-                Trainer(cfg, run, callback=callback).fit()
-            else:
-                run = new_run(runs_dir, base.config(), label=job.key)
-                FlatteningTrainer(base, run, job.fcfg, callback=callback).fit()
-            evaluate_run(run)
-        except TrainingFailed as e:
-            say(f"[{i}/{len(jobs)}] {job.key}: failed ({e})")
-            continue
-        atomic_write_json(run.file(FINGERPRINT), request)
-        done[job.key] = run
+        callback = progress(head) if progress and train else None
+        run = (_train_job(job, runs_dir, callback, train, say) if job.cfg is not None
+               else _flatten_job(job, base, runs_dir, callback, train, say))
+        if run is not None:
+            done[job.key] = run
     return done
 
 
