@@ -167,18 +167,33 @@ class _Progress:
             self.bar.close()
 
 
+RESUME_FLAGS = ("resume", "epochs", "device")  # what `train --resume` accepts; the rest is the run's own
+
+
+def _refuse_flags_with_resume(a: argparse.Namespace) -> None:
+    given = [f"--{k.replace('_', '-')}" for k, v in vars(a).items()
+             if k not in (*RESUME_FLAGS, "func", "command") and v not in (None, False)]
+    if given:
+        raise UsageError(f"--resume continues a run with its own settings, so only --epochs (to extend it) and "
+                         f"--device may be given; drop {', '.join(given)}")
+
+
 def cmd_train(a: argparse.Namespace) -> int:
+    from irvae_core.resume import open_for_resume
     from irvae_core.runs import new_run
     from irvae_core.training import Cancelled, Trainer, TrainingFailed, resolve_config
 
     if a.resume:
-        run = open_run(a.resume)
-        cfg = run.config()
+        _refuse_flags_with_resume(a)
+        job = open_for_resume(a.resume, epochs=a.epochs, device=a.device)  # locked and checked, nothing written
+        run, lock = job.run, job.lock
     else:
         cfg = resolve_config(config_from_args(a))
         run = new_run(a.out or default_runs_dir(), cfg)
+        lock = run.lock()
     try:
-        Trainer(cfg, run, callback=_Progress(run.name)).fit(resume=bool(a.resume))
+        trainer = job.trainer(_Progress(run.name)) if a.resume else Trainer(cfg, run, callback=_Progress(run.name))
+        trainer.fit(resume=bool(a.resume))
     except TrainingFailed as e:
         print(f"error: training failed: {e}", file=sys.stderr)
         print(run.path)
@@ -187,6 +202,8 @@ def cmd_train(a: argparse.Namespace) -> int:
         run.set_status("cancelled")
         print(f"cancelled; resume with: python -m irvae_core train --resume {run.path}", file=sys.stderr)
         return 130
+    finally:
+        lock.release()
     print(run.path)
     return 0
 
@@ -236,7 +253,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if bool(a.dataset) != bool(a.data_root) and a.data_root:
         raise UsageError("--data-root goes with --dataset")
     result = evaluate_run(a.run_dir, dataset=a.dataset, data_root=a.data_root, split=a.split,
-                          max_points=a.max_points)
+                          max_points=a.max_points, device=a.device)
     if a.json:
         print(json.dumps(result, indent=2))
     else:
@@ -344,7 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train an autoencoder; prints the run folder")
     _add_train_args(p)
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last.pt")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted, cancelled or finished run (plain, sweep or flattened) from its "
+                        "last.pt with its own settings; only --epochs (a larger total, to extend it) and --device "
+                        "may be given")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="test-split MSE, VoR and MCN of a run")
@@ -353,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", help="folder of that dataset")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
     p.add_argument("--max-points", type=int, help="cap the points used for VoR/MCN")
+    p.add_argument("--device", help="where to evaluate: cpu, cuda or mps (default: the device the run trained on, "
+                                    "or cpu where that one is not here)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_evaluate)
 
@@ -447,5 +469,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(e))
     except (ConfigError, DataError, RunError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as e:  # e.g. an unwritable runs folder, or a disk full before the first checkpoint
+        print(f"error: {e.filename or 'a file'}: {e.strerror or e}", file=sys.stderr)
         return EXIT_USAGE
     return 0

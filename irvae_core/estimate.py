@@ -86,7 +86,7 @@ def estimate_epoch_seconds(cfg: RunConfig, data: DatasetSplits | None = None, st
 def _timed_epoch(cfg: RunConfig, data: DatasetSplits, steps: int, budget_s: float) -> EpochEstimate:
     batch = cfg.train.batch_size
     n_steps, n_val = math.ceil(len(data.train) / batch), math.ceil(len(data.val) / batch)
-    with tempfile.TemporaryDirectory() as tmp, torch.random.fork_rng(devices=[]):
+    with tempfile.TemporaryDirectory() as tmp:  # the Trainer draws from its own generator: no global RNG to fork
         trainer = Trainer(cfg, new_run(tmp, cfg), data=data)
         device = trainer.device
 

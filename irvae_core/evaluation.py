@@ -17,7 +17,7 @@ from irvae_core.data import DatasetSplits, load_dataset, load_run_data
 from irvae_core.geometry import condition_numbers, pullback_metric, variance_of_riemannian_metric
 from irvae_core.regularizers import mixup
 from irvae_core.runs import Run, atomic_write_json, open_run
-from irvae_core.training import iterate_batches
+from irvae_core.training import iterate_batches, run_device
 
 # Above this many Jacobian entries per point (m * D), geometry uses a subsample of points.
 GEOMETRY_POINTS_LARGE = 2000
@@ -70,29 +70,31 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     if len(ds) == 0:
         raise ValueError(f"the {split} split of {data.name} is empty")
     model = model.eval()
-    z, _, mse = encode_split(model, ds)
+    device = next(model.parameters()).device
+    z, _, mse = encode_split(model, ds, device=device)
     g = torch.Generator().manual_seed(seed)
     d = data.x_shape
     per_point = z.shape[1] * int(torch.tensor(d).prod())
     limit = max_points or (GEOMETRY_POINTS_LARGE if per_point > 200_000 else None)
     if limit is not None and len(z) > limit:
         z = z[torch.randperm(len(z), generator=g)[:limit]]
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        z_aug = mixup(z, 0.2)
+    z_aug = mixup(z, 0.2, generator=torch.Generator().manual_seed(seed))
     result = {"dataset": data.name, "split": split, "n": len(ds), "geometry_points": len(z), "mse": mse,
               "latent": "encoded"}
-    result.update(geometry_summary(pullback_metric(model.decode, z)))
-    result["augmented"] = geometry_summary(pullback_metric(model.decode, z_aug))
+    result.update(geometry_summary(pullback_metric(model.decode, z.to(device)).cpu()))
+    result["augmented"] = geometry_summary(pullback_metric(model.decode, z_aug.to(device)).cpu())
     return result
 
 
 def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: str | None = None,
-                 split: str = "test", max_points: int | None = None, save: bool = True) -> dict[str, Any]:
-    """Evaluate a run's best model on its own test split (or on another dataset of the same shape)."""
+                 split: str = "test", max_points: int | None = None, save: bool = True,
+                 device: str | None = None) -> dict[str, Any]:
+    """Evaluate a run's best model on its own test split (or on another dataset of the same shape),
+    on the device the run trained on (``run_device``) unless ``device`` says otherwise."""
     run = run if isinstance(run, Run) else open_run(run)
     cfg = run.config()
-    model = load_model(run)
+    where = run_device(run, device)
+    model = load_model(run, device=where)
     if dataset is None:
         data = load_run_data(cfg.data)
     else:
@@ -102,7 +104,7 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: s
         raise ValueError(f"dataset {data.name!r} has inputs of shape {tuple(data.x_shape)}, but the run "
                          f"was trained on shape {expected}")
     result = evaluate_model(model, data, split, max_points)
-    result["run"] = str(run.path)
+    result["run"], result["device"] = str(run.path), str(where)
     if save and dataset is None and not run.is_example:  # an example keeps the evaluation it shipped with
         atomic_write_json(run.file("evaluation.json"), result)
     return result

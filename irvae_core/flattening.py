@@ -24,7 +24,7 @@ from irvae_core.data import DatasetSplits, TensorSplit, load_run_data
 from irvae_core.geometry import Composed
 from irvae_core.regularizers import mixup_pairs, relaxed_distortion, resolve_estimator
 from irvae_core.runs import Run, new_run, open_run
-from irvae_core.training import ProgressCallback, TrainingLoop, iterate_batches
+from irvae_core.training import INIT_LOCK, ProgressCallback, TrainingLoop, iterate_batches
 from models import FlattenedAE, RealNVP
 
 
@@ -77,11 +77,11 @@ class FlatteningTrainer(TrainingLoop):
     FM's own objective (``loss``, eq. 11) on the base's latent codes and its own settings (``FlattenConfig``)."""
 
     def __init__(self, base_run: Run, run: Run, fcfg: FlattenConfig, callback: ProgressCallback | None = None,
-                 cancel: threading.Event | None = None, data: DatasetSplits | None = None):
+                 cancel: threading.Event | None = None, data: DatasetSplits | None = None, device: str | None = None):
         self.base_run, self.fcfg = base_run, fcfg.validated()
         self.base_cfg = base_run.config()
         settings = TrainConfig(epochs=fcfg.epochs, batch_size=fcfg.batch_size, lr=fcfg.lr, lr_schedule="constant",
-                               seed=fcfg.seed, device=self.base_cfg.train.device,
+                               seed=fcfg.seed, device=device or self.base_cfg.train.device,
                                tensorboard=self.base_cfg.train.tensorboard)
         super().__init__(settings, run, callback=callback, cancel=cancel)
         self.setup(data)
@@ -95,8 +95,9 @@ class FlatteningTrainer(TrainingLoop):
             p.requires_grad_(False)
         raw = data or load_run_data(self.base_cfg.data)
         self.data = encode_splits(base, raw, self.device)
-        torch.manual_seed(f.seed)
-        self.model = FlattenedAE(base, RealNVP(base.latent_dim, f.depth, f.width)).to(self.device)
+        with INIT_LOCK, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(f.seed)
+            self.model = FlattenedAE(base, RealNVP(base.latent_dim, f.depth, f.width)).to(self.device)
         self.opt = torch.optim.Adam(self.model.fm.parameters(), lr=f.lr)
         self.estimator = resolve_estimator(f.estimator, base.latent_dim)
         fm = self.model.fm
@@ -107,16 +108,17 @@ class FlatteningTrainer(TrainingLoop):
                                           "flatten": dataclasses.asdict(f), "fm": fm_shape(fm),
                                           "x_shape": list(raw.x_shape)})
 
-    def loss(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, z: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         """F(f o i^{-1}) over mixup samples of w = i(z), plus beta E||w||^2 (eq. 11).
 
         The mixup pairs (i, j) are drawn first; with a sub-batch (``samples``) and beta = 0
         the RealNVP then runs on those rows alone: the other rows of the batch would get no
         gradient, so this is the same estimator at a fraction of the cost. With beta > 0,
-        E||w||^2 is taken over the whole batch.
+        E||w||^2 is taken over the whole batch. Draws come from ``generator`` (default: the trainer's).
         """
+        g = generator or self.generator
         b = z.shape[0]
-        i, j, d = mixup_pairs(b, self.fcfg.eta, self.samples, z.device, z.dtype)
+        i, j, d = mixup_pairs(b, self.fcfg.eta, self.samples, z.device, z.dtype, g)
         k = i.shape[0]
         if self.fcfg.beta == 0 and 2 * k < b:
             w = self.model.fm(torch.cat([z[i], z[j]]))
@@ -124,7 +126,8 @@ class FlatteningTrainer(TrainingLoop):
         else:
             w = self.model.fm(z)
             wi, wj = w[i], w[j]
-        reg = relaxed_distortion(self.flat_decoder, torch.lerp(wj, wi, d), eta=None, estimator=self.estimator)
+        reg = relaxed_distortion(self.flat_decoder, torch.lerp(wj, wi, d), eta=None, estimator=self.estimator,
+                                 generator=g)
         norm = w.pow(2).sum(1).mean()
         loss = reg + self.fcfg.beta * norm if self.fcfg.beta else reg
         return loss, {"reg": reg.item(), "norm": norm.item()}

@@ -5,7 +5,9 @@ in a FIFO queue and run at most ``max_concurrent`` at a time (default 1 on CPU; 
 $IRVAE_MAX_JOBS). Status and progress are readable from any thread at any time; a job is
 cancelled through an event checked every training step (the run ends as cancelled, its last
 checkpoint kept). A failure is caught into the job and the run's status.json with a readable
-reason and never stops other jobs. Runs left running or queued by a process that died are
+reason and never stops other jobs. Every run a job writes is locked (``RunLock``) from its
+submission to the job's end, so no other job, browser session or command line process can
+write it meanwhile. Runs left running or queued whose lock is free (their writer died) are
 marked ``interrupted`` and can be resumed from their last.pt.
 """
 
@@ -24,18 +26,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from irvae_core.config import RunConfig, apply_overrides
 from irvae_core.data.roots import allowed_data_folder
 from irvae_core.evaluation import evaluate_run
-from irvae_core.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
+from irvae_core.flattening import FlatteningTrainer, new_flattened_run
+from irvae_core.resume import Resumable, open_for_resume
 from irvae_core.runs import (
     Run,
+    RunLock,
     check_run_name,
     default_runs_dir,
     inside_runs_dir,
     list_runs,
+    lock_owner,
     new_run,
     open_run,
     refuse_example,
@@ -79,16 +82,7 @@ class _Entry:
     job: Job
     work: Callable[[_Entry], None]
     cancel: threading.Event = field(default_factory=threading.Event)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    locks: list[RunLock] = field(default_factory=list)  # released when the job ends
 
 
 class JobManager:
@@ -103,6 +97,7 @@ class JobManager:
         self._entries: dict[str, _Entry] = {}
         self._queue: queue.Queue[_Entry | None] = queue.Queue()
         self._workers: list[threading.Thread] = []
+        self._pending_locks: list[RunLock] = []  # locks of runs created for a job not yet submitted
         self._ids = itertools.count(1)
         self.mark_interrupted()
 
@@ -130,19 +125,26 @@ class JobManager:
         self._mark_owner(run)
         return self._submit("flatten", label or run.name, [run], lambda e: self._flatten(e, base, run, fcfg))
 
-    def resume(self, run_dir: str | Path) -> str:
-        """Continue an interrupted or cancelled run from its last.pt as a new job."""
-        run = open_run(run_dir)
-        refuse_example(run.path, "resuming it")
-        inside_runs_dir(self.runs_dir, run.path)
-        if run.status().get("state") in ACTIVE and self._owned_by_live_job(run):
-            raise ValueError(f"run {run.name} is already running")
-        raw = run.raw_config()
-        run.set_status("queued", pid=os.getpid())
-        if raw.get("type") == "flatten":
-            base, fcfg = open_run(raw["base_run"]), FlattenConfig(**raw["flatten"])
-            return self._submit("flatten", run.name, [run], lambda e: self._flatten(e, base, run, fcfg, True))
-        return self._submit("train", run.name, [run], lambda e: self._train(e, run.config(), run, True))
+    def resume(self, run_dir: str | Path, epochs: int | None = None) -> str:
+        """Continue an interrupted or cancelled run from its last.pt as a new job, as the kind of run it is.
+
+        Checked and started under the manager's lock: the run's own lock is taken and its config and
+        last.pt checked (``open_for_resume``) before anything is written; a run another job, session
+        or process is writing is refused with a sentence naming it.
+        """
+        with self._lock:
+            run = open_run(run_dir)
+            refuse_example(run.path, "resuming it")
+            inside_runs_dir(self.runs_dir, run.path)
+            if self._owned_by_live_job(run):
+                raise ValueError(f"run {run.name} is already running")
+            job = open_for_resume(run.path, epochs=epochs, what=self._lock_owner_text())
+            try:
+                run.set_status("queued", pid=os.getpid())
+            except BaseException:
+                job.lock.release()
+                raise
+            return self._submit(job.kind, run.name, [run], lambda e: self._resumed(e, job), [job.lock])
 
     # ------------------------------------------------------------------ reading
     def get(self, job_id: str) -> Job:
@@ -164,9 +166,9 @@ class JobManager:
                 return False
             entry.cancel.set()
             if entry.job.state == "queued":
-                self._finish(entry, "cancelled")
-                for r in entry.job.runs:
+                for r in entry.job.runs:  # written while the job still holds the runs' locks
                     Run(Path(r)).set_status("cancelled")
+                self._finish(entry, "cancelled")
             return True
 
     def wait(self, job_id: str, timeout: float | None = None) -> Job:
@@ -190,13 +192,8 @@ class JobManager:
 
     # ------------------------------------------------------------------ internals
     def _orphaned(self, run: Run) -> bool:
-        st = run.status()
-        if st.get("state") not in ACTIVE:
-            return False
-        pid = st.get("pid")
-        if not pid or not _pid_alive(int(pid)):
-            return True
-        return int(pid) == os.getpid() and not self._owned_by_live_job(run)
+        """Left queued or running, and nobody holds its lock: its writer is gone."""
+        return run.status().get("state") in ACTIVE and lock_owner(run.path) is None
 
     def _owned_by_live_job(self, run: Run) -> bool:
         with self._lock:
@@ -215,14 +212,23 @@ class JobManager:
         self._mark_owner(run)
         return run
 
-    @staticmethod
-    def _mark_owner(run: Run) -> None:
+    def _mark_owner(self, run: Run) -> None:
+        """Lock a new run for the job about to be submitted (until the job ends), and queue it."""
+        lock = run.lock(self._lock_owner_text())
+        with self._lock:
+            self._pending_locks.append(lock)
         run.set_status("queued", pid=os.getpid())
 
-    def _submit(self, kind: str, label: str, runs: list[Run], work: Callable[[_Entry], None]) -> str:
+    @staticmethod
+    def _lock_owner_text() -> str:
+        return f"an IRVAE Lab job manager (app or script) in process {os.getpid()}"
+
+    def _submit(self, kind: str, label: str, runs: list[Run], work: Callable[[_Entry], None],
+                locks: list[RunLock] | None = None) -> str:
         with self._lock:
             job_id = f"job-{next(self._ids)}"
-            entry = _Entry(Job(job_id, kind, label, [str(r.path) for r in runs]), work)
+            entry = _Entry(Job(job_id, kind, label, [str(r.path) for r in runs]), work,
+                           locks=locks if locks is not None else self._take_pending_locks(runs))
             self._entries[job_id] = entry
             self._ensure_workers()
         self._queue.put(entry)
@@ -259,12 +265,20 @@ class JobManager:
                         run.set_status("failed", error=reason, trace=traceback.format_exc(limit=5))
                 self._finish(entry, "failed", reason)
 
+    def _take_pending_locks(self, runs: list[Run]) -> list[RunLock]:
+        paths = {r.path for r in runs}
+        taken = [lk for lk in self._pending_locks if lk.path.parent in paths]
+        self._pending_locks = [lk for lk in self._pending_locks if lk.path.parent not in paths]
+        return taken
+
     def _finish(self, entry: _Entry, state: str, error: str | None = None) -> None:
         with self._lock:
             job = entry.job
             job.state, job.error, job.finished = state, error, time.time()
             if state == "done":
                 job.fraction, job.eta_s = 1.0, 0.0
+            for lock in entry.locks:  # the runs are free for another writer (the status is final)
+                lock.release()
 
     def _progress(self, entry: _Entry) -> Callable[[dict], None]:
         """A Trainer callback updating the job (a sweep's events carry the whole sweep's fraction)."""
@@ -284,9 +298,14 @@ class JobManager:
 
         return update
 
-    def _train(self, entry: _Entry, cfg: RunConfig, run: Run, resume: bool = False) -> None:
-        Trainer(cfg, run, callback=self._progress(entry), cancel=entry.cancel).fit(resume=resume)
+    def _train(self, entry: _Entry, cfg: RunConfig, run: Run) -> None:
+        Trainer(cfg, run, callback=self._progress(entry), cancel=entry.cancel).fit()
         self._evaluate(run)
+
+    def _resumed(self, entry: _Entry, job: Resumable) -> None:
+        """Continue a checked, locked run (``open_for_resume``) with the trainer of its type."""
+        job.trainer(callback=self._progress(entry), cancel=entry.cancel).fit(resume=True)
+        self._evaluate(job.run)
 
     def _sweep(self, entry: _Entry, plan: list[SweepItem]) -> None:
         update = self._progress(entry)
@@ -296,14 +315,14 @@ class JobManager:
         if failures:
             raise TrainingFailed("; ".join(failures))
 
-    def _flatten(self, entry: _Entry, base: Run, run: Run, fcfg, resume: bool = False) -> None:
-        FlatteningTrainer(base, run, fcfg, callback=self._progress(entry), cancel=entry.cancel).fit(resume=resume)
+    def _flatten(self, entry: _Entry, base: Run, run: Run, fcfg) -> None:
+        FlatteningTrainer(base, run, fcfg, callback=self._progress(entry), cancel=entry.cancel).fit()
         self._evaluate(run)
 
     def _evaluate(self, run: Run) -> None:
+        """Test-split MSE, VoR and MCN, on the device the run trained on (its draws are seeded: no global RNG)."""
         if self.evaluate:
-            with torch.random.fork_rng():
-                evaluate_run(run)
+            evaluate_run(run)
 
 
 _MANAGERS: dict[str, JobManager] = {}

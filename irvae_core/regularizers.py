@@ -67,22 +67,25 @@ def resolve_estimator(estimator: str, latent_dim: int) -> str:
 
 
 def mixup_pairs(b: int, eta: float, n: int | None = None, device=None,
-                dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The draw behind ``mixup``: indices i, j (k each) and weights d (k, 1), k = min(n, b).
 
     The k augmented points are d z_i + (1 - d) z_j with i = 0..k-1 (the first k points of the
     batch), j drawn without replacement from the whole batch and d ~ U[-eta, 1 + eta]. A caller
     that only needs the k augmented points can compute its codes on rows i and j alone.
+    ``generator``: the source of the draw (None: torch's global RNG); a Trainer passes its own.
     """
     if eta < 0:
         raise ValueError(f"the mixup parameter eta must be >= 0; got {eta}")
     k = b if n is None else min(n, b)
-    j = torch.randperm(b, device=device)[:k]
-    d = torch.rand(k, 1, device=device, dtype=dtype) * (1 + 2 * eta) - eta
+    j = torch.randperm(b, device=device, generator=generator)[:k]
+    d = torch.rand(k, 1, device=device, dtype=dtype, generator=generator) * (1 + 2 * eta) - eta
     return torch.arange(k, device=device), j, d
 
 
-def mixup(z: torch.Tensor, eta: float | None = 0.2, n: int | None = None) -> torch.Tensor:
+def mixup(z: torch.Tensor, eta: float | None = 0.2, n: int | None = None,
+          generator: torch.Generator | None = None) -> torch.Tensor:
     """Mixup augmentation z' = d z_i + (1 - d) z_j, j a random permutation, d ~ U[-eta, 1+eta].
 
     Paper Section 4.3 / Appendix E.3. ``eta=None`` returns z unchanged (no augmentation).
@@ -90,7 +93,7 @@ def mixup(z: torch.Tensor, eta: float | None = 0.2, n: int | None = None) -> tor
     """
     if eta is None:
         return z if n is None else z[:n]
-    i, j, d = mixup_pairs(z.shape[0], eta, n, z.device, z.dtype)
+    i, j, d = mixup_pairs(z.shape[0], eta, n, z.device, z.dtype, generator)
     return torch.lerp(z[j], z[i], d)  # d z_i + (1 - d) z_j
 
 
@@ -102,7 +105,7 @@ def _gram(cols: torch.Tensor) -> torch.Tensor:
     return (c @ c.transpose(1, 2)).permute(1, 2, 0)
 
 
-def probe_vectors(z: torch.Tensor) -> torch.Tensor:
+def probe_vectors(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Hutchinson probes for the points z (B, m): v uniform on the sphere of radius sqrt(m).
 
     E[v v^T] = I, so E[v^T G v] = Tr G and E||G v||^2 = Tr G^2, as with Gaussian probes (the
@@ -110,18 +113,19 @@ def probe_vectors(z: torch.Tensor) -> torch.Tensor:
     regularizer below exactly 0 at its optimum and >= 0 for every draw (Cauchy-Schwarz:
     ||G v||^2 >= (v^T G v)^2 / m). The law is rotation invariant, like the measure itself.
     """
-    g = torch.randn_like(z)
+    g = torch.randn(z.shape, dtype=z.dtype, device=z.device, generator=generator)
     return g * (z.shape[1] ** 0.5 / g.norm(dim=1, keepdim=True))
 
 
-def _probed_metric(decoder: Decoder, z: torch.Tensor, estimator: Estimator, v: torch.Tensor | None):
+def _probed_metric(decoder: Decoder, z: torch.Tensor, estimator: Estimator, v: torch.Tensor | None,
+                   generator: torch.Generator | None = None):
     """("exact", G as (m, m, B)) or ("hutchinson", (v, v^T G v, G v)), differentiable."""
     if z.ndim != 2:
         raise ValueError(f"z must have shape (B, m); got {tuple(z.shape)}")
     if resolve_estimator(estimator, z.shape[1]) == "exact":
         return "exact", _gram(jacobian(decoder, z))
     if v is None:
-        v = probe_vectors(z)
+        v = probe_vectors(z, generator)
     if not z.requires_grad:
         z = z.detach().requires_grad_(True)
     out, jv = jvp(decoder, z, v)
@@ -134,6 +138,7 @@ def trace_estimates(
     z: torch.Tensor,
     estimator: Estimator = "hutchinson",
     v: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-point estimates of (Tr G, Tr G^2), each (B,), differentiable.
 
@@ -143,15 +148,15 @@ def trace_estimates(
     ``exact``: the full Jacobian by forward mode (cost ~ m dual forward passes), for small m.
     ``auto``: exact for m <= AUTO_EXACT_MAX_DIM, else Hutchinson.
     """
-    kind, value = _probed_metric(decoder, z, estimator, v)
+    kind, value = _probed_metric(decoder, z, estimator, v, generator)
     if kind == "exact":
         return value.diagonal().sum(-1), value.pow(2).sum((0, 1))  # Tr G^2 = ||G||_F^2 (G symmetric)
     _, t, gv = value
     return t, gv.pow(2).sum(1)
 
 
-def point_terms(decoder: Decoder, z: torch.Tensor, estimator: Estimator = "hutchinson"
-                ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+def point_terms(decoder: Decoder, z: torch.Tensor, estimator: Estimator = "hutchinson",
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Per point (B,): t ~ Tr G, and the anisotropy r ~ ||G - (Tr G / m) I||_F^2 >= 0; and whether
     the values are Hutchinson estimates.
 
@@ -160,7 +165,7 @@ def point_terms(decoder: Decoder, z: torch.Tensor, estimator: Estimator = "hutch
     quadratic regularizer is a sum of squares of these two, so it is >= 0 in floating point too
     and vanishes (to rounding) where G = cI: t = mc, r = 0, for every probe.
     """
-    kind, value = _probed_metric(decoder, z, estimator, None)
+    kind, value = _probed_metric(decoder, z, estimator, None, generator)
     m = z.shape[1]
     if kind == "exact":
         t = value.diagonal().sum(-1)
@@ -234,6 +239,7 @@ def relaxed_distortion(
     h: Literal["square", "log"] = "square",
     n: int | None = None,
     jackknife: bool = False,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The relaxed distortion measure F of the decoder over mixup samples of z (eq. 8).
 
@@ -246,10 +252,11 @@ def relaxed_distortion(
     The default, the plug-in on the given points, is the paper's and the official code's
     estimator. F is a ratio of means: on n points its expectation differs from F of the whole
     mixup distribution by O(1/n) (a few per cent low at n = 10 on a trained MNIST decoder: README,
-    bench/subbatch_bias.py); ``jackknife`` removes that term (square only).
+    bench/subbatch_bias.py); ``jackknife`` removes that term (square only). ``generator``: the
+    source of the mixup draw and the probes (None: torch's global RNG).
     """
     m = z.shape[1]
-    za = mixup(z, eta, n)
+    za = mixup(z, eta, n, generator)
     if h == "log":
         if estimator not in ("exact", "auto"):
             raise ValueError("h='log' needs the eigenvalues of G: use estimator='exact'")
@@ -260,8 +267,8 @@ def relaxed_distortion(
     if h != "square":
         raise ValueError(f"h must be 'square' or 'log'; got {h!r}")
     if jackknife:
-        return jackknife_F(*trace_estimates(decoder, za, estimator), m)
-    t, r, _ = point_terms(decoder, za, estimator)
+        return jackknife_F(*trace_estimates(decoder, za, estimator, generator=generator), m)
+    t, r, _ = point_terms(decoder, za, estimator, generator)
     return relaxed_from_terms(t, r, m)
 
 
@@ -272,6 +279,7 @@ def fmvae_distortion(
     estimator: Estimator = "hutchinson",
     n: int | None = None,
     jackknife: bool = False,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """FMVAE's flatness term E||G - cI||_F^2, c = E[Tr G] / m (Chen et al. 2020; Appendix C).
 
@@ -283,11 +291,11 @@ def fmvae_distortion(
     form (``scale_spread(..., ustat=True)``), unbiased for E||G - cI||_F^2 over the mixup
     distribution with either estimator.
     Not scale invariant: it favours small Jacobians. ``n``: mixup points, as in
-    ``relaxed_distortion``.
+    ``relaxed_distortion``; ``generator`` too.
     """
     m = z.shape[1]
-    za = mixup(z, eta, n)
-    t, r, probed = point_terms(decoder, za, estimator)
+    za = mixup(z, eta, n, generator)
+    t, r, probed = point_terms(decoder, za, estimator, generator)
     _, spread = scale_spread(t, ustat=jackknife)
     value = r.mean() + spread / m
     if probed and not jackknife:
@@ -302,15 +310,16 @@ def isometry_distortion(
     eta: float | None = 0.2,
     estimator: Estimator = "hutchinson",
     n: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Distortion from a strict isometry to kI: E sum_i (lambda_i - k)^2 = E||G - kI||_F^2 (Appendix E.6).
 
     Per point ||G - kI||_F^2 (exact) or ||G v - k v||^2 (Hutchinson, unbiased for it), written
     as r + (t - m k)^2 / m: >= 0 for every draw and 0 (to rounding) at G = kI.
-    ``n``: mixup points (sub-batch), as in ``relaxed_distortion``.
+    ``n``: mixup points (sub-batch) and ``generator``, as in ``relaxed_distortion``.
     """
     if k <= 0:
         raise ValueError(f"the target scale k must be > 0; got {k}")
     m = z.shape[1]
-    t, r, _ = point_terms(decoder, mixup(z, eta, n), estimator)
+    t, r, _ = point_terms(decoder, mixup(z, eta, n, generator), estimator, generator)
     return (r + (t - m * k).pow(2) / m).mean()

@@ -7,8 +7,12 @@ R is a geometric regularizer of the decoder evaluated at mixup samples of the la
 the decoder saw in the step (Section 4.3): the relaxed distortion (ir), FMVAE's term (fmvae) or
 the strict isometry (iso), weighted so that alpha is in the paper's units (``reg_weight``).
 Runs are deterministic on CPU for a given seed, also across a stop and resume from last.pt
-(the data order is a function of seed and epoch; the RNG state is saved with each checkpoint;
-validation runs on a forked RNG).
+and beside other jobs in the same process: every random draw of training (the VAE's noise, DAE
+noise, WAE prior samples, mixup, Hutchinson probes) comes from the trainer's own
+torch.Generator, whose state is saved with each checkpoint; the data order is a function of
+seed and epoch; validation draws from a generator seeded afresh each time; the initial weights
+are drawn from the seeded global RNG under a process-wide lock (``INIT_LOCK``), which then gets
+its previous state back.
 """
 
 from __future__ import annotations
@@ -33,9 +37,14 @@ from irvae_core.regularizers import (
     relaxed_distortion,
     training_defaults,
 )
-from irvae_core.runs import Run, load_checkpoint, new_run, save_checkpoint
+from irvae_core.runs import Run, held_lock, load_checkpoint, new_run, save_checkpoint
 
 ProgressCallback = Callable[[dict[str, Any]], None]
+VALIDATION_SEED = 12345
+# Building a model draws its initial weights from torch's global RNG: seeding it, drawing and
+# restoring the caller's state (fork_rng) happen under this lock, so jobs starting together on
+# other threads cannot interleave, and a caller's random stream is left as it was.
+INIT_LOCK = threading.Lock()
 
 
 class TrainingFailed(Exception):
@@ -92,7 +101,8 @@ def reg_weight(kind: str, alpha: float, latent_dim: int) -> float:
     return alpha / latent_dim**2 if kind == "ir" else alpha
 
 
-def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor) -> torch.Tensor:
+def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor,
+                generator: torch.Generator | None = None) -> torch.Tensor:
     """The configured geometric regularizer R of the decoder over mixup samples of z (unweighted).
 
     Estimator and mixup points come from ``training_defaults``: on CPU with m <= 4 the exact
@@ -105,11 +115,12 @@ def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor) -> torch.Ten
     est, n = training_defaults(z.shape[1], r.estimator, r.samples, z.device)
     sub = n is not None and n < z.shape[0]
     if r.kind == "ir":
-        return relaxed_distortion(decoder, z, eta=r.eta, estimator=est, h=r.h, n=n, jackknife=sub)
+        return relaxed_distortion(decoder, z, eta=r.eta, estimator=est, h=r.h, n=n, jackknife=sub,
+                                  generator=generator)
     if r.kind == "fmvae":
-        return fmvae_distortion(decoder, z, eta=r.eta, estimator=est, n=n, jackknife=sub)
+        return fmvae_distortion(decoder, z, eta=r.eta, estimator=est, n=n, jackknife=sub, generator=generator)
     if r.kind == "iso":
-        return isometry_distortion(decoder, z, k=r.k, eta=r.eta, estimator=est, n=n)
+        return isometry_distortion(decoder, z, k=r.k, eta=r.eta, estimator=est, n=n, generator=generator)
     raise ConfigError(f"no regularizer for kind {r.kind!r}")
 
 
@@ -170,6 +181,7 @@ class TrainingLoop:
         self.callback = callback
         self.cancel = cancel or threading.Event()
         self.device = select_device(settings.device)
+        self.generator = torch.Generator(device=self.device).manual_seed(settings.seed)  # every draw of training
         self.epoch = 0
         self.global_step = 0
         self.best_val = math.inf
@@ -183,8 +195,7 @@ class TrainingLoop:
     def _state(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": self.epoch,
                 "global_step": self.global_step, "best_val": self.best_val,
-                "rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else []}
+                "generator": self.generator.get_state()}
 
     def _restore(self) -> None:
         state = load_checkpoint(self.run.file("last.pt"), map_location=self.device)
@@ -192,14 +203,22 @@ class TrainingLoop:
         self.opt.load_state_dict(state["optimizer"])
         self.epoch, self.global_step = int(state["epoch"]), int(state["global_step"])
         self.best_val = float(state["best_val"])
-        torch.set_rng_state(state["rng"].cpu())
-        if self.device.type == "cuda" and state.get("cuda_rng"):
-            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+        if "generator" in state:  # checkpoints of older versions kept the global RNG instead
+            self.generator.set_state(state["generator"].cpu())
         self.run.truncate_metrics(self.epoch)
 
     # ---------------------------------------------------------------- the loop
     def fit(self, resume: bool = False) -> dict[str, Any]:
-        """Train to the configured number of epochs (from last.pt when ``resume``)."""
+        """Train to the configured number of epochs (from last.pt when ``resume``), holding the run's
+        lock throughout (the caller's, when it holds one: the CLI and the job manager do)."""
+        lock = None if held_lock(self.run.path) else self.run.lock()
+        try:
+            return self._fit(resume)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _fit(self, resume: bool) -> dict[str, Any]:
         epochs = int(self.settings.epochs)
         steps_per_epoch = math.ceil(len(self.data.train) / self.settings.batch_size)
         total = steps_per_epoch * epochs
@@ -208,7 +227,7 @@ class TrainingLoop:
         else:
             save_checkpoint(self.run.file("last.pt"), self._state())
         self.run.set_status("running", started=time.time(), epoch=self.epoch, epochs=epochs,
-                            progress=self.global_step / total, pid=os.getpid())
+                            progress=self.global_step / total, pid=os.getpid(), device=str(self.device))
         t0, start_step = time.time(), self.global_step
         record: dict[str, Any] = {}
         try:
@@ -216,14 +235,14 @@ class TrainingLoop:
                 stats = self._train_epoch(steps_per_epoch, total, t0, start_step)
                 self.epoch += 1
                 val = self.validate()
+                if not math.isfinite(val["val_loss"]):
+                    raise TrainingFailed(f"the validation loss became {val['val_loss']} after epoch {self.epoch}: "
+                                         + ("the validation split contains NaN or infinite inputs"
+                                            if not self._finite_split(self.data.val)
+                                            else "try a smaller learning rate or regularization weight"))
                 record = {"epoch": self.epoch, "step": self.global_step, **stats.means("train_"), **val,
                           "time": time.time() - t0}
-                if val["val_loss"] < self.best_val:
-                    self.best_val = val["val_loss"]
-                    save_checkpoint(self.run.file("best.pt"), {"model": self.model.state_dict(),
-                                                               "epoch": self.epoch})
-                save_checkpoint(self.run.file("last.pt"), self._state())
-                self.run.log_metrics(record)
+                self._save_epoch(record, val["val_loss"])
                 self._tensorboard(record)
                 self.run.set_status("running", epoch=self.epoch, epochs=epochs,
                                     progress=self.global_step / total, best_val=self.best_val)
@@ -233,7 +252,10 @@ class TrainingLoop:
             self._emit("cancelled", epochs, steps_per_epoch, total, t0, start_step, record)
             raise
         except TrainingFailed as e:
-            self.run.set_status("failed", error=str(e), epoch=self.epoch, epochs=epochs)
+            try:
+                self.run.set_status("failed", error=str(e), epoch=self.epoch, epochs=epochs)
+            except OSError:  # the disk is full: the lock's release marks the run interrupted instead
+                pass
             self._emit("failed", epochs, steps_per_epoch, total, t0, start_step, {"error": str(e)})
             raise
         finally:
@@ -243,6 +265,25 @@ class TrainingLoop:
                             finished=time.time())
         self._emit("done", epochs, steps_per_epoch, total, t0, start_step, record)
         return record
+
+    def _save_epoch(self, record: dict[str, Any], val_loss: float) -> None:
+        """The epoch's metrics line first, then best.pt and last.pt: a crash in between leaves a
+        line past last.pt, which a resume drops and logs again, never a checkpointed epoch without
+        its line. A failed write (a full disk) ends the run with the reason; the last good
+        checkpoint stays as it was."""
+        try:
+            self.run.log_metrics(record)
+            if val_loss < self.best_val:
+                save_checkpoint(self.run.file("best.pt"), {"model": self.model.state_dict(), "epoch": self.epoch})
+                self.best_val = val_loss
+            save_checkpoint(self.run.file("last.pt"), self._state())
+        except OSError as e:
+            raise TrainingFailed(f"could not write {e.filename or 'a file of the run'} after epoch {self.epoch}: "
+                                 f"{e.strerror or e}; the last good checkpoint is kept") from e
+
+    @staticmethod
+    def _finite_split(split: Dataset) -> bool:
+        return bool(torch.isfinite(split.x).all()) if isinstance(split, TensorSplit) else True
 
     def _train_epoch(self, steps_per_epoch: int, total: int, t0: float, start_step: int) -> EpochStats:
         self.model.train()
@@ -272,16 +313,18 @@ class TrainingLoop:
         return stats
 
     def validate(self) -> dict[str, float]:
-        """Mean objective and its parts on the validation split, on a forked, fixed RNG."""
+        """Mean objective and its parts on the validation split, with draws from a fixed seed."""
         self.model.eval()
         stats = EpochStats()
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(12345)
+        training_generator = self.generator  # validation draws from its own, freshly seeded generator
+        self.generator = torch.Generator(device=self.device).manual_seed(VALIDATION_SEED)
+        try:
             for x, y in iterate_batches(self.data.val, self.settings.batch_size, None):
                 loss, parts = self.batch_loss(x.to(self.device), y)
                 parts["loss"] = loss.item()
                 stats.add(parts, len(x))
+        finally:
+            self.generator = training_generator
         self.model.train()
         return stats.means("val_")
 
@@ -332,9 +375,10 @@ class Trainer(TrainingLoop):
                 raise ConfigError(f"the supervised model {c.model.kind!r} learns attributes, and {self.data.name} "
                                   "has class labels: use an attribute data set (celeba, synthetic-faces)")
             c.model.latent_dim = len(self.data.label_names)
-        torch.manual_seed(c.train.seed)
         record_conv_width(c, self.data.x_shape)
-        self.model = build_model(c, self.data.x_shape).to(self.device)
+        with INIT_LOCK, torch.random.fork_rng(devices=[]):
+            torch.manual_seed(c.train.seed)
+            self.model = build_model(c, self.data.x_shape).to(self.device)
         self.needs_labels = bool(getattr(self.model, "needs_labels", False))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=c.train.lr)
         self.alpha = float(c.reg.alpha or 0.0)
@@ -342,14 +386,17 @@ class Trainer(TrainingLoop):
         self.run.write_config(c, extra={"type": "train", "x_shape": list(self.data.x_shape),
                                         "parameters": count_parameters(self.model)})
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, generator: torch.Generator | None = None
+             ) -> tuple[torch.Tensor, dict[str, float]]:
         """The objective L + alpha R of one batch, and its logged parts (eq. 9); labels y only for
-        models that learn from them (``needs_labels``: the supervised retrieval baseline)."""
-        out = self.model.loss(x, y) if y is not None else self.model.loss(x)
+        models that learn from them (``needs_labels``: the supervised retrieval baseline). Random
+        draws come from ``generator``, by default the trainer's own."""
+        g = generator or self.generator
+        out = self.model.loss(x, y, generator=g) if y is not None else self.model.loss(x, generator=g)
         parts = dict(out.parts)
         loss = out.loss
         if self.alpha > 0 and len(x) >= 2:
-            reg = regularizer(self.cfg, self.model.decode, out.z)
+            reg = regularizer(self.cfg, self.model.decode, out.z, generator=g)
             loss = loss + self.weight * reg
             parts["reg"] = reg.item()
         return loss, parts
@@ -372,3 +419,15 @@ def train(cfg: RunConfig, runs_dir: str, callback: ProgressCallback | None = Non
     except (TrainingFailed, Cancelled):
         pass
     return run
+
+
+def run_device(run: Run, override: str | None = None) -> torch.device:
+    """Where to use a run's model: ``override`` if given, else the device it trained on (status.json),
+    else its config's setting; cpu when that device is not on this machine (a run trained elsewhere)."""
+    if override:
+        return select_device(override)
+    name = run.status().get("device") or run.raw_config().get("train", {}).get("device") or "cpu"
+    try:
+        return select_device(name)
+    except (ConfigError, RuntimeError):
+        return torch.device("cpu")

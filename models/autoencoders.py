@@ -21,6 +21,11 @@ class LossOutput:
     parts: dict[str, float] = field(default_factory=dict)  # logged values (python floats)
 
 
+def _noise_like(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Standard normal noise shaped like x, from ``generator`` (None: torch's global RNG)."""
+    return torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=generator)
+
+
 def _mse(recon: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return (recon - x).pow(2).flatten(1).mean(1)
 
@@ -43,16 +48,18 @@ class AE(nn.Module):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
-    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return x
 
-    def loss(self, x: torch.Tensor) -> LossOutput:
-        z = self.encode(self.corrupt(x))
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
+        """L of the batch x; ``generator`` draws any noise the model needs (None: the global RNG)."""
+        z = self.encode(self.corrupt(x, generator))
         mse = _mse(self.decode(z), x).mean()
-        extra, parts = self.latent_penalty(z)
+        extra, parts = self.latent_penalty(z, generator)
         return LossOutput(mse + extra, z, {"mse": mse.item(), **parts})
 
-    def latent_penalty(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def latent_penalty(self, z: torch.Tensor, generator: torch.Generator | None = None
+                       ) -> tuple[torch.Tensor, dict[str, float]]:
         return z.new_zeros(()), {}
 
 
@@ -66,8 +73,8 @@ class DAE(AE):
         super().__init__(encoder, decoder, latent_dim)
         self.noise_std = noise_std
 
-    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.noise_std * torch.randn_like(x) if self.training else x
+    def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return x + self.noise_std * _noise_like(x, generator) if self.training else x
 
 
 def median_heuristic_mmd(z: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
@@ -93,10 +100,11 @@ class WAE(AE):
         super().__init__(encoder, decoder, latent_dim)
         self.mmd_weight = mmd_weight
 
-    def latent_penalty(self, z: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def latent_penalty(self, z: torch.Tensor, generator: torch.Generator | None = None
+                       ) -> tuple[torch.Tensor, dict[str, float]]:
         if z.shape[0] < 2:
             return z.new_zeros(()), {}
-        mmd = median_heuristic_mmd(z, torch.randn_like(z))
+        mmd = median_heuristic_mmd(z, _noise_like(z, generator))
         return self.mmd_weight * mmd, {"mmd": mmd.item()}
 
 
@@ -122,10 +130,10 @@ class VAE(AE):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)[:, : self.latent_dim]
 
-    def loss(self, x: torch.Tensor) -> LossOutput:
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
         h = self.encoder(x)
         mu, log_std = h[:, : self.latent_dim], h[:, self.latent_dim :]
-        z = mu + log_std.exp() * torch.randn_like(mu)
+        z = mu + log_std.exp() * _noise_like(mu, generator)
         recon = self.decode(z)
         sq = (recon - x).pow(2).flatten(1)
         d = sq.shape[1]

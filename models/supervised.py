@@ -34,7 +34,7 @@ class BinaryRelevance(nn.Module):
         raise ValueError("a supervised binary-relevance run has no decoder: it embeds images for retrieval only "
                          "(reconstruction, MSE, VoR and MCN do not apply)")
 
-    def loss(self, x: torch.Tensor, y: torch.Tensor) -> LossOutput:
+    def loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
         y = y.float().reshape(len(x), -1)
         if y.shape[1] != self.latent_dim:
             raise ValueError(f"binary relevance was built for {self.latent_dim} attributes; the labels have "

@@ -133,7 +133,8 @@ def test_bad_runs_are_each_named_in_one_sentence(two_runs, tmp_path, monkeypatch
     good = list_runs(two_runs)[0]
     folder = tmp_path / "runs"
     running = shutil.copytree(good.path, folder / "still-running")
-    open_run(running).set_status("running", epoch=3, epochs=40, pid=os.getppid())  # a live process writes it
+    writer = open_run(running).lock("a training process")  # a live writer holds its lock (a free lock: interrupted)
+    open_run(running).set_status("running", epoch=3, epochs=40, pid=os.getppid())
     gone = shutil.copytree(good.path, folder / "data-gone")
     empty = shutil.copytree(good.path, folder / "data-empty")
     for run, root in ((gone, tmp_path / "no-such-folder"), (empty, tmp_path / "empty")):
@@ -143,6 +144,7 @@ def test_bad_runs_are_each_named_in_one_sentence(two_runs, tmp_path, monkeypatch
     flat = train(tiny_config(**{"train.epochs": 1, "model.latent_dim": 1}), str(folder))
     monkeypatch.setenv("IRVAE_RUNS", str(folder))
     at = open_page()
+    writer.release()
     assert not at.exception
     warnings = [w.value for w in at.warning]
     assert any("still-running is still training (epoch 3 of 40)" in w for w in warnings)

@@ -1,7 +1,11 @@
 """The run store: listings and metrics logs (checkpoints are tested with the Trainer)."""
 
 import os
+from pathlib import Path
 
+import pytest
+
+from irvae_core.config import RunConfig
 from irvae_core.runs import list_runs, new_run
 from tests.helpers import tiny_config
 
@@ -25,3 +29,30 @@ def test_resume_truncation_keeps_the_checkpointed_epoch_and_skips_a_torn_line(tm
     assert [r["epoch"] for r in run.metrics()] == [1, 2, 3]
     run.truncate_metrics(2)
     assert run.metrics() == [{"epoch": 1, "val_loss": 1.0}, {"epoch": 2, "val_loss": 0.5}]
+
+
+def test_the_run_lock_names_its_owner_and_the_os_frees_it_when_the_owner_dies(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from irvae_core.runs import RunLocked, lock_owner
+
+    run = new_run(tmp_path, RunConfig())
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from irvae_core.runs import open_run; "
+                               "open_run(sys.argv[1]).lock('holder for the test'); print('locked', flush=True); "
+                               "time.sleep(600)", str(run.path)],
+                              cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        owner = lock_owner(run.path)
+        assert f"pid {holder.pid}" in owner and "holder for the test" in owner
+        with pytest.raises(RunLocked, match=f"being written by another process \\(pid {holder.pid} on .*holder"):
+            run.lock()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert lock_owner(run.path) is None  # released by the OS with the dead process
+    with run.lock("second writer"):
+        assert "second writer" in lock_owner(run.path)
+    assert lock_owner(run.path) is None
