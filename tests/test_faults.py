@@ -32,8 +32,10 @@ def start(*args: str, fault: str | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
     if fault:
         env[FAULT_ENV] = fault
+    # SIGINT as in a terminal: a shell's background job (e.g. CI's) would otherwise pass it on ignored
     return subprocess.Popen([sys.executable, "-m", "irvae_core", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
