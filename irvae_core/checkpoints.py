@@ -81,13 +81,20 @@ def load_model(run: Run, which: str = "best", device: str | torch.device = "cpu"
     if not x_shape:
         raise ConfigError(f"{run.file('config.json')} has no input shape (x_shape)")
     path = checkpoint_path(run, which)
-    state = load_checkpoint(path)
-    if raw.get("type") == "flatten":
-        model = build_flattened(cfg, x_shape, raw.get("fm") or infer_fm_shape(state["model"]))
-    else:
-        model = build_model(cfg, x_shape)
     try:
-        model.load_state_dict(state["model"])
+        model = model_with_state(cfg, raw, load_checkpoint(path)["model"])
     except RuntimeError as e:
         raise ConfigError(f"checkpoint {path} does not match the run's model ({str(e).splitlines()[0]})") from e
     return model.to(device).eval()
+
+
+def model_with_state(cfg: RunConfig, raw: dict, weights: dict) -> torch.nn.Module:
+    """The model a run's config describes (``raw``: its config.json, plain or flattened) with ``weights``
+    loaded; RuntimeError (torch's) where they do not fit it."""
+    x_shape = tuple(raw["x_shape"])
+    if raw.get("type") == "flatten":
+        model = build_flattened(cfg, x_shape, raw.get("fm") or infer_fm_shape(weights))
+    else:
+        model = build_model(cfg, x_shape)
+    model.load_state_dict(weights)
+    return model

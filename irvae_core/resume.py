@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from irvae_core.checkpoints import build_flattened, build_model, infer_fm_shape
+from irvae_core.checkpoints import model_with_state
 from irvae_core.config import ConfigError, RunConfig, apply_overrides
 from irvae_core.runs import CheckpointError, Run, RunError, RunLock, load_checkpoint, open_run
 from irvae_core.training import ProgressCallback, Trainer, select_device
@@ -89,13 +89,8 @@ def check_checkpoint(run: Run, kind: str, raw: dict[str, Any]) -> dict[str, Any]
     lacking = [k for k in CHECKPOINT_KEYS if k not in state]
     if lacking:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(lacking)}: it is not a resumable checkpoint")
-    cfg, x_shape = run.config(), tuple(raw["x_shape"])
-    if kind == "flatten":
-        model = build_flattened(cfg, x_shape, raw.get("fm") or infer_fm_shape(state["model"]))
-    else:
-        model = build_model(cfg, x_shape)
     try:
-        model.load_state_dict(state["model"])
+        model_with_state(run.config(), raw, state["model"])
     except RuntimeError as e:
         raise CheckpointError(f"checkpoint {path} does not match the model in {run.file('config.json')} "
                               f"({str(e).splitlines()[0][:160]})") from e
