@@ -14,6 +14,7 @@ from irvae_core.config import ConfigError, DataConfig
 from irvae_core.data import DataError, DatasetSplits, load_run_data
 from irvae_core.jobs import Job, JobManager, get_manager
 from irvae_core.latent import LatentView, Plane, run_view
+from irvae_core.overview import sweep_progress
 from irvae_core.runs import RunError, default_runs_dir, open_run
 from irvae_core.viz import training_curves
 
@@ -70,6 +71,8 @@ def _job_card(job: Job, curves: bool) -> None:
         st.progress(job.fraction, text=f"epoch {job.epoch}/{job.epochs or '?'}{eta}{losses}")
         if job.state == "failed":
             st.error(f"Failed: {job.error}")
+        if job.kind == "sweep":  # progress per run, from each run's status.json (also runs on Ray workers)
+            st.dataframe(sweep_progress(job.runs), hide_index=True, key=f"runs-{job.id}")
         if curves and job.history:
             st.plotly_chart(training_curves(job.history), key=f"curves-{job.id}")
 

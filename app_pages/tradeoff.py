@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from app_pages.common import friendly_errors, job_panel, manager
 from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
 from irvae_core.data import list_datasets
+from irvae_core.engines import make_engine
 from irvae_core.examples import all_runs
 from irvae_core.overview import tradeoff_rows
 from irvae_core.reproduce import claim_lines, list_reproductions
@@ -58,7 +61,10 @@ else:
     st.dataframe(shown["rows"], hide_index=True)
 
 st.subheader("α sweep")
-st.caption("One background run per α, each evaluated when it finishes.")
+ray_address = os.environ.get("RAY_ADDRESS")
+st.caption(f"One run per α on the Ray cluster at {ray_address} (RAY_ADDRESS), each evaluated when it finishes; "
+           "finished runs with the same settings are reused." if ray_address else
+           "One background run per α, each evaluated when it finishes.")
 with st.form("sweep"):
     c1, c2, c3 = st.columns(3)
     names = [d.name for d in list_datasets()]
@@ -76,5 +82,5 @@ if submitted:
         cfg = apply_overrides(RunConfig(), {"data.name": dataset_name, "data.root": root or None, "model.kind": model,
                                             "reg.kind": reg, "train.epochs": int(epochs),
                                             "model.latent_dim": int(latent_dim)})
-        manager().submit_sweep(cfg, parse_alphas(alphas))
+        manager().submit_sweep(cfg, parse_alphas(alphas), engine=make_engine("ray") if ray_address else None)
 job_panel(lambda job: job.kind == "sweep")

@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -270,12 +271,33 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep_printer(n: int) -> Callable[[int, dict[str, Any]], None]:
+    """One stderr line per run whenever its state or epoch changes: ``[2/3] running epoch 5/20 RUN``."""
+    last: dict[int, tuple] = {}
+
+    def show(i: int, s: dict[str, Any]) -> None:
+        key = (s.get("state"), s.get("epoch"))
+        if last.get(i) != key:
+            last[i] = key
+            what = "reused" if s.get("reused") else s.get("state")
+            epoch = f" epoch {s['epoch']}/{s['epochs']}" if s.get("epochs") and s.get("state") == "running" else ""
+            error = f" ({s['error']})" if s.get("state") == "failed" else ""
+            print(f"[{i + 1}/{n}] {what}{epoch} {s.get('run', '')}{error}", file=sys.stderr, flush=True)
+
+    return show
+
+
 def cmd_sweep(a: argparse.Namespace) -> int:
+    from irvae_core.engines import EngineError, make_engine, run_sweep
     from irvae_core.sweep import sweep
 
     cfg = config_from_args(a)
     if cfg.reg.kind == "none":
         raise UsageError("a sweep varies the regularization weight: give --reg ir, fmvae or iso")
+    if a.engine == "local" and (a.cpus_per_run is not None or a.gpus_per_run is not None):
+        raise UsageError("--cpus-per-run and --gpus-per-run go with --engine ray")
+    engine = make_engine(a.engine, a.address, a.cpus_per_run or 1, a.gpus_per_run or 0, a.threads)
+    cfgs = [apply_overrides(cfg, {"reg.alpha": float(alpha)}) for alpha in a.alphas]
     bars: dict[int, _Progress] = {}
 
     def progress(e: dict[str, Any]) -> None:
@@ -285,8 +307,14 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         else:
             bars.setdefault(e["index"], _Progress(f"alpha {e['index'] + 1}/{e['total']}"))(e)
 
-    rows = sweep([apply_overrides(cfg, {"reg.alpha": alpha}) for alpha in a.alphas], a.out or default_runs_dir(),
-                 callback=progress)
+    try:
+        if a.engine == "local":
+            rows = sweep(cfgs, a.out or default_runs_dir(), callback=progress)
+        else:
+            rows = run_sweep(cfgs, a.out or default_runs_dir(), engine, on_update=_sweep_printer(len(cfgs)))
+    except EngineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     if a.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -295,8 +323,23 @@ def cmd_sweep(a: argparse.Namespace) -> int:
             if "mse" in r:
                 print(f"{r['alpha']:>10g} {r['mse']:>12.6g} {r['vor']:>10.4g} {r['mcn']:>10.4g}  {r['run']}")
             else:
-                print(f"{r['alpha']:>10g} {'failed':>12} {'':>10} {'':>10}  {r['run']} ({r['error']})")
+                print(f"{r['alpha']:>10g} {r['state'] or 'failed':>12} {'':>10} {'':>10}  {r['run']} ({r['error']})")
     return 0 if all("mse" in r for r in rows) else EXIT_FAILED
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """--engine and its options (sweep, reproduce): where the runs of a sweep are trained."""
+    p.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="local: one run after the other in this process (default); ray: one Ray task per run, "
+                        "on a local Ray instance or the cluster at --address / $RAY_ADDRESS "
+                        "(pip install -r requirements-ray.txt)")
+    p.add_argument("--address", help="with --engine ray: an existing cluster's address, e.g. 10.0.0.5:6379 "
+                                      "(default $RAY_ADDRESS, else start Ray on this machine)")
+    p.add_argument("--cpus-per-run", type=float, help="with --engine ray: CPUs each run reserves (default 1)")
+    p.add_argument("--gpus-per-run", type=float, help="with --engine ray: GPUs each run reserves (default 0)")
+    p.add_argument("--threads", type=int,
+                   help="torch threads per run (ray default: the CPUs per run; local default: torch's); the same "
+                        "value on both engines gives the same weights for the same seed")
 
 
 def retrieval_lines(r: dict[str, Any], per_query: bool = False) -> list[str]:
@@ -383,6 +426,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alphas", type=_floats, required=True,
                    help="comma-separated weights in the paper's units (as --alpha), e.g. 100,1000,10000")
     p.add_argument("--json", action="store_true", help="print JSON")
+    add_engine_args(p)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("retrieve", help="face retrieval by example: SAR and DAR P@1/5/10/20 beside the paper's",

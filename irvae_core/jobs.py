@@ -107,8 +107,9 @@ class JobManager:
         run = self._new_run(cfg)
         return self._submit("train", label or run.name, [run], lambda e: self._train(e, cfg, run))
 
-    def submit_sweep(self, cfg: RunConfig, alphas: list[float], label: str | None = None) -> str:
-        """One run per alpha (``sweep.sweep``: finished runs of the same config are reused, not retrained)."""
+    def submit_sweep(self, cfg: RunConfig, alphas: list[float], label: str | None = None, engine=None) -> str:
+        """One run per alpha (``sweep.sweep``: finished runs of the same config are reused, not retrained);
+        ``engine`` (irvae_core.engines, e.g. a RayEngine) trains them elsewhere."""
         if not alphas:
             raise ValueError("a sweep needs at least one alpha")
         cfg = self.check_config(cfg)
@@ -117,6 +118,9 @@ class JobManager:
         for run in new:
             self._mark_owner(run)
         name = label or f"sweep {cfg.data.name} {cfg.model.kind}+{cfg.reg.kind} alpha {','.join(map(str, alphas))}"
+        if engine is not None:
+            return self._submit("sweep", f"{name} on {engine.name}", new,
+                                lambda e: self._sweep_on_engine(e, plan, engine))
         return self._submit("sweep", name, new, lambda e: self._sweep(e, plan))
 
     def submit_flatten(self, base_run: str | Path | Run, fcfg=None, label: str | None = None) -> str:
@@ -312,6 +316,27 @@ class JobManager:
         rows = sweep([it.config for it in plan], self.runs_dir, cancel=entry.cancel, evaluate=self.evaluate, plan=plan,
                      callback=lambda e: update(e) if e["phase"] != "run" else None)
         failures = [f"alpha {r['alpha']:g}: {r['error']}" for r in rows if "error" in r]
+        if failures:
+            raise TrainingFailed("; ".join(failures))
+
+    def _sweep_on_engine(self, entry: _Entry, plan: list[SweepItem], engine) -> None:
+        """A sweep on an engine: the job's fraction is the mean of its runs' progress."""
+        from irvae_core.engines import run_sweep
+
+        fractions = [1.0 if it.reused else 0.0 for it in plan]
+
+        def update(i: int, status: dict[str, Any]) -> None:
+            done = status.get("state") in FINISHED
+            fractions[i] = 1.0 if done else float(status.get("progress") or 0.0)
+            with self._lock:
+                job = entry.job
+                job.fraction = max(job.fraction, sum(fractions) / len(fractions))
+                job.epoch, job.epochs = int(status.get("epoch") or 0), int(status.get("epochs") or 0)
+
+        rows = run_sweep([it.config for it in plan], self.runs_dir, engine, update, entry.cancel, plan)
+        if entry.cancel.is_set():
+            raise Cancelled()
+        failures = [f"alpha {r['alpha']:g}: {r['error']}" for r in rows if r["state"] != "done"]
         if failures:
             raise TrainingFailed("; ".join(failures))
 

@@ -6,6 +6,7 @@ AE, IRAE, ...) and "+FM" for a flattening module trained on such a run (IRVAE+FM
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from irvae_core.config import paper_alpha
@@ -80,3 +81,22 @@ def tradeoff_rows(runs: list[Run], latent: str = "encoded") -> list[dict[str, An
                      "alpha": float(paper_alpha(raw) or 0.0), "mse": ev.get("mse"),
                      "vor": geo.get("vor"), "mcn": geo.get("mcn"), "run": example_label(run)})
     return sorted(rows, key=lambda r: (str(r["dataset"]), r["method"], r["alpha"]))
+
+
+def sweep_progress(run_paths: list[str]) -> list[dict[str, Any]]:
+    """Per-run progress of a sweep from each run's status.json (wherever it trains: a thread or a Ray
+    worker writing to the shared run store): alpha, state, epoch, percent done and the error if failed."""
+    rows = []
+    for path in run_paths:
+        run = Run(Path(path))
+        status = run.status()
+        try:
+            alpha = paper_alpha(run.raw_config())
+        except RunError:
+            alpha = None
+        done = status.get("state") == "done"
+        rows.append({"alpha": alpha, "state": status.get("state", "unknown"),
+                     "epoch": f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
+                     "progress %": 100.0 if done else round(100 * float(status.get("progress") or 0.0), 1),
+                     "error": status.get("error") if status.get("state") == "failed" else None, "run": run.name})
+    return rows
