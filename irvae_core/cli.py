@@ -476,19 +476,27 @@ def add_reproduce_parser(sub: Any) -> None:
                    help="write the table and figures from the runs finished so far; train nothing")
     p.add_argument("--out", help=f"folder for the reproductions (default $IRVAE_REPRODUCTIONS or "
                                  f"{default_reproductions_dir()})")
+    add_engine_args(p)
     p.set_defaults(func=cmd_reproduce)
 
 
 def cmd_reproduce(a: argparse.Namespace) -> int:
+    from irvae_core.engines import EngineError, make_engine
     from irvae_core.reproduce import ReproductionError, check_out, claim_lines, default_reproductions_dir, reproduce
 
     mode = "quick" if a.quick else "tiny" if a.tiny else "full"
+    if a.engine == "local" and (a.cpus_per_run is not None or a.gpus_per_run is not None):
+        raise UsageError("--cpus-per-run and --gpus-per-run go with --engine ray")
     try:
+        engine = make_engine(a.engine, a.address, a.cpus_per_run or 1, a.gpus_per_run or 0, a.threads)
         result = reproduce(a.experiment, check_out(a.out or default_reproductions_dir()), mode, a.data_root,
                            progress=_Progress, log=lambda line: tqdm.write(line, file=sys.stderr),
-                           train=not a.report_only)
+                           train=not a.report_only, engine=None if a.engine == "local" else engine)
     except ReproductionError as e:
         raise UsageError(str(e)) from None
+    except EngineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("cancelled; run the same command again to resume (finished runs are reused)", file=sys.stderr)
         return 130

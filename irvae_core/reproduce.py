@@ -234,8 +234,7 @@ def find_flattened(runs_dir: Path, request: dict[str, Any]) -> Run | None:
 def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, train: bool,
                say: Callable[[str], None]) -> Run | None:
     """The finished, evaluated run of a training job: reused, or trained by the one sweep (``sweep.sweep``)."""
-    cfg = resolve_config(job.cfg)
-    cfg.name = job.key
+    cfg = _job_config(job)
     if not train:
         found = next((r for r in list_runs(runs_dir) if same_config(cfg, r) and r.evaluation() is not None), None)
         say("reusing finished run " + str(found.path) if found else "not finished yet")
@@ -248,6 +247,12 @@ def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, trai
         say(f"failed ({row.get('error')})")
         return None
     return plan[0].run
+
+
+def _job_config(job: Job) -> RunConfig:
+    cfg = resolve_config(job.cfg)
+    cfg.name = job.key
+    return cfg
 
 
 def _flatten_job(job: Job, base: Run, runs_dir: Path, callback: ProgressCallback | None, train: bool,
@@ -269,7 +274,7 @@ def _flatten_job(job: Job, base: Run, runs_dir: Path, callback: ProgressCallback
 
 
 def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str], ProgressCallback] | None = None,
-                log: Callable[[str], None] | None = None, train: bool = True) -> dict[str, Run]:
+                log: Callable[[str], None] | None = None, train: bool = True, engine: Any = None) -> dict[str, Run]:
     """Train (or reuse) every job's run under runs_dir, in order, each evaluated; {key: run}.
 
     Training jobs go through the one sweep (a finished run of the same config is reused); a flattening
@@ -277,8 +282,18 @@ def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str],
     finished runs are collected (a report while the rest still run). A job whose run fails is left out
     of the result (its folder keeps the reason); a flattening job whose base failed is skipped.
     ``progress(description)`` gives a Trainer callback per run.
+
+    ``engine`` (``engines.make_engine``, e.g. Ray): the training jobs are first run on it, all at once
+    (``engines.run_sweep``, finished ones reused); the flattening jobs, which need their base, then run here.
     """
     runs_dir, done = Path(runs_dir), {}
+    if engine is not None and train:
+        from irvae_core.engines import run_sweep
+
+        run_sweep([_job_config(j) for j in jobs if j.cfg is not None], runs_dir, engine)
+        train_here = {j.key: False for j in jobs if j.cfg is not None}  # what failed there is reported, not redone
+    else:
+        train_here = {}
     for i, job in enumerate(jobs, 1):
         head = f"[{i}/{len(jobs)}] {job.key}"
 
@@ -291,7 +306,7 @@ def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str],
             say(f"skipped, its base run {job.flatten_of} did not finish")
             continue
         callback = progress(head) if progress and train else None
-        run = (_train_job(job, runs_dir, callback, train, say) if job.cfg is not None
+        run = (_train_job(job, runs_dir, callback, train_here.get(job.key, train), say) if job.cfg is not None
                else _flatten_job(job, base, runs_dir, callback, train, say))
         if run is not None:
             done[job.key] = run
@@ -475,15 +490,15 @@ def command_line(p: Plan, data_root: str | None) -> str:
 
 def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", data_root: str | None = None,
               progress: Callable[[str], ProgressCallback] | None = None,
-              log: Callable[[str], None] | None = None, train: bool = True) -> dict[str, Any]:
+              log: Callable[[str], None] | None = None, train: bool = True, engine: Any = None) -> dict[str, Any]:
     """Run (or resume) one experiment into out/NAME; returns its results (also in results.json).
 
-    ``train=False`` reports on the runs finished so far and trains nothing.
+    ``train=False`` reports on the runs finished so far and trains nothing. ``engine``: see ``run_configs``.
     """
     p = plan(name, mode, data_root)
     folder = Path(out if out is not None else default_reproductions_dir()) / name
     folder.mkdir(parents=True, exist_ok=True)
-    runs = run_configs(p.jobs, folder / "runs", progress, log, train)
+    runs = run_configs(p.jobs, folder / "runs", progress, log, train, engine)
     order = {"VAE": 0, "FMVAE": 1, "IRVAE": 2, "IRVAE+FM": 3}
     rows = sorted((_row(j.key, runs[j.key]) for j in p.jobs if j.key in runs),
                   key=lambda r: (order.get(r["method"], 4), r["method"], r["k"] or 0, r["latent_dim"], r["alpha"]))

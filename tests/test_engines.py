@@ -163,3 +163,16 @@ def test_cli_engine_options_are_checked_before_any_run(tmp_path, capsys, args, m
         code = e.code
     assert code == 2 and message in capsys.readouterr().err
     assert list_runs(tmp_path) == []
+
+
+def test_reproduce_on_ray_gives_the_local_engines_table(tmp_path, ray_instance):
+    from irvae_core.engines import RayEngine
+    from irvae_core.reproduce import reproduce
+
+    local = reproduce("isometry-vs-scaled", tmp_path / "local", "tiny", engine=LocalEngine(threads=1))
+    on_ray = reproduce("isometry-vs-scaled", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))
+    assert [r["key"] for r in on_ray["rows"]] == [r["key"] for r in local["rows"]] and len(local["rows"]) == 6
+    for a, b in zip(local["rows"], on_ray["rows"]):  # the same seeds and thread count: the same numbers
+        assert (a["mse"], a["vor"], a["mcn"]) == (b["mse"], b["vor"], b["mcn"]), a["key"]
+    again = reproduce("isometry-vs-scaled", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))
+    assert [r["run"] for r in again["rows"]] == [r["run"] for r in on_ray["rows"]]  # resubmitted: reused
