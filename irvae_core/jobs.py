@@ -116,7 +116,10 @@ class JobManager:
         plan = plan_sweep([apply_overrides(cfg, {"reg.alpha": float(a)}) for a in alphas], self.runs_dir)
         new = list({str(it.run.path): it.run for it in plan if not it.reused}.values())
         for run in new:
-            self._mark_owner(run)
+            if engine is None:
+                self._mark_owner(run)
+            else:  # the engine's worker process writes the run and takes its lock
+                run.set_status("queued", pid=os.getpid())
         name = label or f"sweep {cfg.data.name} {cfg.model.kind}+{cfg.reg.kind} alpha {','.join(map(str, alphas))}"
         if engine is not None:
             return self._submit("sweep", f"{name} on {engine.name}", new,
