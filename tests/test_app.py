@@ -1,6 +1,5 @@
 """Every page through Streamlit's AppTest, against real (tiny) runs and jobs in a temporary runs folder."""
 
-import base64
 import json
 import math
 import re
@@ -20,31 +19,17 @@ from irvae_core.latent import run_view
 from irvae_core.runs import list_runs, new_run, open_run
 from irvae_core.training import train
 from irvae_core.viz import color_levels, color_range
-from tests.helpers import tiny_config
+from tests.helpers import APP, array, open_page, tiny_config, widget
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 RUNS = "Runs (one, or two side by side)"
 PAGES = ["app_pages/home.py", "app_pages/train.py", "app_pages/latent.py", "app_pages/tradeoff.py",
          "app_pages/interpolation.py", "app_pages/mocap.py"]
 
 
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120).run()
-    if page != "app_pages/home.py":
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
-def array(value) -> np.ndarray:
-    """A plotly JSON array: a plain list, or a typed array {"dtype", "bdata"} (base64)."""
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value, dtype=float)
 
 
-def widget(elements, label: str):
-    return next(w for w in elements if w.label == label)
 
 
 def assert_shows(text: str, value: float, what: str) -> None:

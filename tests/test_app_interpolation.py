@@ -1,6 +1,5 @@
 """The Interpolation page through Streamlit's AppTest, against real tiny runs in a temporary runs folder."""
 
-import base64
 import json
 import os
 import shutil
@@ -17,29 +16,16 @@ from irvae_core.interpolation import encode_test_examples, example_geodesic
 from irvae_core.latent import plane_basis
 from irvae_core.runs import atomic_write_json, list_runs, open_run
 from irvae_core.training import train
-from tests.helpers import tiny_config
+from tests.helpers import array, open_page, tiny_config, widget
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "app_pages/interpolation.py"
 RUNS = "Runs (one, or two side by side)"
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
 
 
-def widget(elements, label: str):
-    return next(w for w in elements if w.label == label)
 
 
-def array(value) -> np.ndarray:
-    """A plotly JSON array: a plain list, or a typed array {"dtype", "bdata"} (base64)."""
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value, dtype=float)
 
 
 def figures(at: AppTest) -> list[dict]:
@@ -69,7 +55,7 @@ def two_runs(tmp_path_factory) -> Path:
 
 def test_two_runs_show_both_strips_paths_and_speeds_for_two_chosen_examples(two_runs, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(two_runs))
-    at = open_page()
+    at = open_page(PAGE)
     runs = list_runs(two_runs)
     widget(at.multiselect, RUNS).set_value([str(r.path) for r in runs]).run()
     widget(at.selectbox, "B: class").set_value(3).run()
@@ -98,7 +84,7 @@ def test_two_runs_show_both_strips_paths_and_speeds_for_two_chosen_examples(two_
 
 def test_fewer_points_and_the_same_example_twice(two_runs, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(two_runs))
-    at = open_page()
+    at = open_page(PAGE)
     widget(at.slider, "Points per path").set_value(8).run()
     assert len(path_traces(figures(at)[0], "geodesic path")["x"]) == 8
     widget(at.selectbox, "B: class").set_value(0).run()
@@ -109,7 +95,7 @@ def test_fewer_points_and_the_same_example_twice(two_runs, monkeypatch):
 
 def test_random_pairs_and_clicked_points(two_runs, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(two_runs))
-    at = open_page()
+    at = open_page(PAGE)
     at.radio[0].set_value("at random").run()
     first = next(c.value for c in at.caption if c.value.startswith("A = test #"))
     widget(at.button, "Draw another pair").click().run()
@@ -143,7 +129,7 @@ def test_bad_runs_are_each_named_in_one_sentence(two_runs, tmp_path, monkeypatch
     (tmp_path / "empty").mkdir()
     flat = train(tiny_config(**{"train.epochs": 1, "model.latent_dim": 1}), str(folder))
     monkeypatch.setenv("IRVAE_RUNS", str(folder))
-    at = open_page()
+    at = open_page(PAGE)
     writer.release()
     assert not at.exception
     warnings = [w.value for w in at.warning]
@@ -160,7 +146,7 @@ def test_vector_data_in_three_latent_dimensions_as_line_plots(tmp_path, monkeypa
     run = train(tiny_config(**{"data.name": "synthetic-mocap", "model.latent_dim": 3, "train.epochs": 1,
                                "train.batch_size": 200}), str(tmp_path))
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page()
+    at = open_page(PAGE)
     assert not at.exception and not at.error and not at.image
     titles = [f["layout"].get("title", {}).get("text") for f in figures(at)]
     assert "straight line, decoded" in titles and "geodesic, decoded" in titles

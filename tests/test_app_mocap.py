@@ -25,23 +25,15 @@ from irvae_core.mocap.explore import (
 )
 from irvae_core.runs import list_runs
 from irvae_core.training import train
-from tests.helpers import tiny_config, write_subject
+from tests.helpers import APP, open_page, tiny_config, widget, write_subject
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGE = "app_pages/mocap.py"
 RUNS = "Runs (one, or a VAE and an IRVAE side by side)"
 TINY_MOCAP = {"data.name": "synthetic-mocap", "data.options": {"n": 700}, "train.epochs": 1, "train.batch_size": 50}
 
 
-def open_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180).run()
-    at.switch_page(PAGE).run()
-    assert not at.exception, at.exception
-    return at
 
 
-def widget(elements, label: str):
-    return next(w for w in elements if w.label == label)
 
 
 def figures(at: AppTest) -> list[dict]:
@@ -96,7 +88,7 @@ def test_zero_runs_offer_to_train_and_home_links_here(tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
     home = AppTest.from_file(APP, default_timeout=180).run()
     assert "mocap" in [link.proto.page for link in home.get("page_link")]  # url_path "mocap"
-    at = open_page()
+    at = open_page(PAGE)
     assert at.title[0].value == "Motion capture" and not at.error and not at.get("plotly_chart")
     assert [b.label for b in at.button] == ["Train on synthetic-mocap", "Train on this CMU folder"]
     assert any(f"{OFFER_EPOCHS} epochs each" in c.value for c in at.caption)
@@ -104,7 +96,7 @@ def test_zero_runs_offer_to_train_and_home_links_here(tmp_path, monkeypatch):
 
 def test_the_offer_starts_a_vae_and_an_irvae_on_synthetic_mocap(tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page()
+    at = open_page(PAGE)
     widget(at.button, "Train on synthetic-mocap").click().run()
     assert not at.exception and not at.error
     jobs = [j for j in get_manager(tmp_path).jobs() if j.label.startswith("mocap:")]
@@ -126,7 +118,7 @@ def test_a_cmu_folder_whose_skeleton_does_not_match_its_motions_is_named(tmp_pat
                                              .replace("lclavicle lhumerus", "lclavicle lupperarm")
                                              .replace("lhumerus lradius", "lupperarm lradius"))
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
-    at = open_page()
+    at = open_page(PAGE)
     widget(at.text_input, "Or a folder of CMU files (NN.asf skeletons beside NN_MM.amc motions)").input(
         str(tmp_path / "cmu")).run()
     widget(at.button, "Train on this CMU folder").click().run()
@@ -140,7 +132,7 @@ def test_a_cmu_folder_whose_skeleton_does_not_match_its_motions_is_named(tmp_pat
 def test_a_good_cmu_folder_trains_both_runs_to_the_page(tmp_path, monkeypatch):
     write_subject(tmp_path / "cmu", "35", {"35_01": ("walking", 40), "35_17": ("jogging", 30)})
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
-    at = open_page()
+    at = open_page(PAGE)
     widget(at.text_input, "Or a folder of CMU files (NN.asf skeletons beside NN_MM.amc motions)").input(
         str(tmp_path / "cmu")).run()
     widget(at.button, "Train on this CMU folder").click().run()
@@ -148,7 +140,7 @@ def test_a_good_cmu_folder_trains_both_runs_to_the_page(tmp_path, monkeypatch):
     assert any("Training on 70 poses from 2 trials" in i.value for i in at.info)
     for job in get_manager(tmp_path / "runs").jobs():
         assert get_manager(tmp_path / "runs").wait(job.id, timeout=600).state == "done"
-    at = open_page()
+    at = open_page(PAGE)
     assert not at.exception and not at.error
     assert len(widget(at.multiselect, RUNS).value) == 2  # the VAE and the IRVAE, side by side
     assert "trial 35_" in at.subheader[0].value
@@ -156,7 +148,7 @@ def test_a_good_cmu_folder_trains_both_runs_to_the_page(tmp_path, monkeypatch):
 
 def test_two_finished_runs_default_pose_click_and_walks(mocap_runs, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(mocap_runs))
-    at = open_page()
+    at = open_page(PAGE)
     assert not at.error and not at.warning
     runs = {r.raw_config()["name"]: r for r in list_runs(mocap_runs)}
     chosen = widget(at.multiselect, RUNS).value
@@ -207,7 +199,7 @@ def test_two_finished_runs_default_pose_click_and_walks(mocap_runs, monkeypatch)
 
 def test_one_run_by_class_and_the_same_pose_twice(mocap_runs, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(mocap_runs))
-    at = open_page()
+    at = open_page(PAGE)
     widget(at.multiselect, RUNS).set_value([widget(at.multiselect, RUNS).value[1]]).run()
     assert scenes(skeleton_figure(at)) == ["scene", "scene2"]  # captured and one decoded
     widget(at.selectbox, "B: class").set_value(0).run()
@@ -221,14 +213,14 @@ def test_one_run_by_class_and_the_same_pose_twice(mocap_runs, monkeypatch):
 def test_image_runs_are_not_listed_and_latent_size_3_uses_the_pca_plane(tmp_path, monkeypatch):
     evaluate_run(train(tiny_config(**{"train.epochs": 1}), str(tmp_path)))  # digits: images
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
-    at = open_page()
+    at = open_page(PAGE)
     assert not at.exception and not at.error
     assert any(i.value.startswith("Not listed: ") and "trained on other data. This page shows motion capture runs, "
                "trained on cmu or synthetic-mocap." in i.value for i in at.info)
     assert at.button and not at.get("plotly_chart")  # the offer, no plot
 
     train(tiny_config(**TINY_MOCAP, **{"model.latent_dim": 3}), str(tmp_path))
-    at = open_page()
+    at = open_page(PAGE)
     assert not at.exception and not at.error
     assert any("PCA plane" in i.value for i in at.info)
     assert figures(at)[0]["layout"]["xaxis"]["title"]["text"] == "PC1"
