@@ -156,6 +156,8 @@ class _Progress:
         self.desc = desc
 
     def __call__(self, e: dict[str, Any]) -> None:
+        if "global_step" not in e:  # a sweep's per-run summary ({"phase": "run", ...}): not a training step
+            return
         if self.bar is None:
             self.bar = tqdm(total=e["total_steps"], desc=self.desc, unit="step", file=sys.stderr,
                             dynamic_ncols=True, leave=False)

@@ -1,0 +1,127 @@
+"""Every command the README shows under "Command line" and "Reproducing the paper" runs through the real
+command line (``python -m irvae_core`` in a subprocess) at tiny size and exits 0.
+
+The commands are read from the README itself: a documented command this test does not know how to make
+tiny fails the test, so a new or changed command line in those sections cannot land untried. Each is run
+as written, with only its placeholders filled (a run folder the earlier commands printed, a data folder
+of real ASF/AMC files) and its size cut (one epoch, two digit classes, a small flattening module).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from irvae_core.reproduce import EXPERIMENTS
+from tests.helpers import write_subject
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def section(title: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## )", text, re.S | re.M)
+    assert match, f"README.md has no '## {title}' section"
+    return match.group(1)
+
+
+def documented_commands(title: str) -> list[list[str]]:
+    """The ``./lab ...`` lines of the section's bash blocks, comments dropped, as argument lists."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", section(title), re.S):
+        for line in block.splitlines():
+            line = re.sub(r"\[[^\]]*\]", "", line.split(" #", 1)[0]).strip()  # optional [--flag X] dropped
+            if line.startswith("./lab "):
+                commands.append(shlex.split(line)[1:])
+    return commands
+
+
+def cli(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    done = subprocess.run([sys.executable, "-m", "irvae_core", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(args)} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return {**os.environ, "IRVAE_RUNS": str(tmp_path / "runs"), "IRVAE_REPRODUCTIONS": str(tmp_path / "repro"),
+            "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+TINY = {"mnist5k": ["--epochs", "1", "--classes", "0,1"], "cmu": ["--epochs", "1"],
+        "synthetic-faces": ["--epochs", "1", "--latent-dim", "4", "--conv-width", "4"]}
+
+
+def tiny(args: list[str], cmu_root: Path) -> list[str]:
+    """The documented command at tiny size: placeholders filled, epochs and data cut."""
+    args = [str(cmu_root) if a == "~/data/cmu" else a for a in args]
+    if args[0] in ("train", "sweep"):
+        dataset = args[args.index("--dataset") + 1] if "--dataset" in args else \
+            {"cmu-fc": "cmu"}[args[args.index("--preset") + 1]]
+        args += TINY[dataset]
+    if args[0] == "flatten":
+        args[args.index("--epochs") + 1] = "1"
+        args += ["--depth", "2", "--width", "16"]
+    return args
+
+
+def test_every_command_of_the_command_line_section_runs(tmp_path, env):
+    commands = documented_commands("Command line")
+    assert len(commands) >= 6 and {c[0] for c in commands} >= {"train", "evaluate", "flatten", "sweep", "retrieve"}
+    cmu_root = tmp_path / "cmu"
+    write_subject(cmu_root, "35", {"35_01": ("walking", 60), "35_02": ("walking", 60)})
+    made: dict[str, str] = {}  # run-name prefix -> the run folder a train printed
+    last_sweep: list[str] = []
+    for args in commands:
+        if args[0] == "sweep" and args[1] == "...":  # "the same sweep with more flags"
+            args = [*last_sweep, *args[2:]]
+            if "--engine" in args and args[args.index("--engine") + 1] == "ray":
+                pytest.importorskip("ray")
+                args += ["--threads", "1"]
+        elif args[0] == "sweep":
+            last_sweep = args
+        placeholders = [a for a in args if a.startswith("runs/") and a.endswith("...")]
+        for a in placeholders:
+            prefix = a.removeprefix("runs/").removesuffix("...").rstrip("-")
+            if prefix not in made:  # a run of that kind the README does not train itself: train one here
+                dataset = prefix.split("-vae-")[0]
+                out = cli(["train", "--dataset", dataset, "--reg", "ir", *TINY[dataset]], env).stdout
+                made[prefix] = out.strip().splitlines()[-1]
+            args = [made[prefix] if x == a else x for x in args]
+        known = {"train", "evaluate", "flatten", "sweep", "retrieve"}
+        assert args[0] in known, f"README shows `./lab {' '.join(args)}`, which this test does not run"
+        out = cli(tiny(args, cmu_root), env).stdout
+        if args[0] == "train":
+            run = Path(out.strip().splitlines()[-1])
+            assert (run / "config.json").is_file() and (run / "best.pt").is_file()
+            name = run.name
+            made.setdefault(name.rsplit("-", 2)[0] if name.count("-") >= 3 else name, str(run))
+            for prefix in ("mnist5k-vae-ir", "synthetic-faces-vae-ir"):
+                if name.startswith(prefix):
+                    made.setdefault(prefix, str(run))
+        if args[0] == "flatten":
+            assert (Path(out.strip().splitlines()[-1]) / "best.pt").is_file()
+        if args[0] in ("evaluate", "sweep") and "--json" in args:
+            assert '"mse"' in out
+
+
+def test_reproduce_runs_every_experiment_tiny_from_the_command_line(tmp_path, env):
+    synopsis = section("Reproducing the paper")
+    assert "./lab reproduce EXPERIMENT" in synopsis and "--tiny" in synopsis
+    listed = re.findall(r"^\| `([\w-]+)` \|", synopsis, re.M)
+    assert set(listed) == set(EXPERIMENTS), "the README's table of experiments is the command's list"
+    out = tmp_path / "repro"
+    for name in EXPERIMENTS:
+        done = cli(["reproduce", name, "--tiny", "--out", str(out)], env)
+        assert (out / name / "results.md").is_file() and (out / name / "results.json").is_file()
+        assert str(out / name / "results.md") in done.stdout
+        assert list((out / name / "runs").iterdir()), f"{name}: no run folder"
