@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors
-from irvae_core.examples import all_runs, page_default
-from irvae_core.latent import input_and_reconstruction, to_image
-from irvae_core.overview import checkpoint_mtime, is_finished, run_row
-from irvae_core.runs import default_runs_dir
+from irvae_core.experiments.examples import all_runs, page_default
+from irvae_core.store.runs import default_runs_dir
+from irvae_core.store.summaries import checkpoint_mtime, is_finished, run_row
+from irvae_core.views.latent import input_and_reconstruction, to_image
 from irvae_core.viz import latent_figure, selected_example, vector_figure
 
 

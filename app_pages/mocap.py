@@ -6,8 +6,10 @@ import streamlit as st
 
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors, job_panel, manager
 from irvae_core import viz
-from irvae_core.examples import all_runs, page_default
-from irvae_core.mocap.explore import (
+from irvae_core.experiments.examples import all_runs, page_default
+from irvae_core.store.runs import default_runs_dir
+from irvae_core.store.summaries import checkpoint_mtime, run_row
+from irvae_core.views.mocap import (
     OFFER_EPOCHS,
     check_cmu_folder,
     default_pair,
@@ -19,8 +21,6 @@ from irvae_core.mocap.explore import (
     pose_walks,
     same_data,
 )
-from irvae_core.overview import checkpoint_mtime, run_row
-from irvae_core.runs import default_runs_dir
 
 PLOT = "mocap-plot"
 PICK = ["by class", "by clicking two points on the plot"]

@@ -9,11 +9,11 @@ import streamlit as st
 from app_pages.common import friendly_errors, job_panel, manager
 from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
 from irvae_core.data import list_datasets
-from irvae_core.engines import make_engine
-from irvae_core.examples import all_runs
-from irvae_core.overview import tradeoff_rows
-from irvae_core.reproduce import claim_lines, list_reproductions
-from irvae_core.runs import default_runs_dir
+from irvae_core.experiments.engines import make_engine
+from irvae_core.experiments.examples import all_runs
+from irvae_core.experiments.reproduce import claim_lines, list_reproductions
+from irvae_core.store.runs import default_runs_dir
+from irvae_core.store.summaries import tradeoff_rows
 from irvae_core.viz import tradeoff_figure
 
 

@@ -40,9 +40,9 @@ from _timing import alternating_times, fmt_ratio, timing_args  # noqa: E402
 
 from irvae_core.config import apply_overrides, preset_config  # noqa: E402
 from irvae_core.data import load_dataset  # noqa: E402
-from irvae_core.estimate import estimate_epoch_seconds  # noqa: E402
-from irvae_core.runs import new_run  # noqa: E402
-from irvae_core.training import Trainer, count_parameters, iterate_batches  # noqa: E402
+from irvae_core.store.runs import new_run
+from irvae_core.train.estimate import estimate_epoch_seconds
+from irvae_core.train.trainer import Trainer, count_parameters, iterate_batches
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba"
 ARMS = {"cpu vae": (False, "none"), "cpu irvae": (False, "ir"), "paper vae": (True, "none"),

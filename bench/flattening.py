@@ -25,9 +25,9 @@ from _timing import alternating_times, make_vae, report, timing_args, train_step
 
 from irvae_core.config import RunConfig, apply_overrides  # noqa: E402
 from irvae_core.data import DatasetSplits, TensorSplit  # noqa: E402
-from irvae_core.flattening import FlattenConfig, FlatteningTrainer  # noqa: E402
-from irvae_core.runs import new_run  # noqa: E402
-from irvae_core.training import Trainer  # noqa: E402
+from irvae_core.store.runs import new_run
+from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer
+from irvae_core.train.trainer import Trainer
 
 ARMS = [("auto", None), ("exact", 10), ("exact", 25), ("hutchinson", None)]  # (estimator, samples)
 

@@ -17,11 +17,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from irvae_core.checkpoints import build_model  # noqa: E402
 from irvae_core.config import RunConfig  # noqa: E402
-from irvae_core.geometry import pullback_metric  # noqa: E402
-from irvae_core.latent import build_view  # noqa: E402
-from irvae_core.training import resolve_config  # noqa: E402
+from irvae_core.geometry.metric import pullback_metric
+from irvae_core.store.checkpoints import build_model
+from irvae_core.train.trainer import resolve_config
+from irvae_core.views.latent import build_view
 from irvae_core.viz import latent_figure  # noqa: E402
 
 POINTS, ELLIPSES, REPEATS = 10_000, 200, 5

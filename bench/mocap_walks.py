@@ -27,13 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from irvae_core.checkpoints import load_model  # noqa: E402
 from irvae_core.data import load_run_data  # noqa: E402
-from irvae_core.evaluation import evaluate_run  # noqa: E402
-from irvae_core.mocap.explore import OFFER_EPOCHS, offered_runs, pose_walks  # noqa: E402
-from irvae_core.overview import method_name  # noqa: E402
-from irvae_core.runs import open_run  # noqa: E402
-from irvae_core.training import train  # noqa: E402
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import open_run
+from irvae_core.store.summaries import method_name
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.trainer import train
+from irvae_core.views.mocap import OFFER_EPOCHS, offered_runs, pose_walks
 
 
 def main() -> None:

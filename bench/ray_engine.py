@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irvae_core.config import RunConfig, apply_overrides  # noqa: E402
-from irvae_core.engines import LocalEngine, RayEngine, run_sweep  # noqa: E402
+from irvae_core.experiments.engines import LocalEngine, RayEngine, run_sweep
 
 
 def configs(n: int, epochs: int) -> list[RunConfig]:

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _timing import alternating_times, fmt_ratio, make_vae, ratio, timing_args, train_step  # noqa: E402
 
-from irvae_core.regularizers import mixup, relaxed_distortion  # noqa: E402
+from irvae_core.geometry.regularizers import mixup, relaxed_distortion
 from tests.helpers import official_relaxed_distortion  # noqa: E402
 
 

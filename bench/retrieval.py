@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._timing import timing_args  # noqa: E402
-from irvae_core.retrieval import Embeddings, double_attribute_retrieval, single_attribute_retrieval  # noqa: E402
+from irvae_core.retrieval.protocol import Embeddings, double_attribute_retrieval, single_attribute_retrieval
 
 N_TRAIN, N_TEST, DIM, ATTRIBUTES = 162_770, 19_962, 128, 40
 BAR_S = 5.0

@@ -28,18 +28,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from irvae_core.checkpoints import load_model  # noqa: E402
 from irvae_core.config import DEFAULT_EPOCHS, RunConfig, apply_overrides  # noqa: E402
 from irvae_core.data import load_dataset  # noqa: E402
-from irvae_core.geometry import pullback_metric  # noqa: E402
-from irvae_core.regularizers import (  # noqa: E402
-    TRAINING_SUBBATCH,
-    mixup_pairs,
-    relaxed_from_terms,
-    scale_spread,
-)
-from irvae_core.runs import new_run, open_run  # noqa: E402
-from irvae_core.training import Trainer  # noqa: E402
+from irvae_core.geometry.metric import pullback_metric
+from irvae_core.geometry.regularizers import TRAINING_SUBBATCH, mixup_pairs, relaxed_from_terms, scale_spread
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import new_run, open_run
+from irvae_core.train.trainer import Trainer
 
 BLOCKS = 20
 

@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irvae_core.data import load_dataset  # noqa: E402
-from irvae_core.regularizers import relaxed_distortion  # noqa: E402
+from irvae_core.geometry.regularizers import relaxed_distortion
 from models import build_autoencoder  # noqa: E402
 
 

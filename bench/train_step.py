@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _timing import alternating_times, make_vae, report, timing_args, train_step  # noqa: E402
 
 from irvae_core.config import default_alpha  # noqa: E402
-from irvae_core.regularizers import TRAINING_SUBBATCH, relaxed_distortion  # noqa: E402
+from irvae_core.geometry.regularizers import TRAINING_SUBBATCH, relaxed_distortion
 
 DEFAULT = ("exact", TRAINING_SUBBATCH)  # the CPU default (estimator, n) at m = 2
 OTHERS = [("exact", 16), ("exact", 25), ("hutchinson", 25), ("exact", None), ("hutchinson", None)]

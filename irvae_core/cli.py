@@ -33,7 +33,7 @@ from irvae_core.config import (
     preset_config,
 )
 from irvae_core.data import DATASETS, DataError, list_datasets
-from irvae_core.runs import RunError, default_runs_dir, open_run
+from irvae_core.store.runs import RunError, default_runs_dir, open_run
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -182,9 +182,9 @@ def _refuse_flags_with_resume(a: argparse.Namespace) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from irvae_core.resume import open_for_resume
-    from irvae_core.runs import new_run
-    from irvae_core.training import Cancelled, Trainer, TrainingFailed, resolve_config
+    from irvae_core.store.runs import new_run
+    from irvae_core.train.resume import open_for_resume
+    from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed, resolve_config
 
     if a.resume:
         _refuse_flags_with_resume(a)
@@ -212,7 +212,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def add_flatten_parser(sub: Any) -> None:
-    from irvae_core.flattening import FlattenConfig
+    from irvae_core.train.flattening import FlattenConfig
 
     d = FlattenConfig()
     p = sub.add_parser("flatten", help="train a flattening module on a run; prints the new run folder")
@@ -232,8 +232,8 @@ def add_flatten_parser(sub: Any) -> None:
 
 
 def cmd_flatten(a: argparse.Namespace) -> int:
-    from irvae_core.flattening import FlattenConfig, flatten
-    from irvae_core.training import Cancelled, TrainingFailed
+    from irvae_core.train.flattening import FlattenConfig, flatten
+    from irvae_core.train.trainer import Cancelled, TrainingFailed
 
     fcfg = FlattenConfig(epochs=a.epochs, beta=a.beta, lr=a.lr, depth=a.depth, width=a.width, seed=a.seed,
                          estimator=a.estimator, samples=a.samples)
@@ -251,7 +251,7 @@ def cmd_flatten(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from irvae_core.evaluation import evaluate_run
+    from irvae_core.train.evaluation import evaluate_run
 
     if bool(a.dataset) != bool(a.data_root) and a.data_root:
         raise UsageError("--data-root goes with --dataset")
@@ -290,8 +290,8 @@ def _sweep_printer(n: int) -> Callable[[int, dict[str, Any]], None]:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from irvae_core.engines import EngineError, make_engine, run_sweep
-    from irvae_core.sweep import sweep
+    from irvae_core.experiments.engines import EngineError, make_engine, run_sweep
+    from irvae_core.experiments.sweep import sweep
 
     cfg = config_from_args(a)
     if cfg.reg.kind == "none":
@@ -371,7 +371,7 @@ def retrieval_lines(r: dict[str, Any], per_query: bool = False) -> list[str]:
 
 
 def cmd_retrieve(a: argparse.Namespace) -> int:
-    from irvae_core.retrieval import evaluate_retrieval
+    from irvae_core.retrieval.protocol import evaluate_retrieval
 
     if (a.run_dir is None) == (a.baseline is None):
         raise UsageError("give either RUN_DIR or --baseline resnet50 (with --dataset)")
@@ -450,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_retrieve)
 
     add_flatten_parser(sub)
-    from irvae_core.examples import add_examples_parser
+    from irvae_core.experiments.examples import add_examples_parser
 
     add_examples_parser(sub)
     add_reproduce_parser(sub)
@@ -458,7 +458,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_reproduce_parser(sub: Any) -> None:
-    from irvae_core.reproduce import EXPERIMENTS, default_reproductions_dir
+    from irvae_core.experiments.reproduce import EXPERIMENTS, default_reproductions_dir
 
     p = sub.add_parser("reproduce", help="one of the paper's experiments end to end: a table and figures beside the "
                                          "paper's numbers",
@@ -483,8 +483,14 @@ def add_reproduce_parser(sub: Any) -> None:
 
 
 def cmd_reproduce(a: argparse.Namespace) -> int:
-    from irvae_core.engines import EngineError, make_engine
-    from irvae_core.reproduce import ReproductionError, check_out, claim_lines, default_reproductions_dir, reproduce
+    from irvae_core.experiments.engines import EngineError, make_engine
+    from irvae_core.experiments.reproduce import (
+        ReproductionError,
+        check_out,
+        claim_lines,
+        default_reproductions_dir,
+        reproduce,
+    )
 
     mode = "quick" if a.quick else "tiny" if a.tiny else "full"
     if a.engine == "local" and (a.cpus_per_run is not None or a.gpus_per_run is not None):

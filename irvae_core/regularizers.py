@@ -1,325 +1,41 @@
-"""Differentiable geometric regularizers for training (paper Sections 3-4, Appendices C, E.6).
+"""The geometric regularizers (paper Section 4): ``irvae_core.geometry.regularizers`` at its documented path."""
 
-All functions take a decoder (callable (B, m) -> (B, ...)) and latent codes z (B, m), draw
-the mixup-augmented distribution P_Z from z (Section 4.3) and return a scalar that can be
-added to a loss. They run on whatever device z lives on.
+from irvae_core.geometry.regularizers import (  # noqa: F401
+    AUTO_EXACT_MAX_DIM,
+    TRAINING_SUBBATCH,
+    Estimator,
+    fmvae_distortion,
+    isometry_distortion,
+    jackknife_F,
+    metric_with_graph,
+    mixup,
+    mixup_pairs,
+    point_terms,
+    probe_vectors,
+    relaxed_distortion,
+    relaxed_from_terms,
+    resolve_estimator,
+    scale_spread,
+    trace_estimates,
+    training_defaults,
+)
 
-Zero at the optimum, for every draw. Each regularizer is written as a sum of squares of
-per-point terms (``point_terms``), with Hutchinson probes of fixed length (``probe_vectors``):
-it is >= 0 for every random probe and mixup draw, and 0 (to rounding) exactly at its optimum.
-
-Relation to the official code's weight. ``relaxed_distortion`` returns the paper's F
-(eq. 10), which is 0 exactly at a scaled isometry. The official implementation returns
-E[Tr G^2] / E[Tr G]^2 = (F + m) / m^2 instead: the same minimiser, a different scale. The
-training loss (``training.reg_weight``) multiplies F by alpha / m^2, so that alpha is the
-paper's and the official code's weight at every latent size.
-"""
-
-from __future__ import annotations
-
-from typing import Literal
-
-import torch
-
-from irvae_core.geometry import Decoder, jacobian, jvp
-
-Estimator = Literal["hutchinson", "exact", "auto"]
-
-# estimator="auto" uses the exact metric up to this latent size, Hutchinson above it. The exact
-# estimator pushes m tangents (and m copies of the primal) through the decoder, Hutchinson one
-# tangent and one vjp. Up to m = 4 the exact one costs about as much as Hutchinson on the same
-# points (MNIST FC decoder, CPU) and has no estimator noise: on a 25-point sub-batch it gives a
-# less noisy gradient than Hutchinson on the whole batch of 100 (bench/subbatch_variance.py).
-AUTO_EXACT_MAX_DIM = 4
-
-
-# Mixup points per training step with the exact estimator on CPU. There the regularizer's cost is
-# mostly per call (the MNIST FC decoder at m = 2), so a sub-batch buys speed only down to ~10
-# points; bench/train_step.py gives the IRVAE / VAE step ratio per n (README "Speed"). The
-# per-point metric is exact; F on n points is jackknife-corrected in training (its plug-in value
-# is off by O(1/n), bench/subbatch_bias.py). A smaller n makes the regularizer's gradient noisier
-# (bench/subbatch_variance.py).
-TRAINING_SUBBATCH = 10
-
-
-def training_defaults(latent_dim: int, estimator: str = "auto", samples: int | None = None,
-                      device: str | torch.device = "cpu") -> tuple[str, int | None]:
-    """(estimator, n) for the training loss at latent size m, given the configured ones.
-
-    Defaults on CPU: m <= AUTO_EXACT_MAX_DIM, the exact metric on TRAINING_SUBBATCH mixup points;
-    above it, Hutchinson on the whole batch (the paper's setting; its noise grows fast when
-    sub-batched). On CUDA the whole batch always (there the extra points cost next to nothing).
-    An explicit ``samples`` is kept; an explicit estimator gets the sub-batch only if exact.
-    """
-    est = resolve_estimator(estimator, latent_dim)
-    if samples is not None:
-        return est, samples
-    return est, TRAINING_SUBBATCH if est == "exact" and torch.device(device).type != "cuda" else None
-
-
-def resolve_estimator(estimator: str, latent_dim: int) -> str:
-    """'hutchinson' or 'exact' for ``estimator`` at latent size m ('auto': exact iff m <= 4)."""
-    if estimator == "auto":
-        return "exact" if latent_dim <= AUTO_EXACT_MAX_DIM else "hutchinson"
-    if estimator not in ("hutchinson", "exact"):
-        raise ValueError(f"estimator must be 'hutchinson', 'exact' or 'auto'; got {estimator!r}")
-    return estimator
-
-
-def mixup_pairs(b: int, eta: float, n: int | None = None, device=None,
-                dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The draw behind ``mixup``: indices i, j (k each) and weights d (k, 1), k = min(n, b).
-
-    The k augmented points are d z_i + (1 - d) z_j with i = 0..k-1 (the first k points of the
-    batch), j drawn without replacement from the whole batch and d ~ U[-eta, 1 + eta]. A caller
-    that only needs the k augmented points can compute its codes on rows i and j alone.
-    ``generator``: the source of the draw (None: torch's global RNG); a Trainer passes its own.
-    """
-    if eta < 0:
-        raise ValueError(f"the mixup parameter eta must be >= 0; got {eta}")
-    k = b if n is None else min(n, b)
-    j = torch.randperm(b, device=device, generator=generator)[:k]
-    d = torch.rand(k, 1, device=device, dtype=dtype, generator=generator) * (1 + 2 * eta) - eta
-    return torch.arange(k, device=device), j, d
-
-
-def mixup(z: torch.Tensor, eta: float | None = 0.2, n: int | None = None,
-          generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mixup augmentation z' = d z_i + (1 - d) z_j, j a random permutation, d ~ U[-eta, 1+eta].
-
-    Paper Section 4.3 / Appendix E.3. ``eta=None`` returns z unchanged (no augmentation).
-    ``n`` draws only the first n augmented points (a sub-batch; each still pairs with any point).
-    """
-    if eta is None:
-        return z if n is None else z[:n]
-    i, j, d = mixup_pairs(z.shape[0], eta, n, z.device, z.dtype, generator)
-    return torch.lerp(z[j], z[i], d)  # d z_i + (1 - d) z_j
-
-
-def _gram(cols: torch.Tensor) -> torch.Tensor:
-    """G[i, j, b] = <cols[i, b], cols[j, b]> for cols (m, B, D): the metrics as (m, m, B)."""
-    if cols.shape[0] <= 4:  # elementwise: fewer ops (and cheaper backward) than a batched matmul
-        return (cols[:, None] * cols[None]).sum(-1)
-    c = cols.transpose(0, 1)
-    return (c @ c.transpose(1, 2)).permute(1, 2, 0)
-
-
-def probe_vectors(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Hutchinson probes for the points z (B, m): v uniform on the sphere of radius sqrt(m).
-
-    E[v v^T] = I, so E[v^T G v] = Tr G and E||G v||^2 = Tr G^2, as with Gaussian probes (the
-    official code's); unlike Gaussian probes, ||v||^2 = m for every draw, which makes every
-    regularizer below exactly 0 at its optimum and >= 0 for every draw (Cauchy-Schwarz:
-    ||G v||^2 >= (v^T G v)^2 / m). The law is rotation invariant, like the measure itself.
-    """
-    g = torch.randn(z.shape, dtype=z.dtype, device=z.device, generator=generator)
-    return g * (z.shape[1] ** 0.5 / g.norm(dim=1, keepdim=True))
-
-
-def _probed_metric(decoder: Decoder, z: torch.Tensor, estimator: Estimator, v: torch.Tensor | None,
-                   generator: torch.Generator | None = None):
-    """("exact", G as (m, m, B)) or ("hutchinson", (v, v^T G v, G v)), differentiable."""
-    if z.ndim != 2:
-        raise ValueError(f"z must have shape (B, m); got {tuple(z.shape)}")
-    if resolve_estimator(estimator, z.shape[1]) == "exact":
-        return "exact", _gram(jacobian(decoder, z))
-    if v is None:
-        v = probe_vectors(z, generator)
-    if not z.requires_grad:
-        z = z.detach().requires_grad_(True)
-    out, jv = jvp(decoder, z, v)
-    (gv,) = torch.autograd.grad(out, z, grad_outputs=jv, create_graph=True)  # J^T J v
-    return "hutchinson", (v, jv.pow(2).sum(1), gv)
-
-
-def trace_estimates(
-    decoder: Decoder,
-    z: torch.Tensor,
-    estimator: Estimator = "hutchinson",
-    v: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-point estimates of (Tr G, Tr G^2), each (B,), differentiable.
-
-    ``hutchinson``: Tr G = E||Jv||^2 and Tr G^2 = E||J^T J v||^2 for probes with E[v v^T] = I
-    (default ``probe_vectors``; pass ``v`` for others, e.g. the official Gaussian ones): one
-    forward-mode jvp and one reverse-mode vjp per point; each estimate is unbiased.
-    ``exact``: the full Jacobian by forward mode (cost ~ m dual forward passes), for small m.
-    ``auto``: exact for m <= AUTO_EXACT_MAX_DIM, else Hutchinson.
-    """
-    kind, value = _probed_metric(decoder, z, estimator, v, generator)
-    if kind == "exact":
-        return value.diagonal().sum(-1), value.pow(2).sum((0, 1))  # Tr G^2 = ||G||_F^2 (G symmetric)
-    _, t, gv = value
-    return t, gv.pow(2).sum(1)
-
-
-def point_terms(decoder: Decoder, z: torch.Tensor, estimator: Estimator = "hutchinson",
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Per point (B,): t ~ Tr G, and the anisotropy r ~ ||G - (Tr G / m) I||_F^2 >= 0; and whether
-    the values are Hutchinson estimates.
-
-    ``exact``: t = Tr G, r = ||G - (t/m) I||_F^2. ``hutchinson`` (probes of ``probe_vectors``):
-    t = v^T G v, r = ||G v - (t/m) v||^2, whose expectation is m/(m+2) of the exact r. Every
-    quadratic regularizer is a sum of squares of these two, so it is >= 0 in floating point too
-    and vanishes (to rounding) where G = cI: t = mc, r = 0, for every probe.
-    """
-    kind, value = _probed_metric(decoder, z, estimator, None, generator)
-    m = z.shape[1]
-    if kind == "exact":
-        t = value.diagonal().sum(-1)
-        eye = torch.eye(m, dtype=value.dtype, device=value.device)[:, :, None]
-        return t, (value - eye * (t / m)).pow(2).sum((0, 1)), False
-    v, t, gv = value
-    return t, (gv - v * (t / m)[:, None]).pow(2).sum(1), True
-
-
-def scale_spread(t: torch.Tensor, ustat: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """(an estimate of E[Tr G]^2, the spread of Tr G over the points) from per-point traces t.
-
-    ``t`` holds the points along its last dimension (leading dimensions are separate sets).
-
-    Plug-in (``ustat=False``): mean(t)^2 and the variance with 1/n, so that
-    mean(r) + spread / m = mean_i ||G_i - c I||_F^2 with c = mean(t) / m. The plug-in square is
-    biased high by Var(t) / n, which biases ratios like F low by about 1/n.
-    U-statistic (``ustat=True``): sum_{i != j} t_i t_j / (n (n-1)), unbiased for E[Tr G]^2 over
-    independent points (and independent probes), with the matching spread, the sample variance
-    s^2 = sum (t_i - mean t)^2 / (n - 1) (mean(t^2) - U = s^2).
-    """
-    n = t.shape[-1]
-    mean = t.mean(-1)
-    dev2 = (t - mean[..., None]).pow(2).sum(-1)
-    if not ustat or n < 2:
-        return mean.pow(2), dev2 / n
-    s2 = dev2 / (n - 1)
-    # = sum_{i != j} t_i t_j / (n (n-1)) >= 0; clamped against round-off (one point holding all)
-    return (mean.pow(2) - s2 / n).clamp_min(torch.finfo(t.dtype).tiny), s2
-
-
-def metric_with_graph(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
-    """G(z) = J^T J (B, m, m) keeping the autograd graph (for losses; cf. geometry.pullback_metric)."""
-    return _gram(jacobian(decoder, z)).permute(2, 0, 1)
-
-
-def relaxed_from_terms(t: torch.Tensor, r: torch.Tensor, m: int, jackknife: bool = False) -> torch.Tensor:
-    """F (eq. 10) of points given their ``point_terms`` t, r (points along the last dimension).
-
-    Plug-in: F_n = m^2 (mean r + spread / m) / mean(t)^2 with the plug-in spread (``scale_spread``),
-    i.e. m^2 E[Tr G^2] / E[Tr G]^2 - m on the points: a sum of squares over a square, >= 0.
-    ``jackknife``: ``jackknife_F`` of the same points.
-    """
-    if jackknife:
-        return jackknife_F(t, r + t.pow(2) / m, m)
-    scale_sq, spread = scale_spread(t, ustat=False)
-    return m**2 * (r.mean(-1) + spread / m) / scale_sq
-
-
-def jackknife_F(t: torch.Tensor, a: torch.Tensor, m: int) -> torch.Tensor:
-    """n F_n - (n - 1) mean_i F_(n-1, -i) from per-point Tr G (t) and Tr G^2 (a), points along the last dim.
-
-    The leave-one-out correction removes the O(1/n) bias of F_n, a ratio of means. With
-    S = sum t and A = sum a it is m^2 (n^2 A / S^2 - (n-1)^2 / n sum_i (A - a_i) / (S - t_i)^2) - m:
-    a handful of operations, as the training step is timed. Expanded, it is 0 at G = cI only up
-    to round-off, so it is clamped at 0 (a jackknife can undershoot 0 only where F is ~0).
-    """
-    n = t.shape[-1]
-    if n < 3:
-        return (m**2 * a.mean(-1) / t.mean(-1).pow(2) - m).clamp_min(0)
-    s_t, s_a = t.sum(-1), a.sum(-1)
-    loo = ((s_a[..., None] - a) / (s_t[..., None] - t).pow(2)).sum(-1)
-    return (m**2 * (n**2 * s_a / s_t.pow(2) - (n - 1) ** 2 / n * loo) - m).clamp_min(0)
-
-
-def relaxed_distortion(
-    decoder: Decoder,
-    z: torch.Tensor,
-    eta: float | None = 0.2,
-    estimator: Estimator = "hutchinson",
-    h: Literal["square", "log"] = "square",
-    n: int | None = None,
-    jackknife: bool = False,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """The relaxed distortion measure F of the decoder over mixup samples of z (eq. 8).
-
-    h = "square": F = E sum_i (lambda_i / c - 1)^2, c = E[Tr G] / m (eq. 10; equal to
-    m^2 E[Tr G^2] / E[Tr G]^2 - m), computed from ``point_terms`` by ``relaxed_from_terms``:
-    >= 0 for every draw, 0 (to rounding) iff G = cI on the samples, also with Hutchinson probes.
-    h = "log": F = E sum_i log^2(lambda_i / c); needs the exact estimator ("exact" or "auto").
-    F is invariant to scaling the decoder and to orthogonal changes of latent coordinates.
-    ``n``: number of mixup points (a sub-batch, see ``mixup``); None = as many as z has.
-    The default, the plug-in on the given points, is the paper's and the official code's
-    estimator. F is a ratio of means: on n points its expectation differs from F of the whole
-    mixup distribution by O(1/n) (a few per cent low at n = 10 on a trained MNIST decoder: README,
-    bench/subbatch_bias.py); ``jackknife`` removes that term (square only). ``generator``: the
-    source of the mixup draw and the probes (None: torch's global RNG).
-    """
-    m = z.shape[1]
-    za = mixup(z, eta, n, generator)
-    if h == "log":
-        if estimator not in ("exact", "auto"):
-            raise ValueError("h='log' needs the eigenvalues of G: use estimator='exact'")
-        G = metric_with_graph(decoder, za)
-        lam = torch.linalg.eigvalsh(G)
-        c = lam.sum(-1).mean() / m
-        return (lam / c).log().pow(2).sum(-1).mean()
-    if h != "square":
-        raise ValueError(f"h must be 'square' or 'log'; got {h!r}")
-    if jackknife:
-        return jackknife_F(*trace_estimates(decoder, za, estimator, generator=generator), m)
-    t, r, _ = point_terms(decoder, za, estimator, generator)
-    return relaxed_from_terms(t, r, m)
-
-
-def fmvae_distortion(
-    decoder: Decoder,
-    z: torch.Tensor,
-    eta: float | None = 0.2,
-    estimator: Estimator = "hutchinson",
-    n: int | None = None,
-    jackknife: bool = False,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """FMVAE's flatness term E||G - cI||_F^2, c = E[Tr G] / m (Chen et al. 2020; Appendix C).
-
-    Computed as mean(r) + spread / m (``point_terms``, ``scale_spread``): a sum of squares, so
-    >= 0 for every draw and 0 (to rounding) where G = cI. With the exact metric the plug-in value
-    is mean_i ||G_i - c I||_F^2 over the samples; with Hutchinson probes it adds 2 mean(r) / (m n),
-    which cancels the probe noise in c^2, so its mean over probes is that exact value.
-    ``jackknife``: for this quadratic term the jackknife of the plug-in is exactly the U-statistic
-    form (``scale_spread(..., ustat=True)``), unbiased for E||G - cI||_F^2 over the mixup
-    distribution with either estimator.
-    Not scale invariant: it favours small Jacobians. ``n``: mixup points, as in
-    ``relaxed_distortion``; ``generator`` too.
-    """
-    m = z.shape[1]
-    za = mixup(z, eta, n, generator)
-    t, r, probed = point_terms(decoder, za, estimator, generator)
-    _, spread = scale_spread(t, ustat=jackknife)
-    value = r.mean() + spread / m
-    if probed and not jackknife:
-        value = value + 2 * r.mean() / (m * t.shape[0])  # E[mean(t)^2] = (E mean t)^2 + 2 E[mean r] / n
-    return value
-
-
-def isometry_distortion(
-    decoder: Decoder,
-    z: torch.Tensor,
-    k: float,
-    eta: float | None = 0.2,
-    estimator: Estimator = "hutchinson",
-    n: int | None = None,
-    generator: torch.Generator | None = None,
-) -> torch.Tensor:
-    """Distortion from a strict isometry to kI: E sum_i (lambda_i - k)^2 = E||G - kI||_F^2 (Appendix E.6).
-
-    Per point ||G - kI||_F^2 (exact) or ||G v - k v||^2 (Hutchinson, unbiased for it), written
-    as r + (t - m k)^2 / m: >= 0 for every draw and 0 (to rounding) at G = kI.
-    ``n``: mixup points (sub-batch) and ``generator``, as in ``relaxed_distortion``.
-    """
-    if k <= 0:
-        raise ValueError(f"the target scale k must be > 0; got {k}")
-    m = z.shape[1]
-    t, r, _ = point_terms(decoder, mixup(z, eta, n, generator), estimator, generator)
-    return (r + (t - m * k).pow(2) / m).mean()
+__all__ = [
+    "Estimator",
+    "AUTO_EXACT_MAX_DIM",
+    "TRAINING_SUBBATCH",
+    "training_defaults",
+    "resolve_estimator",
+    "mixup_pairs",
+    "mixup",
+    "probe_vectors",
+    "trace_estimates",
+    "point_terms",
+    "scale_spread",
+    "metric_with_graph",
+    "relaxed_from_terms",
+    "jackknife_F",
+    "relaxed_distortion",
+    "fmvae_distortion",
+    "isometry_distortion",
+]

@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
-from irvae_core.latent import LatentView
+from irvae_core.views.latent import LatentView
 
 COND_COLORSCALE = "Portland"  # blue = isotropic (cond 1) ... red = stretched (paper: redder = bigger)
 COLOR_LEVELS = 32

@@ -17,7 +17,7 @@ def _no_shipped_examples(request, tmp_path_factory, monkeypatch):
 @pytest.fixture
 def shipped_examples(monkeypatch) -> Path:
     """The repository's examples/ folder (the shipped example runs)."""
-    from irvae_core.examples import examples_dir
+    from irvae_core.experiments.examples import examples_dir
 
     monkeypatch.delenv("IRVAE_EXAMPLES", raising=False)
     return examples_dir()

@@ -11,13 +11,13 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from irvae_core.checkpoints import load_model
 from irvae_core.data import load_dataset
-from irvae_core.evaluation import evaluate_run
-from irvae_core.jobs import get_manager
-from irvae_core.latent import run_view
-from irvae_core.runs import list_runs, new_run, open_run
-from irvae_core.training import train
+from irvae_core.experiments.jobs import get_manager
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import list_runs, new_run, open_run
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.trainer import train
+from irvae_core.views.latent import run_view
 from irvae_core.viz import color_levels, color_range
 from tests.helpers import APP, array, open_page, tiny_config, widget
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from irvae_core.examples import EXAMPLES, PAGE_EXAMPLES
+from irvae_core.experiments.examples import EXAMPLES, PAGE_EXAMPLES
 from tests.helpers import open_page
 
 

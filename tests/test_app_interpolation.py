@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from irvae_core.checkpoints import load_model
 from irvae_core.data import load_dataset
-from irvae_core.evaluation import encode_split, evaluate_run
-from irvae_core.interpolation import encode_test_examples, example_geodesic
-from irvae_core.latent import plane_basis
-from irvae_core.runs import atomic_write_json, list_runs, open_run
-from irvae_core.training import train
+from irvae_core.geometry.curves import encode_test_examples, example_geodesic
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import atomic_write_json, list_runs, open_run
+from irvae_core.train.evaluation import encode_split, evaluate_run
+from irvae_core.train.trainer import train
+from irvae_core.views.latent import plane_basis
 from tests.helpers import array, open_page, tiny_config, widget
 
 PAGE = "app_pages/interpolation.py"

@@ -8,13 +8,15 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from irvae_core.checkpoints import load_model
 from irvae_core.data import load_dataset
 from irvae_core.data.synthetic_mocap import cmu_like_asf
-from irvae_core.evaluation import evaluate_run
-from irvae_core.jobs import get_manager
-from irvae_core.latent import run_view
-from irvae_core.mocap.explore import (
+from irvae_core.experiments.jobs import get_manager
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import list_runs
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.trainer import train
+from irvae_core.views.latent import run_view
+from irvae_core.views.mocap import (
     OFFER_ALPHA,
     OFFER_EPOCHS,
     OFFER_POSES,
@@ -23,8 +25,6 @@ from irvae_core.mocap.explore import (
     frame_poses,
     pose_walks,
 )
-from irvae_core.runs import list_runs
-from irvae_core.training import train
 from tests.helpers import APP, open_page, tiny_config, widget, write_subject
 
 PAGE = "app_pages/mocap.py"

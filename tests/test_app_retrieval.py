@@ -8,12 +8,12 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from irvae_core.checkpoints import load_model
-from irvae_core.embeddings import run_embeddings
-from irvae_core.retrieval import query_by_attributes, query_by_codes
-from irvae_core.runs import open_run
-from irvae_core.training import train
-from irvae_core.uploads import image_from_bytes
+from irvae_core.retrieval.embeddings import run_embeddings
+from irvae_core.retrieval.protocol import query_by_attributes, query_by_codes
+from irvae_core.retrieval.uploads import image_from_bytes
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import open_run
+from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from irvae_core.evaluation import evaluate_run
-from irvae_core.training import train
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
-from irvae_core.checkpoints import build_model, infer_fm_shape, load_model
 from irvae_core.config import ConfigError
 from irvae_core.data import load_dataset, load_run_data
-from irvae_core.flattening import FlattenConfig, flatten
-from irvae_core.training import train
+from irvae_core.store.checkpoints import build_model, infer_fm_shape, load_model
+from irvae_core.train.flattening import FlattenConfig, flatten
+from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
 
 
@@ -44,7 +44,7 @@ def test_an_old_flattened_run_without_the_recorded_shape_still_loads(runs, tmp_p
     del raw["fm"]
     raw["flatten"] = {}  # nothing to guess from: the shape comes from the weights
     (old / "config.json").write_text(json.dumps(raw))
-    from irvae_core.runs import open_run
+    from irvae_core.store.runs import open_run
 
     model = load_model(open_run(old))
     assert len(model.fm.layers) == 3 and model.fm.width == 24

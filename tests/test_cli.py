@@ -42,8 +42,8 @@ def independent_evaluation(run_dir: Path, x: torch.Tensor) -> dict[str, float]:
     decode(encode(x)), Jacobians by central differences, VoR = mean sum log^2 eig(Gbar^-1/2 G Gbar^-1/2)."""
     from scipy.linalg import fractional_matrix_power
 
-    from irvae_core.checkpoints import load_model
-    from irvae_core.runs import open_run
+    from irvae_core.store.checkpoints import load_model
+    from irvae_core.store.runs import open_run
 
     model = load_model(open_run(run_dir)).double()
     x = x.double()

@@ -16,9 +16,9 @@ from irvae_core.config import (
     paper_alpha,
     preset_config,
 )
-from irvae_core.overview import method_name, run_row, tradeoff_rows
-from irvae_core.runs import new_run, open_run
-from irvae_core.training import resolve_config
+from irvae_core.store.runs import new_run, open_run
+from irvae_core.store.summaries import method_name, run_row, tradeoff_rows
+from irvae_core.train.trainer import resolve_config
 
 
 def cli_config(*args: str) -> RunConfig:
@@ -40,7 +40,7 @@ def test_the_celeba_preset_resolves_to_the_papers_alphas():
 
 
 def test_the_sub_batch_is_a_cpu_default_and_cuda_uses_the_whole_batch():
-    from irvae_core.regularizers import TRAINING_SUBBATCH, training_defaults
+    from irvae_core.geometry.regularizers import TRAINING_SUBBATCH, training_defaults
 
     assert training_defaults(2, device="cpu") == ("exact", TRAINING_SUBBATCH)
     assert training_defaults(2, device="cuda") == ("exact", None)

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from irvae_core.checkpoints import build_model, load_model
 from irvae_core.cli import main
 from irvae_core.config import CPU_CONV_WIDTH, ConfigError, apply_overrides, preset_config
 from irvae_core.data.synthetic_faces import write_celeba_layout
-from irvae_core.runs import new_run, open_run
-from irvae_core.training import Trainer, resolve_config
+from irvae_core.store.checkpoints import build_model, load_model
+from irvae_core.store.runs import new_run, open_run
+from irvae_core.train.trainer import Trainer, resolve_config
 from models import ConvDecoder, ConvEncoder, build_autoencoder
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,9 +11,16 @@ import pytest
 import torch
 from helpers import tiny_config
 
-from irvae_core.engines import EngineError, LocalEngine, RayEngine, make_engine, run_sweep, train_and_evaluate
-from irvae_core.overview import sweep_progress
-from irvae_core.runs import list_runs, load_checkpoint, open_run
+from irvae_core.experiments.engines import (
+    EngineError,
+    LocalEngine,
+    RayEngine,
+    make_engine,
+    run_sweep,
+    train_and_evaluate,
+)
+from irvae_core.store.runs import list_runs, load_checkpoint, open_run
+from irvae_core.store.summaries import sweep_progress
 
 ALPHAS = (10.0, 100.0, 1000.0)
 
@@ -126,7 +133,7 @@ def test_cli_sweep_on_ray_prints_the_table_and_per_run_progress(tmp_path, ray_in
 
 
 def test_the_tradeoff_page_submits_to_ray_when_ray_address_is_set(tmp_path, monkeypatch, ray_instance):
-    from irvae_core.jobs import get_manager
+    from irvae_core.experiments.jobs import get_manager
     from tests.test_app import open_page, widget
 
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
@@ -166,8 +173,8 @@ def test_cli_engine_options_are_checked_before_any_run(tmp_path, capsys, args, m
 
 
 def test_reproduce_on_ray_gives_the_local_engines_table(tmp_path, ray_instance):
-    from irvae_core.engines import RayEngine
-    from irvae_core.reproduce import reproduce
+    from irvae_core.experiments.engines import RayEngine
+    from irvae_core.experiments.reproduce import reproduce
 
     local = reproduce("isometry-vs-scaled", tmp_path / "local", "tiny", engine=LocalEngine(threads=1))
     on_ray = reproduce("isometry-vs-scaled", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))

@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
-from irvae_core.checkpoints import build_model
 from irvae_core.config import apply_overrides, preset_config
 from irvae_core.data import DataError, load_dataset
 from irvae_core.data.synthetic_faces import write_celeba_layout
-from irvae_core.estimate import estimate_epoch_seconds, format_duration
-from irvae_core.jobs import get_manager
-from irvae_core.runs import open_run
-from irvae_core.training import count_parameters, resolve_config
+from irvae_core.experiments.jobs import get_manager
+from irvae_core.store.checkpoints import build_model
+from irvae_core.store.runs import open_run
+from irvae_core.train.estimate import estimate_epoch_seconds, format_duration
+from irvae_core.train.trainer import count_parameters, resolve_config
 from tests.helpers import tiny_config
 from tests.test_app import open_page, widget
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from irvae_core.checkpoints import load_model
-from irvae_core.examples import (
+from irvae_core.experiments.examples import (
     EXAMPLES,
     PAGE_EXAMPLES,
     Example,
@@ -23,10 +22,11 @@ from irvae_core.examples import (
     generate_examples,
     page_default,
 )
-from irvae_core.jobs import JobManager
-from irvae_core.overview import run_row
-from irvae_core.runs import EXAMPLE_MARKER, ReadOnlyRun, Run, save_checkpoint
-from irvae_core.training import train
+from irvae_core.experiments.jobs import JobManager
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import EXAMPLE_MARKER, ReadOnlyRun, Run, save_checkpoint
+from irvae_core.store.summaries import run_row
+from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,7 +119,7 @@ def test_the_job_manager_never_resumes_an_example(tiny_examples, tmp_path):
 
 
 def test_flattening_an_example_writes_a_new_run_of_the_user(tiny_examples, tmp_path):
-    from irvae_core.flattening import FlattenConfig
+    from irvae_core.train.flattening import FlattenConfig
 
     jm = JobManager(tmp_path / "runs", evaluate=False)
     before = digest(tiny_examples / "tiny-vae")
@@ -153,7 +153,7 @@ def test_lab_examples_check_and_list(tiny_examples):
 
 def test_on_the_shipped_faces_irvae_retrieves_better_than_the_vae(shipped_examples, tmp_path, monkeypatch):
     """Single-attribute retrieval (paper Section 5.2, Table 1): SAR P@5 of the IRVAE example above the VAE's."""
-    from irvae_core.retrieval import evaluate_retrieval
+    from irvae_core.retrieval.protocol import evaluate_retrieval
 
     monkeypatch.setenv("IRVAE_CACHE", str(tmp_path / "cache"))  # examples are read-only: codes cached here
     p5 = {name: evaluate_retrieval(str(shipped_examples / name))["SAR"]["mean"]["P@5"]

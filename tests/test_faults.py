@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from irvae_core.runs import FAULT_ENV, list_runs, load_checkpoint, open_run
+from irvae_core.store.runs import FAULT_ENV, list_runs, load_checkpoint, open_run
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,8 +146,8 @@ def test_a_full_disk_fails_the_run_with_the_reason_and_keeps_the_last_good_check
 
 
 def test_two_resumes_of_one_run_at_once_exactly_one_proceeds(tmp_path, uninterrupted):
-    from irvae_core.jobs import JobManager
-    from irvae_core.runs import RunLocked
+    from irvae_core.experiments.jobs import JobManager
+    from irvae_core.store.runs import RunLocked
 
     run_dir = tmp_path / "run"
     shutil.copytree(uninterrupted, run_dir)
@@ -175,7 +175,7 @@ def test_two_resumes_of_one_run_at_once_exactly_one_proceeds(tmp_path, uninterru
 
 
 def test_resume_continues_a_flattened_run_as_a_flattened_run(tmp_path, uninterrupted):
-    from irvae_core.checkpoints import load_model
+    from irvae_core.store.checkpoints import load_model
 
     rc, out, err = finish(start("flatten", str(uninterrupted), "--epochs", "1", "--depth", "2", "--width", "16",
                                 "--out", str(tmp_path)))

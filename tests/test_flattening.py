@@ -3,12 +3,12 @@
 import pytest
 import torch
 
-from irvae_core.checkpoints import load_model
 from irvae_core.config import ConfigError
-from irvae_core.evaluation import evaluate_model
-from irvae_core.flattening import FlattenConfig, FlatteningTrainer, flatten
-from irvae_core.runs import new_run, open_run
-from irvae_core.training import Trainer
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import new_run, open_run
+from irvae_core.train.evaluation import evaluate_model
+from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, flatten
+from irvae_core.train.trainer import Trainer
 from models import RealNVP
 from tests.helpers import rolled_sheet, tiny_config
 
@@ -69,7 +69,7 @@ def test_flatten_refuses_an_already_flattened_run(sheet_ae, tmp_path):
 def test_sub_batch_runs_the_flow_on_the_mixup_rows_only_with_the_same_loss_and_gradient(sheet_ae, tmp_path):
     """With beta = 0 the FM loss computes i(z) on the 2n rows it mixes; the result must equal the
     loss (and gradient) of the same mixup draw computed from i(z) on the whole batch."""
-    from irvae_core.regularizers import mixup_pairs, relaxed_distortion
+    from irvae_core.geometry.regularizers import mixup_pairs, relaxed_distortion
 
     base_run, data = sheet_ae
     fcfg = FlattenConfig(epochs=1, depth=2, width=16, batch_size=50, samples=6, estimator="exact")
@@ -100,7 +100,7 @@ def test_sub_batch_runs_the_flow_on_the_mixup_rows_only_with_the_same_loss_and_g
 
 
 def test_realnvp_forward_mode_jacobian_matches_reverse_mode():
-    from irvae_core.geometry import jacobian
+    from irvae_core.geometry.metric import jacobian
 
     torch.manual_seed(5)
     fm = RealNVP(3, depth=4, width=16).double()

@@ -11,7 +11,7 @@ import torch.autograd.forward_ad as fwAD
 from torch import nn
 from torch.func import functional_call, jacfwd, jvp
 
-from irvae_core.regularizers import (
+from irvae_core.geometry.regularizers import (
     mixup,
     relaxed_distortion,
     resolve_estimator,

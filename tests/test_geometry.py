@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from irvae_core.geometry import (
+from irvae_core.geometry.metric import (
     condition_numbers,
     mean_condition_number,
     metric_ellipse,
@@ -185,7 +185,7 @@ def test_pullback_metric_of_10000_points_at_m16_fits_in_2_gib():
     code = """
 import resource, torch
 from models import build_autoencoder
-from irvae_core.geometry import pullback_metric
+from irvae_core.geometry.metric import pullback_metric
 torch.manual_seed(0)
 vae = build_autoencoder("vae", "fc", (1, 28, 28), latent_dim=16)
 z = torch.randn(10000, 16)
@@ -236,7 +236,7 @@ def perturbed_realnvp(dim: int, seed: int):
 
 @pytest.mark.parametrize("arch, shape, m", [("fc", (1, 28, 28), 3), ("conv", (1, 28, 28), 2), ("fc", (50,), 5)])
 def test_jacobian_stacked_tangents_equal_jacfwd(arch, shape, m):
-    from irvae_core.geometry import jacobian
+    from irvae_core.geometry.metric import jacobian
 
     torch.manual_seed(3)
     dec = build_autoencoder("vae", arch, shape, latent_dim=m).double().decode
@@ -255,7 +255,7 @@ def test_jacobian_keeps_the_graph_with_jacfwds_gradient():
     must be the plain one's."""
     from torch.func import functional_call, jacfwd
 
-    from irvae_core.geometry import jacobian
+    from irvae_core.geometry.metric import jacobian
 
     torch.manual_seed(4)
     ae = build_autoencoder("ae", "fc", (20,), latent_dim=3, hidden=(16, 16)).double()
@@ -280,7 +280,7 @@ def test_realnvp_hand_written_jacobian_equals_jacfwd():
 
 
 def test_composed_jacobian_equals_jacfwd_of_the_composition():
-    from irvae_core.geometry import Composed, jacobian
+    from irvae_core.geometry.metric import Composed, jacobian
 
     fm = perturbed_realnvp(3, seed=6)
     torch.manual_seed(6)

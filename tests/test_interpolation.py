@@ -6,9 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from irvae_core.checkpoints import build_model
 from irvae_core.data import load_dataset
-from irvae_core.interpolation import (
+from irvae_core.geometry.curves import (
     axis_modulation,
     code_spread,
     decode_path,
@@ -18,7 +17,8 @@ from irvae_core.interpolation import (
     interpolate,
     straight_line,
 )
-from irvae_core.training import resolve_config
+from irvae_core.store.checkpoints import build_model
+from irvae_core.train.trainer import resolve_config
 from models import AE
 from tests.helpers import tiny_config
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from irvae_core.jobs import JobManager, get_manager
-from irvae_core.runs import list_runs, load_checkpoint, open_run
+from irvae_core.experiments.jobs import JobManager, get_manager
+from irvae_core.store.runs import list_runs, load_checkpoint, open_run
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,9 +7,9 @@ import pytest
 
 from irvae_core.data import DataError
 from irvae_core.data.synthetic_mocap import cmu_like_asf
-from irvae_core.mocap.explore import check_cmu_folder, default_runs, mocap_runs, offered_runs, same_data
-from irvae_core.runs import atomic_write_json, open_run
-from irvae_core.training import resolve_config, train
+from irvae_core.store.runs import atomic_write_json, open_run
+from irvae_core.train.trainer import resolve_config, train
+from irvae_core.views.mocap import check_cmu_folder, default_runs, mocap_runs, offered_runs, same_data
 from tests.helpers import tiny_config, write_subject
 
 TINY = {"data.name": "synthetic-mocap", "data.options": {"n": 140}, "train.epochs": 1, "train.batch_size": 50}

@@ -20,7 +20,7 @@ from irvae_core.mocap import (
     pose_joints,
     wrap_degrees,
 )
-from irvae_core.mocap.explore import frame_skeleton
+from irvae_core.views.mocap import frame_skeleton
 from tests.helpers import write_subject
 
 SKELETON = cmu_like_skeleton()

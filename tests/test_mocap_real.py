@@ -5,9 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from irvae_core.checkpoints import load_model
 from irvae_core.data import load_dataset
-from irvae_core.evaluation import evaluate_run
 from irvae_core.mocap import (
     bone_lengths,
     features_from_channels,
@@ -18,8 +16,10 @@ from irvae_core.mocap import (
     parse_asf,
     pose_joints,
 )
-from irvae_core.mocap.explore import frame_poses, frame_skeleton, pose_walks
-from irvae_core.training import train
+from irvae_core.store.checkpoints import load_model
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.trainer import train
+from irvae_core.views.mocap import frame_poses, frame_skeleton, pose_walks
 from tests.helpers import tiny_config
 from tests.test_mocap_cmu_files import shared_cmu
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from irvae_core.config import REG_KINDS
-from irvae_core.regularizers import (
+from irvae_core.geometry.regularizers import (
     fmvae_distortion,
     isometry_distortion,
     metric_with_graph,
@@ -342,7 +342,7 @@ FMVAE_KIND = "fmvae" if "fmvae" in REG_KINDS else "fm"  # the config's name of F
 def test_the_training_regularizer_gradient_matches_finite_differences(reg, m):
     """irvae_core.training.regularizer as the Trainer calls it (default estimator and sub-batch for m:
     the exact metric on a few mixup points at small m, Hutchinson on the batch above)."""
-    from irvae_core.training import regularizer
+    from irvae_core.train.trainer import regularizer
     from tests.helpers import tiny_config
 
     cfg = tiny_config(**{"reg.kind": reg, "reg.alpha": 1.0, "model.latent_dim": m})
@@ -360,7 +360,7 @@ def test_the_training_regularizer_gradient_matches_finite_differences(reg, m):
 def test_the_training_regularizer_is_the_configured_one_with_its_scale():
     """At a decoder with G = 4I: ir and fm vanish (a scaled isometry), iso vanishes only at k = 4
     and is m (4 - k)^2 elsewhere, through irvae_core.training.regularizer as the Trainer calls it."""
-    from irvae_core.training import regularizer
+    from irvae_core.train.trainer import regularizer
     from tests.helpers import tiny_config
 
     A = 2.0 * orthonormal(8, 2)

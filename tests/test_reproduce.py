@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from irvae_core.cli import main
 from irvae_core.config import preset_config
 from irvae_core.data import load_dataset
-from irvae_core.reproduce import (
+from irvae_core.experiments.reproduce import (
     ReproductionError,
     below_curve,
     claim_lines,
@@ -21,7 +21,7 @@ from irvae_core.reproduce import (
     reproduce,
     tradeoff_claims,
 )
-from irvae_core.runs import list_runs
+from irvae_core.store.runs import list_runs
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 CMU = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cmu"

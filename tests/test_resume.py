@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from irvae_core.checkpoints import build_model
 from irvae_core.cli import main
 from irvae_core.config import ConfigError
-from irvae_core.evaluation import evaluate_run
-from irvae_core.jobs import JobManager
-from irvae_core.runs import LOCK_FILE, RunLocked, list_runs, lock_owner, open_run
-from irvae_core.training import run_device
+from irvae_core.experiments.jobs import JobManager
+from irvae_core.store.checkpoints import build_model
+from irvae_core.store.runs import LOCK_FILE, RunLocked, list_runs, lock_owner, open_run
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.trainer import run_device
 from tests.helpers import tiny_config
 
 

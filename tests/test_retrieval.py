@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from irvae_core.retrieval import (
+from irvae_core.retrieval.protocol import (
     Embeddings,
     RetrievalError,
     attribute_pairs,

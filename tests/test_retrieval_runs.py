@@ -7,16 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from irvae_core.checkpoints import load_model
 from irvae_core.cli import main
 from irvae_core.config import ConfigError
 from irvae_core.data import load_dataset
-from irvae_core.embeddings import cache_dir, resnet50_embeddings, resnet50_weights, run_embeddings
-from irvae_core.evaluation import evaluate_run
-from irvae_core.flattening import FlattenConfig, flatten
-from irvae_core.retrieval import RetrievalError, evaluate_retrieval
-from irvae_core.runs import open_run, save_checkpoint
-from irvae_core.training import train
+from irvae_core.retrieval.embeddings import cache_dir, resnet50_embeddings, resnet50_weights, run_embeddings
+from irvae_core.retrieval.protocol import RetrievalError, evaluate_retrieval
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import open_run, save_checkpoint
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.flattening import FlattenConfig, flatten
+from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
 
 FACES = {"data.name": "synthetic-faces", "data.options": {"n": 100}, "model.arch": "fc", "model.hidden": [32],

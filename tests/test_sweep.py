@@ -4,9 +4,9 @@ import dataclasses
 import json
 
 from irvae_core.config import apply_overrides
-from irvae_core.jobs import JobManager
-from irvae_core.runs import list_runs, open_run
-from irvae_core.sweep import plan_sweep, same_config, sweep
+from irvae_core.experiments.jobs import JobManager
+from irvae_core.experiments.sweep import plan_sweep, same_config, sweep
+from irvae_core.store.runs import list_runs, open_run
 from tests.helpers import tiny_config
 
 

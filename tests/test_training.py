@@ -8,13 +8,13 @@ import re
 import pytest
 import torch
 
-from irvae_core.checkpoints import load_model
 from irvae_core.config import MODEL_KINDS, REG_KINDS
 from irvae_core.data import TensorSplit
-from irvae_core.evaluation import evaluate_model
-from irvae_core.regularizers import mixup_pairs, probe_vectors, relaxed_distortion
-from irvae_core.runs import CheckpointError, load_checkpoint, new_run
-from irvae_core.training import Cancelled, Trainer, TrainingFailed, learning_rate
+from irvae_core.geometry.regularizers import mixup_pairs, probe_vectors, relaxed_distortion
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import CheckpointError, load_checkpoint, new_run
+from irvae_core.train.evaluation import evaluate_model
+from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed, learning_rate
 from tests.helpers import official_relaxed_distortion, rolled_sheet, tiny_config, tiny_images
 
 
@@ -170,8 +170,8 @@ def test_checkpoints_load_weights_only_and_bad_ones_fail_clearly(tmp_path):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 def test_irvae_on_cuda_trains_like_on_cpu_and_its_checkpoint_loads_on_cpu(tmp_path, monkeypatch):
-    from irvae_core.flattening import FlattenConfig, FlatteningTrainer
-    from irvae_core.geometry import pullback_metric
+    from irvae_core.geometry.metric import pullback_metric
+    from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer
 
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # compare float32 with float32
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from irvae_core.data.celeba import CelebAImages
-from irvae_core.uploads import MAX_BYTES, UploadError, image_from_bytes
+from irvae_core.retrieval.uploads import MAX_BYTES, UploadError, image_from_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 

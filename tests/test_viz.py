@@ -7,8 +7,8 @@ import pytest
 import torch
 from plotly.colors import sample_colorscale
 
-from irvae_core.geometry import metric_ellipse
-from irvae_core.latent import LatentView
+from irvae_core.geometry.metric import metric_ellipse
+from irvae_core.views.latent import LatentView
 from irvae_core.viz import (
     COLOR_LEVELS,
     COND_COLORSCALE,

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from irvae_core.latent import build_view
+from irvae_core.views.latent import build_view
 from irvae_core.viz import (
     add_latent_paths,
     image_grid,

@@ -6,8 +6,8 @@ import torch
 
 from irvae_core import viz
 from irvae_core.data.synthetic_mocap import cmu_like_skeleton, motion_channels
-from irvae_core.latent import build_view
 from irvae_core.mocap import features_from_channels, on_floor, pose_joints, skeleton_edges
+from irvae_core.views.latent import build_view
 
 SKELETON = cmu_like_skeleton()
 EDGES = skeleton_edges(SKELETON)

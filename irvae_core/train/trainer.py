@@ -28,16 +28,16 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from irvae_core.checkpoints import build_model, record_conv_width
 from irvae_core.config import DEFAULT_EPOCHS, SUPERVISED_KINDS, ConfigError, RunConfig, TrainConfig, default_alpha
 from irvae_core.data import DATASETS, DatasetSplits, TensorSplit, load_run_data
-from irvae_core.regularizers import (
+from irvae_core.geometry.regularizers import (
     fmvae_distortion,
     isometry_distortion,
     relaxed_distortion,
     training_defaults,
 )
-from irvae_core.runs import Run, held_lock, load_checkpoint, new_run, save_checkpoint
+from irvae_core.store.checkpoints import build_model, record_conv_width
+from irvae_core.store.runs import Run, held_lock, load_checkpoint, new_run, save_checkpoint
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 VALIDATION_SEED = 12345

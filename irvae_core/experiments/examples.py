@@ -24,8 +24,7 @@ from typing import Any
 import torch
 
 from irvae_core.config import RunConfig, apply_overrides, preset_config, quick_start_config
-from irvae_core.overview import is_finished
-from irvae_core.runs import (
+from irvae_core.store.runs import (
     EXAMPLE_MARKER,
     Run,
     RunError,
@@ -36,6 +35,7 @@ from irvae_core.runs import (
     load_checkpoint,
     new_run,
 )
+from irvae_core.store.summaries import is_finished
 
 # Files an example keeps; everything else a run writes (last.pt with its optimizer state, caches,
 # TensorBoard logs) is left out.
@@ -71,7 +71,7 @@ def _faces(reg: str, alpha: float = FACES_ALPHA) -> RunConfig:
 
 
 def _mocap(index: int) -> RunConfig:
-    from irvae_core.mocap.explore import offered_runs  # the Motion capture page's own offer
+    from irvae_core.views.mocap import offered_runs
 
     return offered_runs()[index]
 
@@ -110,7 +110,7 @@ PAGE_EXAMPLES = {
 def examples_dir() -> Path:
     """Where the shipped examples are: $IRVAE_EXAMPLES, else ``examples/`` beside the code."""
     env = os.environ.get("IRVAE_EXAMPLES")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / "examples"
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "examples"
 
 
 def example_runs(folder: str | Path | None = None) -> list[Run]:
@@ -180,9 +180,9 @@ def _finish(run: Run, dest: Path, example: Example) -> Run:
 
 def generate_example(example: Example, out: Path, work: Path) -> Run:
     """Train (or flatten), evaluate and store one example under ``out``; ``work`` holds the scratch runs."""
-    from irvae_core.evaluation import evaluate_run
-    from irvae_core.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
-    from irvae_core.training import Trainer, TrainingFailed, resolve_config
+    from irvae_core.train.evaluation import evaluate_run
+    from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
+    from irvae_core.train.trainer import Trainer, TrainingFailed, resolve_config
 
     if example.base is not None:
         base = Run(out / example.base)
@@ -231,7 +231,7 @@ METRIC_KEYS = ("mse", "vor", "mcn", "cond_mean", "cond_std")
 
 def evaluation_mismatches(run: Run, rtol: float = 1e-6) -> list[str]:
     """The stored evaluation of an example against a fresh one: one sentence per metric that differs."""
-    from irvae_core.evaluation import evaluate_run
+    from irvae_core.train.evaluation import evaluate_run
 
     stored = run.evaluation()
     if stored is None:

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import torch
 
-from irvae_core.checkpoints import fm_shape, load_model
 from irvae_core.config import ConfigError, TrainConfig
 from irvae_core.data import DatasetSplits, TensorSplit, load_run_data
-from irvae_core.geometry import Composed
-from irvae_core.regularizers import mixup_pairs, relaxed_distortion, resolve_estimator
-from irvae_core.runs import Run, new_run, open_run
-from irvae_core.training import INIT_LOCK, ProgressCallback, TrainingLoop, iterate_batches
+from irvae_core.geometry.metric import Composed
+from irvae_core.geometry.regularizers import mixup_pairs, relaxed_distortion, resolve_estimator
+from irvae_core.store.checkpoints import fm_shape, load_model
+from irvae_core.store.runs import Run, new_run, open_run
+from irvae_core.train.trainer import INIT_LOCK, ProgressCallback, TrainingLoop, iterate_batches
 from models import FlattenedAE, RealNVP
 
 

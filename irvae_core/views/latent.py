@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from irvae_core.data import DatasetSplits
-from irvae_core.evaluation import encode_split
-from irvae_core.geometry import DEFAULT_CHUNK_ELEMENTS, Decoder, condition_numbers, flat_decoder, jacobian
-from irvae_core.overview import example_label, method_name
-from irvae_core.runs import Run
+from irvae_core.geometry.metric import DEFAULT_CHUNK_ELEMENTS, Decoder, condition_numbers, flat_decoder, jacobian
+from irvae_core.store.runs import Run
+from irvae_core.store.summaries import example_label, method_name
+from irvae_core.train.evaluation import encode_split
 
 Plane = str | tuple[int, int]  # "pca" or two coordinate indices
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import torch
 
-from irvae_core.checkpoints import load_model
 from irvae_core.data import DatasetSplits, load_dataset, load_run_data
-from irvae_core.geometry import condition_numbers, pullback_metric, variance_of_riemannian_metric
-from irvae_core.regularizers import mixup
-from irvae_core.runs import Run, atomic_write_json, open_run
-from irvae_core.training import iterate_batches, run_device
+from irvae_core.geometry.metric import condition_numbers, pullback_metric, variance_of_riemannian_metric
+from irvae_core.geometry.regularizers import mixup
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import Run, atomic_write_json, open_run
+from irvae_core.train.trainer import iterate_batches, run_device
 
 # Above this many Jacobian entries per point (m * D), geometry uses a subsample of points.
 GEOMETRY_POINTS_LARGE = 2000

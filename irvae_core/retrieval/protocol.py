@@ -35,19 +35,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from irvae_core.checkpoints import load_model
 from irvae_core.data import DatasetSplits, load_dataset, load_run_data
-from irvae_core.embeddings import (
-    Embeddings,
-    Progress,
-    RetrievalError,
-    resnet50_embeddings,
-    run_embeddings,
-)
-from irvae_core.latent import to_image
-from irvae_core.overview import is_finished, method_name
-from irvae_core.runs import Run, RunError, open_run
-from irvae_core.uploads import image_from_bytes
+from irvae_core.retrieval.embeddings import Embeddings, Progress, RetrievalError, resnet50_embeddings, run_embeddings
+from irvae_core.retrieval.uploads import image_from_bytes
+from irvae_core.store.checkpoints import load_model
+from irvae_core.store.runs import Run, RunError, open_run
+from irvae_core.store.summaries import is_finished, method_name
+from irvae_core.views.latent import to_image
 
 KS = (1, 5, 10, 20)
 METRICS = ("cosine", "euclidean")

@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from irvae_core.checkpoints import record_conv_width
 from irvae_core.config import SUPERVISED_KINDS, RunConfig
-from irvae_core.evaluation import evaluate_run
-from irvae_core.runs import Run, RunError, list_runs, new_run
-from irvae_core.training import Cancelled, Trainer, TrainingFailed, resolve_config
+from irvae_core.store.checkpoints import record_conv_width
+from irvae_core.store.runs import Run, RunError, list_runs, new_run
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed, resolve_config
 
 SweepCallback = Callable[[dict[str, Any]], None]
 

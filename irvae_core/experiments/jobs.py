@@ -28,10 +28,8 @@ from typing import Any
 
 from irvae_core.config import RunConfig, apply_overrides
 from irvae_core.data.roots import allowed_data_folder
-from irvae_core.evaluation import evaluate_run
-from irvae_core.flattening import FlatteningTrainer, new_flattened_run
-from irvae_core.resume import Resumable, open_for_resume
-from irvae_core.runs import (
+from irvae_core.experiments.sweep import SweepItem, plan_sweep, sweep
+from irvae_core.store.runs import (
     Run,
     RunLock,
     check_run_name,
@@ -43,8 +41,10 @@ from irvae_core.runs import (
     open_run,
     refuse_example,
 )
-from irvae_core.sweep import SweepItem, plan_sweep, sweep
-from irvae_core.training import Cancelled, Trainer, TrainingFailed, resolve_config
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.flattening import FlatteningTrainer, new_flattened_run
+from irvae_core.train.resume import Resumable, open_for_resume
+from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed, resolve_config
 
 ACTIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled")
@@ -324,7 +324,7 @@ class JobManager:
 
     def _sweep_on_engine(self, entry: _Entry, plan: list[SweepItem], engine) -> None:
         """A sweep on an engine: the job's fraction is the mean of its runs' progress."""
-        from irvae_core.engines import run_sweep
+        from irvae_core.experiments.engines import run_sweep
 
         fractions = [1.0 if it.reused else 0.0 for it in plan]
 

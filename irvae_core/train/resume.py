@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from irvae_core.checkpoints import model_with_state
 from irvae_core.config import ConfigError, RunConfig, apply_overrides
-from irvae_core.runs import CheckpointError, Run, RunError, RunLock, load_checkpoint, open_run
-from irvae_core.training import ProgressCallback, Trainer, select_device
+from irvae_core.store.checkpoints import model_with_state
+from irvae_core.store.runs import CheckpointError, Run, RunError, RunLock, load_checkpoint, open_run
+from irvae_core.train.trainer import ProgressCallback, Trainer, select_device
 
 # Top-level keys a run's config.json may hold (the sections, and what the trainers record).
 RUN_CONFIG_KEYS = {"data", "model", "reg", "train", "name", "version", "type", "x_shape", "parameters",
@@ -44,7 +44,7 @@ class Resumable:
     def trainer(self, callback: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Trainer:
         """The trainer that continues the run (it loads the data and rewrites the config with the new epochs)."""
         if self.kind == "flatten":
-            from irvae_core.flattening import FlattenConfig, FlatteningTrainer
+            from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer
 
             base = open_run(self.raw["base_run"])
             fcfg = dataclasses.replace(FlattenConfig(**self.raw["flatten"]), epochs=self.epochs)

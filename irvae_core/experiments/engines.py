@@ -30,9 +30,9 @@ from typing import Any
 import torch
 
 from irvae_core.config import RunConfig
-from irvae_core.runs import Run
-from irvae_core.sweep import SweepItem, plan_sweep
-from irvae_core.training import Cancelled, Trainer, TrainingFailed
+from irvae_core.experiments.sweep import SweepItem, plan_sweep
+from irvae_core.store.runs import Run
+from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed
 
 ENGINES = ("local", "ray")
 ACTIVE = ("queued", "running")
@@ -58,7 +58,7 @@ def train_and_evaluate(cfg: dict[str, Any], run_path: str, threads: int | None =
     The body of one sweep run on either engine. Every error ends as a failed run whose status
     holds the reason; only a cancel is raised (``Cancelled``), after marking the run cancelled.
     """
-    from irvae_core.evaluation import evaluate_run
+    from irvae_core.train.evaluation import evaluate_run
 
     run = Run(Path(run_path))
     if not run.file("config.json").is_file():

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import torch
 
-from irvae_core.checkpoints import checkpoint_path, load_model
 from irvae_core.data import DatasetSplits, load_run_data
-from irvae_core.runs import Run, default_runs_dir, save_checkpoint
-from irvae_core.training import iterate_batches
+from irvae_core.store.checkpoints import checkpoint_path, load_model
+from irvae_core.store.runs import Run, default_runs_dir, save_checkpoint
+from irvae_core.train.trainer import iterate_batches
 
 SPLITS = ("train", "val", "test")
 CACHE_VERSION = 1
