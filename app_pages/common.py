@@ -12,10 +12,12 @@ import streamlit as st
 from irvae_core.config import ConfigError, DataConfig
 from irvae_core.data import DataError, DatasetSplits, load_run_data
 from irvae_core.experiments.jobs import Job, JobManager, get_manager
+from irvae_core.geometry.planes import Plane
 from irvae_core.store.checkpoints import load_model
-from irvae_core.store.runs import RunError, default_runs_dir, open_run
+from irvae_core.store.files import RunError
+from irvae_core.store.runs import default_runs_dir, open_run
 from irvae_core.store.summaries import sweep_progress
-from irvae_core.views.latent import LatentView, Plane, run_view
+from irvae_core.views.latent import LatentView, run_view
 from irvae_core.viz import training_curves
 
 POLL_S = 1.5

@@ -7,7 +7,8 @@ import streamlit as st
 from app_pages.common import cached_view, friendly_errors, job_panel, manager
 from irvae_core.config import QUICK_START_EPOCHS, quick_start_config
 from irvae_core.experiments.examples import page_examples
-from irvae_core.store.runs import Run, RunError, default_runs_dir, list_runs
+from irvae_core.store.files import RunError
+from irvae_core.store.runs import Run, default_runs_dir, list_runs
 from irvae_core.store.summaries import checkpoint_mtime, is_finished
 from irvae_core.viz import latent_figure
 

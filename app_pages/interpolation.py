@@ -8,9 +8,9 @@ import streamlit as st
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors
 from irvae_core import viz
 from irvae_core.experiments.examples import all_runs, page_default
-from irvae_core.geometry.curves import example_geodesic, example_modulation, interpolation_problem
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import checkpoint_mtime, run_row
+from irvae_core.views.interpolation import example_geodesic, example_modulation, interpolation_problem
 
 PICK = ["by class and index", "at random", "by clicking two points on the plot"]
 PLOT = "interpolation-plot"

@@ -7,9 +7,10 @@ import streamlit as st
 from app_pages.common import friendly_errors
 from irvae_core.data.roots import allowed_data_folder
 from irvae_core.experiments.examples import all_runs, page_default
-from irvae_core.retrieval.protocol import KS, RetrievalSource, query_runs, retrieval_runs, retrieval_source
+from irvae_core.retrieval.protocol import KS
 from irvae_core.store.runs import default_runs_dir, open_run
 from irvae_core.store.summaries import checkpoint_mtime, example_label
+from irvae_core.views.retrieval import RetrievalSource, query_runs, retrieval_runs, retrieval_source
 from irvae_core.viz import captioned_images, retrieval_grid
 
 STATIC = {"displayModeBar": False}  # image grids: no zoom or pan buttons over the captions

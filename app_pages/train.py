@@ -21,7 +21,7 @@ from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import is_finished, run_row
 from irvae_core.train.estimate import SLOW_EPOCH_S, EpochEstimate, estimate_epoch_seconds, format_duration
 from irvae_core.train.flattening import FlattenConfig
-from irvae_core.train.trainer import resolve_config
+from irvae_core.train.resolve import resolve_config
 
 REG_LABELS = {"none": "none (plain model)", "ir": "ir: relaxed distortion (IRVAE)",
               "fmvae": "fmvae: flatness (FMVAE)", "iso": "iso: strict isometry"}

@@ -42,7 +42,8 @@ from irvae_core.config import apply_overrides, preset_config  # noqa: E402
 from irvae_core.data import load_dataset  # noqa: E402
 from irvae_core.store.runs import new_run
 from irvae_core.train.estimate import estimate_epoch_seconds
-from irvae_core.train.trainer import Trainer, count_parameters, iterate_batches
+from irvae_core.train.loop import iterate_batches
+from irvae_core.train.trainer import Trainer, count_parameters
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "celeba"
 ARMS = {"cpu vae": (False, "none"), "cpu irvae": (False, "ir"), "paper vae": (True, "none"),

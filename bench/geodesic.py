@@ -26,10 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irvae_core.config import RunConfig  # noqa: E402
 from irvae_core.data import load_dataset, load_run_data  # noqa: E402
-from irvae_core.geometry.curves import encode_test_examples, geodesic
+from irvae_core.geometry.curves import geodesic
 from irvae_core.store.checkpoints import build_model, load_model
 from irvae_core.store.runs import open_run
-from irvae_core.train.trainer import iterate_batches, resolve_config
+from irvae_core.train.loop import iterate_batches
+from irvae_core.train.resolve import resolve_config
+from irvae_core.views.interpolation import encode_test_examples
 
 BAR_S = 2.0
 

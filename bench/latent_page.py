@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from irvae_core.config import RunConfig  # noqa: E402
 from irvae_core.geometry.metric import pullback_metric
 from irvae_core.store.checkpoints import build_model
-from irvae_core.train.trainer import resolve_config
+from irvae_core.train.resolve import resolve_config
 from irvae_core.views.latent import build_view
 from irvae_core.viz import latent_figure  # noqa: E402
 

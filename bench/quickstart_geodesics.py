@@ -26,11 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irvae_core.config import quick_start_config  # noqa: E402
 from irvae_core.data import load_dataset  # noqa: E402
-from irvae_core.geometry.curves import example_geodesic
 from irvae_core.store.checkpoints import load_model
-from irvae_core.store.runs import Run, RunError, default_runs_dir, list_runs, open_run
+from irvae_core.store.files import RunError
+from irvae_core.store.runs import Run, default_runs_dir, list_runs, open_run
 from irvae_core.store.summaries import is_finished, method_name
 from irvae_core.train.trainer import train
+from irvae_core.views.interpolation import example_geodesic
 
 
 def quick_run(runs_dir: Path, name: str, train_missing: bool) -> Run | None:

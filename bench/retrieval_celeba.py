@@ -24,9 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from irvae_core.cli import _Progress  # noqa: E402
 from irvae_core.config import apply_overrides, preset_config  # noqa: E402
-from irvae_core.retrieval.protocol import KS, PAPER_TABLE1, evaluate_retrieval
+from irvae_core.retrieval.evaluation import evaluate_retrieval
+from irvae_core.retrieval.protocol import KS, PAPER_TABLE1
 from irvae_core.store.runs import list_runs
-from irvae_core.train.trainer import resolve_config, train
+from irvae_core.train.resolve import resolve_config
+from irvae_core.train.trainer import train
 
 METHODS = {"VAE": "none", "IRVAE": "ir"}
 

@@ -33,7 +33,8 @@ from irvae_core.config import (
     preset_config,
 )
 from irvae_core.data import DATASETS, DataError, list_datasets
-from irvae_core.store.runs import RunError, default_runs_dir, open_run
+from irvae_core.store.files import RunError
+from irvae_core.store.runs import default_runs_dir, open_run
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -183,8 +184,10 @@ def _refuse_flags_with_resume(a: argparse.Namespace) -> None:
 
 def cmd_train(a: argparse.Namespace) -> int:
     from irvae_core.store.runs import new_run
+    from irvae_core.train.loop import Cancelled, TrainingFailed
+    from irvae_core.train.resolve import resolve_config
     from irvae_core.train.resume import open_for_resume
-    from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed, resolve_config
+    from irvae_core.train.trainer import Trainer
 
     if a.resume:
         _refuse_flags_with_resume(a)
@@ -233,7 +236,7 @@ def add_flatten_parser(sub: Any) -> None:
 
 def cmd_flatten(a: argparse.Namespace) -> int:
     from irvae_core.train.flattening import FlattenConfig, flatten
-    from irvae_core.train.trainer import Cancelled, TrainingFailed
+    from irvae_core.train.loop import Cancelled, TrainingFailed
 
     fcfg = FlattenConfig(epochs=a.epochs, beta=a.beta, lr=a.lr, depth=a.depth, width=a.width, seed=a.seed,
                          estimator=a.estimator, samples=a.samples)
@@ -371,7 +374,7 @@ def retrieval_lines(r: dict[str, Any], per_query: bool = False) -> list[str]:
 
 
 def cmd_retrieve(a: argparse.Namespace) -> int:
-    from irvae_core.retrieval.protocol import evaluate_retrieval
+    from irvae_core.retrieval.evaluation import evaluate_retrieval
 
     if (a.run_dir is None) == (a.baseline is None):
         raise UsageError("give either RUN_DIR or --baseline resnet50 (with --dataset)")

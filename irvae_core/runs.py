@@ -1,30 +1,28 @@
 """Runs on disk: the public names of ``irvae_core.store`` at their documented path (``irvae_core.runs.Run``)."""
 
-from irvae_core.store.runs import (  # noqa: F401
+from irvae_core.store.files import (
     EXAMPLE_MARKER,
     FAULT_ENV,
-    LOCK_FILE,
-    STATES,
     CheckpointError,
     ReadOnlyRun,
-    Run,
     RunError,
-    RunLock,
-    RunLocked,
     atomic_write_bytes,
     atomic_write_json,
-    check_run_name,
-    default_runs_dir,
-    held_lock,
-    inside_runs_dir,
-    list_runs,
     load_checkpoint,
-    lock_owner,
-    new_run,
-    open_run,
     read_json,
     refuse_example,
     save_checkpoint,
+)
+from irvae_core.store.lock import LOCK_FILE, RunLock, RunLocked, held_lock, lock_owner
+from irvae_core.store.runs import (
+    STATES,
+    Run,
+    check_run_name,
+    default_runs_dir,
+    inside_runs_dir,
+    list_runs,
+    new_run,
+    open_run,
     slug,
 )
 

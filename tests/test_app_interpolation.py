@@ -10,12 +10,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from irvae_core.data import load_dataset
-from irvae_core.geometry.curves import encode_test_examples, example_geodesic
+from irvae_core.geometry.planes import plane_basis
 from irvae_core.store.checkpoints import load_model
-from irvae_core.store.runs import atomic_write_json, list_runs, open_run
-from irvae_core.train.evaluation import encode_split, evaluate_run
+from irvae_core.store.files import atomic_write_json
+from irvae_core.store.runs import list_runs, open_run
+from irvae_core.train.encoding import encode_split
+from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.trainer import train
-from irvae_core.views.latent import plane_basis
+from irvae_core.views.interpolation import encode_test_examples, example_geodesic
 from tests.helpers import array, open_page, tiny_config, widget
 
 PAGE = "app_pages/interpolation.py"

@@ -18,7 +18,7 @@ from irvae_core.config import (
 )
 from irvae_core.store.runs import new_run, open_run
 from irvae_core.store.summaries import method_name, run_row, tradeoff_rows
-from irvae_core.train.trainer import resolve_config
+from irvae_core.train.resolve import resolve_config
 
 
 def cli_config(*args: str) -> RunConfig:

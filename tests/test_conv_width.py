@@ -17,7 +17,8 @@ from irvae_core.config import CPU_CONV_WIDTH, ConfigError, apply_overrides, pres
 from irvae_core.data.synthetic_faces import write_celeba_layout
 from irvae_core.store.checkpoints import build_model, load_model
 from irvae_core.store.runs import new_run, open_run
-from irvae_core.train.trainer import Trainer, resolve_config
+from irvae_core.train.resolve import resolve_config
+from irvae_core.train.trainer import Trainer
 from models import ConvDecoder, ConvEncoder, build_autoencoder
 
 ROOT = Path(__file__).resolve().parents[1]

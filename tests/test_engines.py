@@ -19,7 +19,8 @@ from irvae_core.experiments.engines import (
     run_sweep,
     train_and_evaluate,
 )
-from irvae_core.store.runs import list_runs, load_checkpoint, open_run
+from irvae_core.store.files import load_checkpoint
+from irvae_core.store.runs import list_runs, open_run
 from irvae_core.store.summaries import sweep_progress
 
 ALPHAS = (10.0, 100.0, 1000.0)

@@ -12,7 +12,8 @@ from irvae_core.experiments.jobs import get_manager
 from irvae_core.store.checkpoints import build_model
 from irvae_core.store.runs import open_run
 from irvae_core.train.estimate import estimate_epoch_seconds, format_duration
-from irvae_core.train.trainer import count_parameters, resolve_config
+from irvae_core.train.resolve import resolve_config
+from irvae_core.train.trainer import count_parameters
 from tests.helpers import tiny_config
 from tests.test_app import open_page, widget
 

@@ -11,7 +11,8 @@ from irvae_core.cli import main
 from irvae_core.data import load_dataset
 from irvae_core.geometry.metric import mean_condition_number, variance_of_riemannian_metric
 from irvae_core.store.checkpoints import load_model
-from irvae_core.store.runs import load_checkpoint, new_run, save_checkpoint
+from irvae_core.store.files import load_checkpoint, save_checkpoint
+from irvae_core.store.runs import new_run
 from irvae_core.train.evaluation import evaluate_model, evaluate_run, geometry_summary
 from irvae_core.train.trainer import Trainer
 from models import build_autoencoder

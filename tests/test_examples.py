@@ -24,7 +24,8 @@ from irvae_core.experiments.examples import (
 )
 from irvae_core.experiments.jobs import JobManager
 from irvae_core.store.checkpoints import load_model
-from irvae_core.store.runs import EXAMPLE_MARKER, ReadOnlyRun, Run, save_checkpoint
+from irvae_core.store.files import EXAMPLE_MARKER, ReadOnlyRun, save_checkpoint
+from irvae_core.store.runs import Run
 from irvae_core.store.summaries import run_row
 from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
@@ -153,7 +154,7 @@ def test_lab_examples_check_and_list(tiny_examples):
 
 def test_on_the_shipped_faces_irvae_retrieves_better_than_the_vae(shipped_examples, tmp_path, monkeypatch):
     """Single-attribute retrieval (paper Section 5.2, Table 1): SAR P@5 of the IRVAE example above the VAE's."""
-    from irvae_core.retrieval.protocol import evaluate_retrieval
+    from irvae_core.retrieval.evaluation import evaluate_retrieval
 
     monkeypatch.setenv("IRVAE_CACHE", str(tmp_path / "cache"))  # examples are read-only: codes cached here
     p5 = {name: evaluate_retrieval(str(shipped_examples / name))["SAR"]["mean"]["P@5"]

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from irvae_core.store.runs import FAULT_ENV, list_runs, load_checkpoint, open_run
+from irvae_core.store.files import FAULT_ENV, load_checkpoint
+from irvae_core.store.runs import list_runs, open_run
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,7 +148,7 @@ def test_a_full_disk_fails_the_run_with_the_reason_and_keeps_the_last_good_check
 
 def test_two_resumes_of_one_run_at_once_exactly_one_proceeds(tmp_path, uninterrupted):
     from irvae_core.experiments.jobs import JobManager
-    from irvae_core.store.runs import RunLocked
+    from irvae_core.store.lock import RunLocked
 
     run_dir = tmp_path / "run"
     shutil.copytree(uninterrupted, run_dir)

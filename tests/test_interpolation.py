@@ -7,18 +7,10 @@ import torch
 from torch import nn
 
 from irvae_core.data import load_dataset
-from irvae_core.geometry.curves import (
-    axis_modulation,
-    code_spread,
-    decode_path,
-    example_geodesic,
-    example_modulation,
-    geodesic,
-    interpolate,
-    straight_line,
-)
+from irvae_core.geometry.curves import axis_modulation, code_spread, decode_path, geodesic, interpolate, straight_line
 from irvae_core.store.checkpoints import build_model
-from irvae_core.train.trainer import resolve_config
+from irvae_core.train.resolve import resolve_config
+from irvae_core.views.interpolation import example_geodesic, example_modulation
 from models import AE
 from tests.helpers import tiny_config
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from irvae_core.experiments.jobs import JobManager, get_manager
-from irvae_core.store.runs import list_runs, load_checkpoint, open_run
+from irvae_core.store.files import load_checkpoint
+from irvae_core.store.runs import list_runs, open_run
 from tests.helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]

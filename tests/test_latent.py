@@ -8,19 +8,13 @@ import torch
 
 from irvae_core.data import load_dataset
 from irvae_core.geometry.metric import pullback_metric, restrict_metric
+from irvae_core.geometry.planes import plane_basis, plane_metric
 from irvae_core.store.checkpoints import load_model
 from irvae_core.store.runs import list_runs, new_run
 from irvae_core.store.summaries import method_name, run_row, tradeoff_rows
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.trainer import train
-from irvae_core.views.latent import (
-    build_view,
-    input_and_reconstruction,
-    plane_basis,
-    plane_metric,
-    run_view,
-    to_image,
-)
+from irvae_core.views.latent import build_view, input_and_reconstruction, run_view, to_image
 from tests.helpers import tiny_config
 
 

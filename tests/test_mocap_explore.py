@@ -7,8 +7,10 @@ import pytest
 
 from irvae_core.data import DataError
 from irvae_core.data.synthetic_mocap import cmu_like_asf
-from irvae_core.store.runs import atomic_write_json, open_run
-from irvae_core.train.trainer import resolve_config, train
+from irvae_core.store.files import atomic_write_json
+from irvae_core.store.runs import open_run
+from irvae_core.train.resolve import resolve_config
+from irvae_core.train.trainer import train
 from irvae_core.views.mocap import check_cmu_folder, default_runs, mocap_runs, offered_runs, same_data
 from tests.helpers import tiny_config, write_subject
 

@@ -16,9 +16,10 @@ from irvae_core.cli import main
 from irvae_core.config import ConfigError
 from irvae_core.experiments.jobs import JobManager
 from irvae_core.store.checkpoints import build_model
-from irvae_core.store.runs import LOCK_FILE, RunLocked, list_runs, lock_owner, open_run
+from irvae_core.store.lock import LOCK_FILE, RunLocked, lock_owner
+from irvae_core.store.runs import list_runs, open_run
 from irvae_core.train.evaluation import evaluate_run
-from irvae_core.train.trainer import run_device
+from irvae_core.train.resolve import run_device
 from tests.helpers import tiny_config
 
 

@@ -11,9 +11,11 @@ from irvae_core.cli import main
 from irvae_core.config import ConfigError
 from irvae_core.data import load_dataset
 from irvae_core.retrieval.embeddings import cache_dir, resnet50_embeddings, resnet50_weights, run_embeddings
-from irvae_core.retrieval.protocol import RetrievalError, evaluate_retrieval
+from irvae_core.retrieval.evaluation import evaluate_retrieval
+from irvae_core.retrieval.protocol import RetrievalError
 from irvae_core.store.checkpoints import load_model
-from irvae_core.store.runs import open_run, save_checkpoint
+from irvae_core.store.files import save_checkpoint
+from irvae_core.store.runs import open_run
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.flattening import FlattenConfig, flatten
 from irvae_core.train.trainer import train

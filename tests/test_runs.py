@@ -36,7 +36,7 @@ def test_the_run_lock_names_its_owner_and_the_os_frees_it_when_the_owner_dies(tm
     import subprocess
     import sys
 
-    from irvae_core.store.runs import RunLocked, lock_owner
+    from irvae_core.store.lock import RunLocked, lock_owner
 
     run = new_run(tmp_path, RunConfig())
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from irvae_core.runs import open_run; "

@@ -15,7 +15,8 @@ import pytest
 from irvae_core.data import DataError
 from irvae_core.data.roots import allowed_data_folder
 from irvae_core.experiments.jobs import JobManager
-from irvae_core.store.runs import RunError, check_run_name, inside_runs_dir, list_runs
+from irvae_core.store.files import RunError
+from irvae_core.store.runs import check_run_name, inside_runs_dir, list_runs
 from irvae_core.train.trainer import train
 from irvae_core.views.mocap import check_cmu_folder
 from tests.helpers import tiny_config

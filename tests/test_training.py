@@ -12,9 +12,11 @@ from irvae_core.config import MODEL_KINDS, REG_KINDS
 from irvae_core.data import TensorSplit
 from irvae_core.geometry.regularizers import mixup_pairs, probe_vectors, relaxed_distortion
 from irvae_core.store.checkpoints import load_model
-from irvae_core.store.runs import CheckpointError, load_checkpoint, new_run
+from irvae_core.store.files import CheckpointError, load_checkpoint
+from irvae_core.store.runs import new_run
 from irvae_core.train.evaluation import evaluate_model
-from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed, learning_rate
+from irvae_core.train.loop import Cancelled, TrainingFailed, learning_rate
+from irvae_core.train.trainer import Trainer
 from tests.helpers import official_relaxed_distortion, rolled_sheet, tiny_config, tiny_images
 
 

@@ -32,7 +32,8 @@ import torch
 from irvae_core.config import RunConfig
 from irvae_core.experiments.sweep import SweepItem, plan_sweep
 from irvae_core.store.runs import Run
-from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed
+from irvae_core.train.loop import Cancelled, TrainingFailed
+from irvae_core.train.trainer import Trainer
 
 ENGINES = ("local", "ray")
 ACTIVE = ("queued", "running")

@@ -24,17 +24,8 @@ from typing import Any
 import torch
 
 from irvae_core.config import RunConfig, apply_overrides, preset_config, quick_start_config
-from irvae_core.store.runs import (
-    EXAMPLE_MARKER,
-    Run,
-    RunError,
-    atomic_write_bytes,
-    atomic_write_json,
-    default_runs_dir,
-    list_runs,
-    load_checkpoint,
-    new_run,
-)
+from irvae_core.store.files import EXAMPLE_MARKER, RunError, atomic_write_bytes, atomic_write_json, load_checkpoint
+from irvae_core.store.runs import Run, default_runs_dir, list_runs, new_run
 from irvae_core.store.summaries import is_finished
 
 # Files an example keeps; everything else a run writes (last.pt with its optimizer state, caches,
@@ -182,7 +173,9 @@ def generate_example(example: Example, out: Path, work: Path) -> Run:
     """Train (or flatten), evaluate and store one example under ``out``; ``work`` holds the scratch runs."""
     from irvae_core.train.evaluation import evaluate_run
     from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
-    from irvae_core.train.trainer import Trainer, TrainingFailed, resolve_config
+    from irvae_core.train.loop import TrainingFailed
+    from irvae_core.train.resolve import resolve_config
+    from irvae_core.train.trainer import Trainer
 
     if example.base is not None:
         base = Run(out / example.base)

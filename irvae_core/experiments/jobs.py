@@ -29,22 +29,15 @@ from typing import Any
 from irvae_core.config import RunConfig, apply_overrides
 from irvae_core.data.roots import allowed_data_folder
 from irvae_core.experiments.sweep import SweepItem, plan_sweep, sweep
-from irvae_core.store.runs import (
-    Run,
-    RunLock,
-    check_run_name,
-    default_runs_dir,
-    inside_runs_dir,
-    list_runs,
-    lock_owner,
-    new_run,
-    open_run,
-    refuse_example,
-)
+from irvae_core.store.files import refuse_example
+from irvae_core.store.lock import RunLock, lock_owner
+from irvae_core.store.runs import Run, check_run_name, default_runs_dir, inside_runs_dir, list_runs, new_run, open_run
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.flattening import FlatteningTrainer, new_flattened_run
+from irvae_core.train.loop import Cancelled, TrainingFailed
+from irvae_core.train.resolve import resolve_config
 from irvae_core.train.resume import Resumable, open_for_resume
-from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed, resolve_config
+from irvae_core.train.trainer import Trainer
 
 ACTIVE = ("queued", "running")
 FINISHED = ("done", "failed", "cancelled")

@@ -30,11 +30,13 @@ import torch
 from irvae_core.config import ConfigError, RunConfig, apply_overrides, preset_config
 from irvae_core.data import load_dataset
 from irvae_core.experiments.sweep import plan_sweep, same_config, sweep
-from irvae_core.store.runs import Run, atomic_write_bytes, atomic_write_json, list_runs, read_json
+from irvae_core.store.files import atomic_write_bytes, atomic_write_json, read_json
+from irvae_core.store.runs import Run, list_runs
 from irvae_core.store.summaries import method_name
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
-from irvae_core.train.trainer import ProgressCallback, TrainingFailed, resolve_config
+from irvae_core.train.loop import ProgressCallback, TrainingFailed
+from irvae_core.train.resolve import resolve_config
 
 MODES = ("full", "quick", "tiny")
 FINGERPRINT = "reproduce.json"  # written into a run when it finished: the request it answers
@@ -458,7 +460,7 @@ def report_isometry(p: Plan, rows: list[dict[str, Any]], out: Path) -> tuple[lis
 
 def report_retrieval(p: Plan, rows: list[dict[str, Any]], out: Path,
                      runs: dict[str, Run]) -> tuple[list[str], list[dict[str, Any]]]:
-    from irvae_core.retrieval.protocol import evaluate_retrieval
+    from irvae_core.retrieval.evaluation import evaluate_retrieval
     from irvae_core.viz import retrieval_png
 
     ks = ("P@1", "P@5", "P@10", "P@20")

@@ -19,9 +19,12 @@ import torch
 
 from irvae_core.config import SUPERVISED_KINDS, RunConfig
 from irvae_core.store.checkpoints import record_conv_width
-from irvae_core.store.runs import Run, RunError, list_runs, new_run
+from irvae_core.store.files import RunError
+from irvae_core.store.runs import Run, list_runs, new_run
 from irvae_core.train.evaluation import evaluate_run
-from irvae_core.train.trainer import Cancelled, Trainer, TrainingFailed, resolve_config
+from irvae_core.train.loop import Cancelled, TrainingFailed
+from irvae_core.train.resolve import resolve_config
+from irvae_core.train.trainer import Trainer
 
 SweepCallback = Callable[[dict[str, Any]], None]
 

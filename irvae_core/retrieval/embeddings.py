@@ -25,8 +25,9 @@ import torch
 
 from irvae_core.data import DatasetSplits, load_run_data
 from irvae_core.store.checkpoints import checkpoint_path, load_model
-from irvae_core.store.runs import Run, default_runs_dir, save_checkpoint
-from irvae_core.train.trainer import iterate_batches
+from irvae_core.store.files import save_checkpoint
+from irvae_core.store.runs import Run, default_runs_dir
+from irvae_core.train.loop import iterate_batches
 
 SPLITS = ("train", "val", "test")
 CACHE_VERSION = 1

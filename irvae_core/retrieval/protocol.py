@@ -29,25 +29,27 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from irvae_core.data import DatasetSplits, load_dataset, load_run_data
-from irvae_core.retrieval.embeddings import Embeddings, Progress, RetrievalError, resnet50_embeddings, run_embeddings
-from irvae_core.retrieval.uploads import image_from_bytes
-from irvae_core.store.checkpoints import load_model
-from irvae_core.store.runs import Run, RunError, open_run
-from irvae_core.store.summaries import is_finished, method_name
-from irvae_core.views.latent import to_image
+from irvae_core.retrieval.embeddings import Embeddings, RetrievalError
 
 KS = (1, 5, 10, 20)
+
+
 METRICS = ("cosine", "euclidean")
+
+
 DAR_SHARE = (0.01, 0.50)  # a pair is kept when low < share of gallery images having both < high
+
+
 TRAIN_CHUNK = 16_384  # training rows per step while building the query vectors
+
+
 QUERY_CHUNK = 64  # query sets scored and sorted together (a gallery x chunk score matrix)
+
 
 # The paper's Table 1 (CelebA, m = 128): P@1, P@5, P@10, P@20 in percent, averaged over attributes.
 PAPER_TABLE1: dict[str, dict[str, tuple[float, float, float, float]]] = {
@@ -290,133 +292,3 @@ def _result(scores: torch.Tensor, gallery: Embeddings, cols: list[int], k: int, 
     precision = {kk: float(match[:kk].mean()) for kk in shown if kk <= len(top)} if cols else {}
     return QueryResult(query_index, top.numpy(), scores[top].numpy(), marks,
                        [gallery.names[c] for c in cols], precision)
-
-
-# --------------------------------------------------------------------------- a run or a baseline, end to end
-def evaluate_retrieval(run: Run | str | Path | None = None, split: str = "test", metric: str = "cosine",
-                       data_root: str | None = None, baseline: str | None = None, dataset: str | None = None,
-                       ks: Sequence[int] = KS, progress: Progress | None = None) -> dict[str, Any]:
-    """SAR and DAR P@K of a run's representation (or of ``baseline="resnet50"`` on ``dataset``), gallery =
-    ``split``, queries = the training split; with the paper's Table 1 row for the same method."""
-    if split not in ("test", "val"):
-        raise RetrievalError(f"the gallery split must be 'test' or 'val' (queries come from 'train'); got {split!r}")
-    if baseline is not None:
-        if baseline != "resnet50":
-            raise RetrievalError(f"unknown baseline {baseline!r}; the one baseline without a run is 'resnet50'")
-        if dataset is None:
-            raise RetrievalError("the resnet50 baseline needs a data set (and its folder for celeba)")
-        data = load_dataset(dataset, data_root)
-        ident = {"root": str(Path(data_root).expanduser().resolve()) if data_root else None}
-        train, gallery = (resnet50_embeddings(data, s, progress, ident) for s in ("train", split))
-        method, source = "ResNet-50 (ImageNet)", "resnet50"
-    else:
-        if run is None:
-            raise RetrievalError("give a run folder, or --baseline resnet50 with --dataset")
-        run = run if isinstance(run, Run) else open_run(run)
-        data = load_run_data(run.config().data, data_root)
-        train, gallery = (run_embeddings(run, s, data=data, data_root=data_root, progress=progress)
-                          for s in ("train", split))
-        method, source = method_name(run.raw_config()), str(run.path)
-    report = retrieval_report(train, gallery, ks, metric, method)
-    return {"run": source, "dataset": data.name, "split": split, **report}
-
-
-# --------------------------------------------------------------------------- the page's query, for one or two runs
-ATTRIBUTE_DATASETS = ("celeba", "synthetic-faces")  # data sets with attribute labels to retrieve by
-
-
-@dataclass
-class RetrievalSource:
-    """What a run needs to answer queries: its model, its data, and its cached train / test embeddings."""
-
-    run: Run
-    model: torch.nn.Module
-    data: DatasetSplits
-    train: Embeddings
-    test: Embeddings
-
-    @property
-    def label(self) -> str:
-        return f"{method_name(self.run.raw_config())} · {self.run.name}"
-
-
-@dataclass
-class RunAnswer:
-    """One run's answer to a query: the retrieval and the retrieved test images (H, W[, 3]) in [0, 1]."""
-
-    label: str
-    result: QueryResult
-    images: list[np.ndarray]
-
-
-@dataclass
-class QueryView:
-    """A query put to one or two runs: a preview of the query images, and each run's answer."""
-
-    query_images: list[np.ndarray]
-    query_count: int
-    answers: list[RunAnswer]
-
-
-def retrieval_runs(runs: Sequence[Run]) -> list[Run]:
-    """The finished runs trained on a data set with attribute labels (those retrieval can query)."""
-    keep = []
-    for run in runs:
-        try:
-            name = run.raw_config().get("data", {}).get("name")
-        except RunError:
-            continue
-        if name in ATTRIBUTE_DATASETS and is_finished(run):
-            keep.append(run)
-    return keep
-
-
-def retrieval_source(run: Run, data_root: str | None = None, progress: Progress | None = None) -> RetrievalSource:
-    """Load a run's model and data and embed its train and test splits (cached on disk)."""
-    data = load_run_data(run.config().data, data_root)
-    model = load_model(run)
-    train, test = (run_embeddings(run, s, data=data, data_root=data_root, model=model, progress=progress)
-                   for s in ("train", "test"))
-    return RetrievalSource(run, model, data, train, test)
-
-
-def split_images(data: DatasetSplits, split: str, indices: Sequence[int]) -> list[np.ndarray]:
-    """Images of a split as displayable arrays in [0, 1]."""
-    ds = getattr(data, split)
-    return [to_image(torch.as_tensor(ds[int(i)][0]), data.value_range) for i in indices]
-
-
-@torch.no_grad()
-def encode_uploads(source: RetrievalSource, uploads: Sequence[tuple[str, bytes]]) -> torch.Tensor:
-    """Uploaded (name, bytes) images preprocessed like the run's data and encoded; UploadError names a bad file."""
-    x = torch.stack([image_from_bytes(b, source.data.x_shape, source.data.value_range, name=name)
-                     for name, b in uploads])
-    return source.model.encode(x).float()
-
-
-def query_runs(sources: Sequence[RetrievalSource], attributes: Sequence[str] = (),
-               uploads: Sequence[tuple[str, bytes]] = (), k: int = 10, preview: int = 8,
-               metric: str = "cosine") -> QueryView:
-    """Put one query to each run: the training images having ``attributes`` or, when given, ``uploads``
-    (whose results are then marked for ``attributes``); the same query for every run."""
-    if not sources:
-        raise RetrievalError("choose a run")
-    if len({s.data.name for s in sources}) > 1:
-        raise RetrievalError("the runs were trained on different data sets: compare runs of one data set")
-    if not uploads and not attributes:
-        raise RetrievalError("choose one or two attributes, or upload photos")
-    first = sources[0]
-    answers = []
-    for s in sources:
-        if uploads:
-            result = query_by_codes(encode_uploads(s, uploads), s.test, k, metric, attributes)
-        else:
-            result = query_by_attributes(s.train, s.test, attributes, k, metric)
-        answers.append(RunAnswer(s.label, result, split_images(s.data, "test", result.top)))
-    if uploads:
-        shown = [to_image(image_from_bytes(b, first.data.x_shape, first.data.value_range, name=n),
-                          first.data.value_range) for n, b in uploads[:preview]]
-        return QueryView(shown, len(uploads), answers)
-    index = answers[0].result.query_index
-    pick = np.random.default_rng(0).choice(index, size=min(preview, len(index)), replace=False)
-    return QueryView(split_images(first.data, "train", np.sort(pick)), len(index), answers)

@@ -15,7 +15,8 @@ from typing import Any
 import torch
 
 from irvae_core.config import ConfigError, RunConfig
-from irvae_core.store.runs import Run, load_checkpoint
+from irvae_core.store.files import load_checkpoint
+from irvae_core.store.runs import Run
 from models import AE, FlattenedAE, RealNVP, build_autoencoder, build_binary_relevance, paper_conv_width
 from models.networks import PAPER_CONV_WIDTH
 

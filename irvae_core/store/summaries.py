@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from irvae_core.config import paper_alpha
-from irvae_core.store.runs import Run, RunError
+from irvae_core.store.files import RunError
+from irvae_core.store.runs import Run
 
 REG_PREFIX = {"none": "", "ir": "IR", "fmvae": "FM", "fm": "FM", "iso": "ISO"}  # "fm": runs from before the rename
 

@@ -20,7 +20,9 @@ import torch
 from irvae_core.config import RunConfig
 from irvae_core.data import DatasetSplits, load_run_data
 from irvae_core.store.runs import new_run
-from irvae_core.train.trainer import Trainer, count_parameters, iterate_batches, resolve_config
+from irvae_core.train.loop import iterate_batches
+from irvae_core.train.resolve import resolve_config
+from irvae_core.train.trainer import Trainer, count_parameters
 
 # The Train page warns above this many seconds an epoch (by default; the user can change it).
 SLOW_EPOCH_S = 600.0

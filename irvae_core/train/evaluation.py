@@ -16,26 +16,13 @@ from irvae_core.data import DatasetSplits, load_dataset, load_run_data
 from irvae_core.geometry.metric import condition_numbers, pullback_metric, variance_of_riemannian_metric
 from irvae_core.geometry.regularizers import mixup
 from irvae_core.store.checkpoints import load_model
-from irvae_core.store.runs import Run, atomic_write_json, open_run
-from irvae_core.train.trainer import iterate_batches, run_device
+from irvae_core.store.files import atomic_write_json
+from irvae_core.store.runs import Run, open_run
+from irvae_core.train.encoding import encode_split
+from irvae_core.train.resolve import run_device
 
 # Above this many Jacobian entries per point (m * D), geometry uses a subsample of points.
 GEOMETRY_POINTS_LARGE = 2000
-
-
-@torch.no_grad()
-def encode_split(model, data, batch_size: int = 500, device: str | torch.device = "cpu"
-                 ) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Latent codes, labels and the per-element reconstruction MSE of a split."""
-    zs, ys, sq, count = [], [], 0.0, 0
-    for x, y in iterate_batches(data, batch_size, None):
-        x = x.to(device)
-        z = model.encode(x)
-        sq += (model.decode(z) - x).pow(2).sum().item()
-        count += x.numel()
-        zs.append(z.cpu())
-        ys.append(y)
-    return torch.cat(zs), torch.cat(ys), sq / max(count, 1)
 
 
 def geometry_summary(G: torch.Tensor) -> dict[str, Any]:

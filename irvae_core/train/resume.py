@@ -18,8 +18,12 @@ from typing import Any
 
 from irvae_core.config import ConfigError, RunConfig, apply_overrides
 from irvae_core.store.checkpoints import model_with_state
-from irvae_core.store.runs import CheckpointError, Run, RunError, RunLock, load_checkpoint, open_run
-from irvae_core.train.trainer import ProgressCallback, Trainer, select_device
+from irvae_core.store.files import CheckpointError, RunError, load_checkpoint
+from irvae_core.store.lock import RunLock
+from irvae_core.store.runs import Run, open_run
+from irvae_core.train.loop import ProgressCallback
+from irvae_core.train.resolve import select_device
+from irvae_core.train.trainer import Trainer
 
 # Top-level keys a run's config.json may hold (the sections, and what the trainers record).
 RUN_CONFIG_KEYS = {"data", "model", "reg", "train", "name", "version", "type", "x_shape", "parameters",

@@ -21,12 +21,14 @@ import torch
 from irvae_core.config import RunConfig, apply_overrides, preset_config
 from irvae_core.data import DATASETS, DataError, DatasetSplits, load_dataset
 from irvae_core.data.roots import allowed_data_folder
-from irvae_core.geometry.curves import DecodedPath, encode_test_examples, interpolate
+from irvae_core.geometry.curves import DecodedPath, interpolate
 from irvae_core.mocap.asf import Skeleton
 from irvae_core.mocap.kinematics import skeleton_edges
 from irvae_core.mocap.poses import joint_speeds, on_floor, pose_joints
-from irvae_core.store.runs import Run, RunError
+from irvae_core.store.files import RunError
+from irvae_core.store.runs import Run
 from irvae_core.store.summaries import is_finished, method_name
+from irvae_core.views.interpolation import encode_test_examples
 from irvae_core.views.latent import LatentView
 
 MOCAP_DATASETS = ("cmu", "synthetic-mocap")
