@@ -18,7 +18,7 @@ from irvae_core.store.files import RunError
 from irvae_core.store.runs import default_runs_dir, open_run
 from irvae_core.store.summaries import sweep_progress
 from irvae_core.views.latent import LatentView, run_view
-from irvae_core.viz import training_curves
+from irvae_core.viz.runs import training_curves
 
 POLL_S = 1.5
 EXPECTED_ERRORS = (RunError, DataError, ConfigError, ValueError, KeyError)

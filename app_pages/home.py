@@ -10,7 +10,7 @@ from irvae_core.experiments.examples import page_examples
 from irvae_core.store.files import RunError
 from irvae_core.store.runs import Run, default_runs_dir, list_runs
 from irvae_core.store.summaries import checkpoint_mtime, is_finished
-from irvae_core.viz import latent_figure
+from irvae_core.viz.latent import latent_figure
 
 QUICK_RUNS = {"quickstart-vae": ("none", "VAE"), "quickstart-irvae": ("ir", "IRVAE")}
 

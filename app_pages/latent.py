@@ -9,7 +9,8 @@ from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import checkpoint_mtime, is_finished, run_row
 from irvae_core.views.latent import input_and_reconstruction, to_image
-from irvae_core.viz import latent_figure, selected_example, vector_figure
+from irvae_core.viz.latent import latent_figure, selected_example
+from irvae_core.viz.runs import vector_figure
 
 
 def show_example(path: str, mtime: float | None, index: int) -> None:

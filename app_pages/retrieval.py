@@ -11,7 +11,7 @@ from irvae_core.retrieval.protocol import KS
 from irvae_core.store.runs import default_runs_dir, open_run
 from irvae_core.store.summaries import checkpoint_mtime, example_label
 from irvae_core.views.retrieval import RetrievalSource, query_runs, retrieval_runs, retrieval_source
-from irvae_core.viz import captioned_images, retrieval_grid
+from irvae_core.viz.retrieval import captioned_images, retrieval_grid
 
 STATIC = {"displayModeBar": False}  # image grids: no zoom or pan buttons over the captions
 

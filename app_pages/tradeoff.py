@@ -11,10 +11,11 @@ from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
 from irvae_core.data import list_datasets
 from irvae_core.experiments.engines import make_engine
 from irvae_core.experiments.examples import all_runs
-from irvae_core.experiments.reproduce import claim_lines, list_reproductions
+from irvae_core.experiments.reproduce import list_reproductions
+from irvae_core.experiments.reproduce.report import claim_lines
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import tradeoff_rows
-from irvae_core.viz import tradeoff_figure
+from irvae_core.viz.runs import tradeoff_figure
 
 
 def parse_alphas(text: str) -> list[float]:

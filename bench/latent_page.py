@@ -22,7 +22,7 @@ from irvae_core.geometry.metric import pullback_metric
 from irvae_core.store.checkpoints import build_model
 from irvae_core.train.resolve import resolve_config
 from irvae_core.views.latent import build_view
-from irvae_core.viz import latent_figure  # noqa: E402
+from irvae_core.viz.latent import latent_figure
 
 POINTS, ELLIPSES, REPEATS = 10_000, 200, 5
 

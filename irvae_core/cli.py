@@ -16,6 +16,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from irvae_core import paper
 from irvae_core.config import (
     DEFAULT_ALPHA,
     DEFAULT_EPOCHS,
@@ -363,7 +364,8 @@ def retrieval_lines(r: dict[str, Any], per_query: bool = False) -> list[str]:
         if t["skipped"]:
             lines.append(f"  skipped (no training image has it): {', '.join(t['skipped'])}")
     lines.append(f"DAR keeps the pairs held by more than 1% and less than 50% of the gallery "
-                 f"({r['DAR']['count']} of {r['pairs_possible']}; the paper: 487 of 780 on CelebA)")
+                 f"({r['DAR']['count']} of {r['pairs_possible']}; the paper: {paper.DAR_PAIRS_KEPT} of "
+                 f"{paper.DAR_PAIRS_POSSIBLE} on CelebA)")
     if per_query:
         for kind in ("SAR", "DAR"):
             lines.append(f"{kind} per query (n queries / n relevant in the gallery):")
@@ -461,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_reproduce_parser(sub: Any) -> None:
-    from irvae_core.experiments.reproduce import EXPERIMENTS, default_reproductions_dir
+    from irvae_core.experiments.reproduce import default_reproductions_dir
+    from irvae_core.experiments.reproduce.plan import EXPERIMENTS
 
     p = sub.add_parser("reproduce", help="one of the paper's experiments end to end: a table and figures beside the "
                                          "paper's numbers",
@@ -487,13 +490,9 @@ def add_reproduce_parser(sub: Any) -> None:
 
 def cmd_reproduce(a: argparse.Namespace) -> int:
     from irvae_core.experiments.engines import EngineError, make_engine
-    from irvae_core.experiments.reproduce import (
-        ReproductionError,
-        check_out,
-        claim_lines,
-        default_reproductions_dir,
-        reproduce,
-    )
+    from irvae_core.experiments.reproduce import check_out, default_reproductions_dir, reproduce
+    from irvae_core.experiments.reproduce.plan import ReproductionError
+    from irvae_core.experiments.reproduce.report import claim_lines
 
     mode = "quick" if a.quick else "tiny" if a.tiny else "full"
     if a.engine == "local" and (a.cpus_per_run is not None or a.gpus_per_run is not None):

@@ -18,7 +18,7 @@ from irvae_core.store.runs import list_runs, new_run, open_run
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.trainer import train
 from irvae_core.views.latent import run_view
-from irvae_core.viz import color_levels, color_range
+from irvae_core.viz.latent import color_levels, color_range
 from tests.helpers import APP, array, open_page, tiny_config, widget
 
 RUNS = "Runs (one, or two side by side)"

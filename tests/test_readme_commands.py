@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from irvae_core.experiments.reproduce import EXPERIMENTS
+from irvae_core.experiments.reproduce.plan import EXPERIMENTS
 from tests.helpers import write_subject
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,16 +11,9 @@ from streamlit.testing.v1 import AppTest
 from irvae_core.cli import main
 from irvae_core.config import preset_config
 from irvae_core.data import load_dataset
-from irvae_core.experiments.reproduce import (
-    ReproductionError,
-    below_curve,
-    claim_lines,
-    list_reproductions,
-    plan,
-    reconstruction_claims,
-    reproduce,
-    tradeoff_claims,
-)
+from irvae_core.experiments.reproduce import list_reproductions, reproduce
+from irvae_core.experiments.reproduce.plan import ReproductionError, plan
+from irvae_core.experiments.reproduce.report import below_curve, claim_lines, reconstruction_claims, tradeoff_claims
 from irvae_core.store.runs import list_runs
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

@@ -9,7 +9,7 @@ from plotly.colors import sample_colorscale
 
 from irvae_core.geometry.metric import metric_ellipse
 from irvae_core.views.latent import LatentView
-from irvae_core.viz import (
+from irvae_core.viz.latent import (
     COLOR_LEVELS,
     COND_COLORSCALE,
     ELLIPSE_POINTS,
@@ -23,9 +23,8 @@ from irvae_core.viz import (
     latent_figure,
     level_color,
     selected_example,
-    tradeoff_figure,
-    training_curves,
 )
+from irvae_core.viz.runs import tradeoff_figure, training_curves
 
 
 def rotated_metric(theta: float, lam_small: float, lam_big: float) -> np.ndarray:

@@ -4,13 +4,12 @@ import numpy as np
 import torch
 
 from irvae_core.views.latent import build_view
-from irvae_core.viz import (
+from irvae_core.viz.latent import latent_figure, selected_example
+from irvae_core.viz.paths import (
     add_latent_paths,
     image_grid,
     image_strip,
-    latent_figure,
     modulation_figure,
-    selected_example,
     speed_figure,
     vector_path_figure,
 )

@@ -5,8 +5,8 @@ attributes (double-attribute retrieval, DAR) are ALL training images having it (
 image of the gallery split (the test split) is scored against that query set and the top K
 are retrieved; P@K is the share of those K that have the attribute(s). SAR covers every
 attribute of the data set; DAR the pairs whose share of gallery images lies strictly between
-1% and 50% (487 of 780 pairs on CelebA's test split in the paper). Ties in the score are
-broken by gallery index (a stable sort: the earlier image ranks first).
+1% and 50% (``paper.DAR_PAIRS_KEPT`` of ``paper.DAR_PAIRS_POSSIBLE`` pairs on CelebA's test split in the
+paper). Ties in the score are broken by gallery index (a stable sort: the earlier image ranks first).
 
 Similarity of a gallery embedding z to a query set {q_i}:
 
@@ -34,10 +34,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from irvae_core.paper import KS, TABLE1
 from irvae_core.retrieval.embeddings import Embeddings, RetrievalError
-
-KS = (1, 5, 10, 20)
-
 
 METRICS = ("cosine", "euclidean")
 
@@ -51,15 +49,6 @@ TRAIN_CHUNK = 16_384  # training rows per step while building the query vectors
 QUERY_CHUNK = 64  # query sets scored and sorted together (a gallery x chunk score matrix)
 
 
-# The paper's Table 1 (CelebA, m = 128): P@1, P@5, P@10, P@20 in percent, averaged over attributes.
-PAPER_TABLE1: dict[str, dict[str, tuple[float, float, float, float]]] = {
-    "VAE": {"SAR": (60.0, 60.5, 61.0, 58.4), "DAR": (39.8, 38.7, 37.0, 34.7)},
-    "FMVAE": {"SAR": (67.5, 66.0, 64.0, 62.6), "DAR": (41.5, 39.1, 38.8, 36.8)},
-    "IRVAE": {"SAR": (82.5, 72.0, 71.5, 69.0), "DAR": (56.1, 50.8, 47.2, 44.2)},
-    "IRVAE+FM": {"SAR": (75.0, 79.0, 75.3, 74.1), "DAR": (57.3, 54.0, 51.4, 49.4)},
-    "ResNet-50 (ImageNet)": {"SAR": (35.0, 28.5, 23.5, 23.9), "DAR": (18.3, 11.0, 8.7, 9.2)},
-    "supervised BR": {"SAR": (87.5, 82.5, 80.3, 80.8), "DAR": (66.9, 65.2, 63.7, 62.6)},
-}
 
 
 # --------------------------------------------------------------------------- scoring
@@ -234,7 +223,7 @@ def retrieval_report(train: Embeddings, gallery: Embeddings, ks: Sequence[int] =
 def paper_row(method: str | None) -> dict[str, dict[str, float]] | None:
     """The paper's Table 1 row for ``method`` (VAE, FMVAE, IRVAE, IRVAE+FM, ResNet-50, BR), in percent."""
     key = {"BR": "supervised BR", "RESNET50": "ResNet-50 (ImageNet)"}.get(str(method).upper(), method)
-    row = PAPER_TABLE1.get(str(key))
+    row = TABLE1.get(str(key))
     if row is None:
         return None
     return {kind: {f"P@{k}": v for k, v in zip(KS, values)} for kind, values in row.items()}

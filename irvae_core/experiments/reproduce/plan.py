@@ -1,0 +1,186 @@
+"""The paper's experiments as lists of runs: configs from the presets (the paper's alpha where it gives one)
+for each mode: ``full`` (the paper's settings, Appendix D), ``quick`` (a CPU schedule) and ``tiny`` (one epoch
+on two alphas, on synthetic stand-ins where a real data set has no root: a pipeline check, never a
+reproduction).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from irvae_core.config import RunConfig, apply_overrides, preset_config
+from irvae_core.train.flattening import FlattenConfig
+
+MODES = ("full", "quick", "tiny")
+
+
+class ReproductionError(ValueError):
+    """An experiment cannot run as asked (unknown name, missing data root); one sentence."""
+
+
+@dataclass
+class Job:
+    """One run an experiment needs: a training config, or a flattening module on another job's run."""
+
+    key: str  # unique within the experiment, e.g. "irvae-a1000"
+    cfg: RunConfig | None = None
+    flatten_of: str | None = None  # key of the base job
+    fcfg: FlattenConfig | None = None
+
+
+@dataclass
+class Plan:
+    experiment: str
+    mode: str
+    data_note: str  # the data used, in words
+    jobs: list[Job] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------- planning
+def _base(preset: str, mode: str, data_root: str | None, real: str, stand_in: str, epochs: dict[str, int],
+          needs_root: bool) -> tuple[RunConfig, str]:
+    """The preset's config for a mode: the paper's (full), the CPU one (quick), one epoch (tiny)."""
+    cfg = preset_config(preset, paper=mode == "full")
+    over: dict[str, Any] = {"train.epochs": epochs[mode], "train.tensorboard": False}
+    if needs_root and data_root is None:
+        if mode != "tiny":
+            raise ReproductionError(f"this experiment reads the {real} data set: give --data-root DIR "
+                                    f"(its files in their published layout); only --tiny runs without it")
+        over["data.name"], note = stand_in, f"{stand_in} (synthetic stand-in: a pipeline check, not a reproduction)"
+    else:
+        over["data.name"] = real if (mode == "full" or needs_root) else cfg.data.name
+        note = over["data.name"]
+    if mode == "tiny" and over["data.name"] == "mnist5k":
+        over["data.classes"] = [0, 1]  # ~1,000 real digits: a few steps an epoch
+    if data_root is not None and over["data.name"] == real:
+        over["data.root"] = str(Path(data_root).expanduser().resolve())
+        note = f"{real} from {over['data.root']}"
+    return apply_overrides(cfg, over), note
+
+
+def _with(cfg: RunConfig, reg: str, alpha: float | None, **more: Any) -> RunConfig:
+    return apply_overrides(cfg, {"reg.kind": reg, "reg.alpha": alpha, **more})
+
+
+def _tradeoff_jobs(base: RunConfig, alphas: dict[str, list[float]], fm: FlattenConfig) -> list[Job]:
+    """VAE, FMVAE and IRVAE over their alphas, and the flattening module on every IRVAE run.
+
+    Ordered so that an interrupted reproduction already compares the methods: the VAE, then the
+    middle alphas of IRVAE and FMVAE and the flattening of that IRVAE, then the rest outward.
+    """
+    def middle_out(values: list[float]) -> list[float]:
+        return sorted(values, key=lambda a: abs(values.index(a) - (len(values) - 1) / 2))
+
+    ir, fmvae = middle_out(alphas["ir"]), middle_out(alphas["fmvae"])
+    jobs = [Job("vae", _with(base, "none", None))]
+    for i in range(max(len(ir), len(fmvae))):
+        jobs += [Job(f"irvae-a{a:g}", _with(base, "ir", a)) for a in ir[i:i + 1]]
+        jobs += [Job(f"fmvae-a{a:g}", _with(base, "fmvae", a)) for a in fmvae[i:i + 1]]
+        jobs += [Job(f"irvae-a{a:g}-fm", flatten_of=f"irvae-a{a:g}", fcfg=fm) for a in ir[i:i + 1]]
+    return jobs
+
+
+def _pick(mode: str, full: list[float], quick: list[float]) -> list[float]:
+    return {"full": full, "quick": quick, "tiny": quick[:2]}[mode]
+
+
+def _fm(mode: str, quick_epochs: int, full_epochs: int = 100) -> FlattenConfig:
+    if mode == "tiny":
+        return FlattenConfig(epochs=1, depth=2, width=64)
+    return FlattenConfig(epochs=full_epochs if mode == "full" else quick_epochs)
+
+
+# alpha grids in the paper's units. The paper plots curves without listing its alphas; these span
+# the CPU defaults (config.DEFAULT_ALPHA) by a decade each way.
+MNIST_ALPHAS = {"ir": [10.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0], "fmvae": [0.01, 0.1, 1.0, 10.0, 100.0]}
+
+
+MNIST_QUICK = {"ir": [100.0, 1000.0, 10000.0], "fmvae": [0.1, 1.0, 10.0]}
+
+
+# CMU on a CPU: the mocap page's offered runs (README, "Motion capture"): decoder sigma fixed at 0.05,
+# constant learning rate, 20 epochs, IRVAE alpha 40; with a learned sigma the quick VAE's codes
+# collapsed (std 1e-3) and its MSE was the data's variance.
+CMU_SIGMA = 0.05
+
+
+CMU_QUICK = {"ir": [10.0, 100.0, 1000.0], "fmvae": [0.1, 1.0, 10.0]}
+
+
+EPOCHS = {"mnist": {"full": 300, "quick": 60, "tiny": 1}, "cmu": {"full": 300, "quick": 20, "tiny": 1},
+          "dims": {"full": 100, "quick": 60, "tiny": 1}, "celeba": {"full": 100, "quick": 20, "tiny": 1}}
+
+
+def plan_mnist_tradeoff(mode: str, data_root: str | None) -> Plan:
+    base, note = _base("mnist-fc", mode, data_root, "mnist", "mnist5k", EPOCHS["mnist"], needs_root=mode == "full")
+    alphas = {k: _pick(mode, MNIST_ALPHAS[k], MNIST_QUICK[k]) for k in MNIST_ALPHAS}
+    return Plan("mnist-tradeoff", mode, note, _tradeoff_jobs(base, alphas, _fm(mode, 10)), {"alphas": alphas})
+
+
+def plan_cmu_tradeoff(mode: str, data_root: str | None) -> Plan:
+    base, note = _base("cmu-fc", mode, data_root, "cmu", "synthetic-mocap", EPOCHS["cmu"], needs_root=True)
+    if mode != "full":  # a learned decoder sigma collapses the CPU schedule's VAE to the mean pose
+        base = apply_overrides(base, {"model.fixed_sigma": CMU_SIGMA, "train.lr_schedule": "constant"})
+    if base.data.name == "synthetic-mocap":
+        base = apply_overrides(base, {"data.options": {"n": 700}})
+    alphas = {k: _pick(mode, MNIST_ALPHAS[k], CMU_QUICK[k]) for k in MNIST_ALPHAS}
+    return Plan("cmu-tradeoff", mode, note, _tradeoff_jobs(base, alphas, _fm(mode, 10)), {"alphas": alphas})
+
+
+def plan_latent_dims(mode: str, data_root: str | None) -> Plan:
+    base, note = _base("mnist-fc", mode, data_root, "mnist", "mnist5k", EPOCHS["dims"], needs_root=mode == "full")
+    jobs = []
+    for m in (8, 16, 2):  # the latent sizes the paper's claim is about first
+        jobs.append(Job(f"vae-m{m}", _with(base, "none", None, **{"model.latent_dim": m})))
+        jobs.append(Job(f"irvae-m{m}", _with(base, "ir", None, **{"model.latent_dim": m})))  # default_alpha(m)
+    return Plan("mnist-latent-dims", mode, note, jobs, {"latent_dims": [2, 8, 16]})
+
+
+def plan_isometry_vs_scaled(mode: str, data_root: str | None) -> Plan:
+    base, note = _base("mnist-fc", mode, data_root, "mnist", "mnist5k", EPOCHS["mnist"], needs_root=mode == "full")
+    ks = {"full": [1.0, 10.0, 100.0, 1000.0], "quick": [1.0, 10.0, 100.0], "tiny": [1.0, 100.0]}[mode]
+    iso = _pick(mode, [1e-4, 1e-3, 1e-2, 1e-1, 1.0], [1e-3, 1e-2, 1e-1])
+    ir = _pick(mode, MNIST_ALPHAS["ir"], MNIST_QUICK["ir"])
+    jobs = [Job(f"irvae-a{a:g}", _with(base, "ir", a)) for a in ir]
+    jobs += [Job(f"iso-k{k:g}-a{a:g}", _with(base, "iso", a, **{"reg.k": k})) for k in ks for a in iso]
+    return Plan("isometry-vs-scaled", mode, note, jobs, {"ks": ks, "iso_alphas": iso, "ir_alphas": ir})
+
+
+def plan_celeba_retrieval(mode: str, data_root: str | None) -> Plan:
+    base, note = _base("celeba-conv", mode, data_root, "celeba", "synthetic-faces", EPOCHS["celeba"], needs_root=True)
+    paper = mode == "full"
+    fm = dataclasses.replace(_fm(mode, 5), beta=100.0, lr=1e-5)  # D.3: FM beta 100, lr 1e-5
+    alpha = {r: preset_config("celeba-conv", paper=paper, reg=r).reg.alpha for r in ("ir", "fmvae")}
+    if base.data.name == "synthetic-faces":
+        base = apply_overrides(base, {"model.latent_dim": 4, "model.conv_width": 4, "data.options": {"n": 140}})
+    jobs = [Job("vae", _with(base, "none", None)),
+            Job(f"fmvae-a{alpha['fmvae']:g}", _with(base, "fmvae", alpha["fmvae"])),
+            Job(f"irvae-a{alpha['ir']:g}", _with(base, "ir", alpha["ir"])),
+            Job(f"irvae-a{alpha['ir']:g}-fm", flatten_of=f"irvae-a{alpha['ir']:g}", fcfg=fm)]
+    return Plan("celeba-retrieval", mode, note, jobs, {"alpha": alpha})
+
+
+EXPERIMENTS: dict[str, tuple[str, Callable[[str, str | None], Plan]]] = {
+    "mnist-tradeoff": ("VAE, FMVAE, IRVAE over alpha and IRVAE+FM on MNIST: MSE vs VoR / MCN (Figures 1-2)",
+                       plan_mnist_tradeoff),
+    "mnist-latent-dims": ("VAE vs IRVAE condition numbers at m = 2, 8, 16 on MNIST (Table 3)", plan_latent_dims),
+    "cmu-tradeoff": ("the tradeoff on CMU mocap (Figure 3), VAE beside the paper's MSE / VoR / MCN",
+                     plan_cmu_tradeoff),
+    "isometry-vs-scaled": ("strict isometry for several k against the relaxed distortion (Appendix E.6)",
+                           plan_isometry_vs_scaled),
+    "celeba-retrieval": ("CelebA retrieval P@K of VAE, FMVAE, IRVAE, IRVAE+FM (Table 1; long, meant for a GPU)",
+                         plan_celeba_retrieval),
+}
+
+
+def plan(name: str, mode: str = "quick", data_root: str | None = None) -> Plan:
+    if name not in EXPERIMENTS:
+        raise ReproductionError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+    if mode not in MODES:
+        raise ReproductionError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    return EXPERIMENTS[name][1](mode, data_root)

@@ -1,0 +1,124 @@
+"""An experiment's runs trained or reused: training jobs through the one sweep (a finished run of the same
+config is reused), flattening jobs reused by the request they answer (``FINGERPRINT``), each run evaluated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from irvae_core.config import RunConfig
+from irvae_core.experiments.reproduce.plan import Job
+from irvae_core.experiments.sweep import plan_sweep, same_config, sweep
+from irvae_core.store.files import atomic_write_json, read_json
+from irvae_core.store.runs import Run, list_runs
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.flattening import FlatteningTrainer, new_flattened_run
+from irvae_core.train.loop import ProgressCallback, TrainingFailed
+from irvae_core.train.resolve import resolve_config
+
+FINGERPRINT = "reproduce.json"  # written into a run when it finished: the request it answers
+
+
+# ------------------------------------------------------------------------------------ running
+def _flatten_request(job: Job, base: Run) -> dict[str, Any]:
+    """What a flattening job asks for, as stored in its finished run's FINGERPRINT (reuse needs an exact match).
+    Training jobs need none: the sweep reuses a finished run of the same config (``sweep.same_config``)."""
+    return {"base_run": base.name, "flatten": dataclasses.asdict(job.fcfg)}
+
+
+def find_flattened(runs_dir: Path, request: dict[str, Any]) -> Run | None:
+    """A done, evaluated flattened run under runs_dir made for exactly this request (else None)."""
+    for run in list_runs(runs_dir):
+        fp = run.file(FINGERPRINT)
+        if fp.is_file() and run.status().get("state") == "done" and run.evaluation() is not None:
+            try:
+                if read_json(fp) == request:
+                    return run
+            except (OSError, ValueError):
+                continue
+    return None
+
+
+def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, train: bool,
+               say: Callable[[str], None]) -> Run | None:
+    """The finished, evaluated run of a training job: reused, or trained by the one sweep (``sweep.sweep``)."""
+    cfg = _job_config(job)
+    if not train:
+        found = next((r for r in list_runs(runs_dir) if same_config(cfg, r) and r.evaluation() is not None), None)
+        say("reusing finished run " + str(found.path) if found else "not finished yet")
+        return found
+    plan = plan_sweep([cfg], runs_dir)
+    if plan[0].reused:
+        say(f"reusing finished run {plan[0].run.path}")
+    [row] = sweep([cfg], runs_dir, callback=callback, plan=plan)
+    if row["state"] != "done":
+        say(f"failed ({row.get('error')})")
+        return None
+    return plan[0].run
+
+
+def _job_config(job: Job) -> RunConfig:
+    cfg = resolve_config(job.cfg)
+    cfg.name = job.key
+    return cfg
+
+
+def _flatten_job(job: Job, base: Run, runs_dir: Path, callback: ProgressCallback | None, train: bool,
+                 say: Callable[[str], None]) -> Run | None:
+    request = _flatten_request(job, base)
+    found = find_flattened(runs_dir, request)
+    if found is not None or not train:
+        say("reusing finished run " + str(found.path) if found else "not finished yet")
+        return found
+    run, fcfg = new_flattened_run(base, job.fcfg, runs_dir)
+    try:
+        FlatteningTrainer(base, run, fcfg, callback=callback).fit()
+        evaluate_run(run)
+    except TrainingFailed as e:
+        say(f"failed ({e})")
+        return None
+    atomic_write_json(run.file(FINGERPRINT), request)
+    return run
+
+
+def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str], ProgressCallback] | None = None,
+                log: Callable[[str], None] | None = None, train: bool = True, engine: Any = None) -> dict[str, Run]:
+    """Train (or reuse) every job's run under runs_dir, in order, each evaluated; {key: run}.
+
+    Training jobs go through the one sweep (a finished run of the same config is reused); a flattening
+    job is reused when a finished run carries its request (FINGERPRINT). With ``train=False`` only the
+    finished runs are collected (a report while the rest still run). A job whose run fails is left out
+    of the result (its folder keeps the reason); a flattening job whose base failed is skipped.
+    ``progress(description)`` gives a Trainer callback per run.
+
+    ``engine`` (``engines.make_engine``, e.g. Ray): the training jobs are first run on it, all at once
+    (``engines.run_sweep``, finished ones reused); the flattening jobs, which need their base, then run here.
+    """
+    runs_dir, done = Path(runs_dir), {}
+    if engine is not None and train:
+        from irvae_core.experiments.engines import run_sweep
+
+        run_sweep([_job_config(j) for j in jobs if j.cfg is not None], runs_dir, engine)
+        train_here = {j.key: False for j in jobs if j.cfg is not None}  # what failed there is reported, not redone
+    else:
+        train_here = {}
+    for i, job in enumerate(jobs, 1):
+        head = f"[{i}/{len(jobs)}] {job.key}"
+
+        def say(text: str, head: str = head) -> None:
+            if log is not None:
+                log(f"{head}: {text}")
+
+        base = done.get(job.flatten_of) if job.flatten_of else None
+        if job.flatten_of and base is None:
+            say(f"skipped, its base run {job.flatten_of} did not finish")
+            continue
+        callback = progress(head) if progress and train else None
+        run = (_train_job(job, runs_dir, callback, train_here.get(job.key, train), say) if job.cfg is not None
+               else _flatten_job(job, base, runs_dir, callback, train, say))
+        if run is not None:
+            done[job.key] = run
+    return done
