@@ -455,11 +455,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_retrieve)
 
     add_flatten_parser(sub)
-    from irvae_core.experiments.examples import add_examples_parser
-
     add_examples_parser(sub)
     add_reproduce_parser(sub)
     return parser
+
+
+def add_examples_parser(sub: Any) -> None:
+    from irvae_core.experiments.examples import EXAMPLES
+
+    p = sub.add_parser("examples", help="regenerate (or check) the shipped example runs in examples/",
+                       description="Trains the shipped example runs from their configs (irvae_core/experiments/examples.py) on "
+                                   "one CPU thread, evaluates them and stores each with one checkpoint. --check "
+                                   "instead re-evaluates the stored ones and compares.")
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"examples to make (default all: "
+                   f"{', '.join(e.name for e in EXAMPLES)})")
+    p.add_argument("--out", help="folder to write them to (default: examples/ beside the code, or $IRVAE_EXAMPLES)")
+    p.add_argument("--list", action="store_true", help="list the examples and whether each is present")
+    p.add_argument("--check", action="store_true",
+                   help="re-evaluate the stored examples; exit 1 if an evaluation differs (relative 1e-6)")
+    p.set_defaults(func=cmd_examples)
+
+
+def cmd_examples(a: argparse.Namespace) -> int:
+    from irvae_core.experiments.examples import (
+        EXAMPLES,
+        evaluation_mismatches,
+        example_runs,
+        examples_dir,
+        generate_examples,
+    )
+
+    out = Path(a.out) if a.out else examples_dir()
+    present = {r.name for r in example_runs(out)}
+    if a.list:
+        for e in EXAMPLES:
+            print(f"{e.name:16s} {'present' if e.name in present else 'missing'}  {e.title}")
+        return 0
+    if a.check:
+        missing = [n for n in a.names or [e.name for e in EXAMPLES] if n not in present]
+        if missing:
+            raise RunError(f"example {missing[0]} is not in {out}: run `./lab examples {missing[0]}` to make it")
+        problems = [p for r in example_runs(out) if r.name in (a.names or present) for p in evaluation_mismatches(r)]
+        for p in problems:
+            print(p, file=sys.stderr)
+        if problems:
+            print(f"{len(problems)} stored evaluation value(s) differ from a fresh evaluation", file=sys.stderr)
+            return 1
+        print(f"{len(a.names or present)} example(s) match their stored evaluation (relative 1e-6)")
+        return 0
+    generate_examples(a.names or None, out, on_done=lambda r: print(r.path, flush=True))
+    return 0
 
 
 def add_reproduce_parser(sub: Any) -> None:

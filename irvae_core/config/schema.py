@@ -1,8 +1,5 @@
-"""Typed run configurations, their JSON/YAML round trip, and the paper's presets.
-
-A RunConfig holds everything needed to rebuild a run: data, model, regularizer and training
-settings. Presets give the paper's hyperparameters (Appendix D, E) and, separately, CPU
-defaults that finish in minutes where the paper's settings would take hours on a laptop.
+"""Typed run configurations: data, model, regularizer and training settings, everything needed to rebuild a
+run; their validation, JSON/YAML round trip, conversion of older versions, and overrides by dotted field.
 """
 
 from __future__ import annotations
@@ -22,10 +19,17 @@ class ConfigError(ValueError):
 
 
 MODEL_KINDS = ("ae", "vae", "dae", "wae")
+
+
 SUPERVISED_KINDS = ("br",)  # binary relevance: the retrieval experiment's supervised baseline (trained on labels)
+
+
 REG_KINDS = ("none", "ir", "fmvae", "iso")  # fmvae = FMVAE's flatness term (Chen et al. 2020)
+
+
 # Old names still accepted, with a deprecation message: "fm" is the paper's flattening module.
 DEPRECATED_REG_KINDS = {"fm": "fmvae"}
+
 
 # Version of the config format. 2: reg.alpha is in the paper's units (for ir: the weight on the
 # official code's E[Tr G^2] / E[Tr G]^2), and train.lr_schedule exists. A config without a version
@@ -57,7 +61,11 @@ def paper_alpha(raw: dict[str, Any]) -> float | None:
     if not isinstance(alpha, (int, float)) or not isinstance(m, int):
         return alpha
     return float(alpha) * m**2
+
+
 ESTIMATORS = ("auto", "hutchinson", "exact")
+
+
 LR_SCHEDULES = ("constant", "cosine")
 
 
@@ -196,98 +204,6 @@ class RunConfig:
         return self
 
 
-# Default weights alpha per (model family, regularizer), in the paper's units: for ir the weight
-# on the official code's E[Tr G^2] / E[Tr G]^2 = (F + m) / m^2, for fmvae on E||G - cI||_F^2
-# (Appendix C), for iso on E sum (lambda - k)^2 (Appendix E.6). The VAE's loss is a summed
-# Gaussian NLL (large), the AE family's a per-pixel MSE (small): their weights differ by orders
-# of magnitude. The ir defaults are for m = 2 and grow with m (``default_alpha``).
-DEFAULT_ALPHA = {
-    ("vae", "ir"): 1500.0,  # measured on mnist5k, m = 2, the CPU schedule: README "Choosing alpha"
-    ("vae", "fmvae"): 1.0,
-    ("vae", "iso"): 1e-2,
-    ("ae", "ir"): 0.04,
-    ("ae", "fmvae"): 1e-4,
-    ("ae", "iso"): 1e-5,
-}
-IR_DEFAULT_DIM = 2  # the latent size the ir defaults above were measured at
-
-
-def default_alpha(model_kind: str, reg_kind: str, latent_dim: int = IR_DEFAULT_DIM) -> float:
-    """The default alpha (paper's units) for a model family and regularizer at latent size m.
-
-    For ir it is DEFAULT_ALPHA * (m / 2)^2: a fixed weight on F (eq. 10), whose official scale
-    (F + m) / m^2 shrinks like 1/m^2 (README: "Choosing alpha").
-    """
-    reg_kind = canonical_reg_kind(reg_kind)
-    if reg_kind == "none":
-        return 0.0
-    family = "vae" if model_kind == "vae" else "ae"
-    alpha = DEFAULT_ALPHA[(family, reg_kind)]
-    return alpha * (latent_dim / IR_DEFAULT_DIM) ** 2 if reg_kind == "ir" else alpha
-
-
-@dataclass(frozen=True)
-class Preset:
-    """A named experiment of the paper: its settings, and the faster CPU defaults."""
-
-    name: str
-    description: str
-    paper: dict[str, Any]  # overrides giving the paper's hyperparameters
-    cpu: dict[str, Any]  # overrides for a laptop CPU (fewer epochs, larger learning rate)
-    # alpha by regularizer in the paper's units, with its source; kinds not listed use default_alpha
-    paper_alpha: dict[str, float] = field(default_factory=dict)
-    cpu_alpha: dict[str, float] = field(default_factory=dict)
-    alpha_source: str = "the paper sweeps alpha (tradeoff curves): default_alpha"
-
-
-# The CPU presets' conv width (first-layer channels, 1/8 of D.3's and 1/2 of E.2's): one epoch of
-# 1,600 CelebA faces, VAE or IRVAE, in under a minute on a shared 2-core CPU with one thread; a
-# narrower network is barely faster (bench/conv_width.py; README, "Faces on a CPU").
-CPU_CONV_WIDTH = 16
-
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in [
-        Preset("mnist-fc", "MNIST, FC 784-256x4-m, sigmoid, m = 2 (Section 5.1.1, D.1)",
-               {"data.name": "mnist", "model.arch": "fc", "model.hidden": [256] * 4, "model.latent_dim": 2,
-                "train.epochs": 300, "train.lr": 1e-4,
-                "train.lr_schedule": "constant"},
-               {"data.name": "mnist5k", "model.arch": "fc", "model.hidden": [256] * 4,
-                "model.latent_dim": 2, "train.epochs": 240, "train.lr": 1e-3},
-               paper_alpha={"ir": 100.0}, alpha_source="ir: the official code's MNIST config (iso_reg 100)"),
-        Preset("cmu-fc", "CMU mocap, FC 50-512x2-m, tanh, m = 2 (Section 5.1.2, D.2)",
-               {"data.name": "cmu", "model.arch": "fc", "model.hidden": [512] * 2, "model.latent_dim": 2,
-                "model.out_act": "tanh", "train.epochs": 300, "train.lr": 1e-4,
-                "train.lr_schedule": "constant"},
-               {"data.name": "synthetic-mocap", "model.arch": "fc", "model.hidden": [512] * 2,
-                "model.latent_dim": 2, "model.out_act": "tanh", "train.epochs": 100, "train.lr": 1e-3}),
-        Preset("images-conv", "MNIST/FMNIST/SVHN/CIFAR-10, conv 32-64-128-256 (E.2); CPU: 16-32-64-128",
-               {"data.name": "mnist", "model.arch": "conv", "model.latent_dim": 16, "train.epochs": 100,
-                "train.lr": 1e-4, "train.lr_schedule": "constant"},
-               {"data.name": "mnist5k", "model.arch": "conv", "model.latent_dim": 16, "train.epochs": 20,
-                "train.lr": 1e-3, "model.conv_width": CPU_CONV_WIDTH}),
-        Preset("celeba-conv", "CelebA 64x64, conv 128-256-512-1024, tanh, m = 128 (Section 5.2, D.3); "
-                              "CPU: conv 16-32-64-128, m = 32",
-               {"data.name": "celeba", "model.arch": "conv", "model.latent_dim": 128, "model.out_act": "tanh",
-                "model.fixed_sigma": 1.0, "train.epochs": 100, "train.lr": 1e-4,
-                "train.lr_schedule": "constant"},
-               {"data.name": "celeba", "model.arch": "conv", "model.latent_dim": 32, "model.conv_width": CPU_CONV_WIDTH,
-                "model.out_act": "tanh", "model.fixed_sigma": 1.0, "train.epochs": 20, "train.lr": 1e-3},
-               paper_alpha={"ir": 10.0, "fmvae": 1.0},
-               # CPU: 20 epochs on ~1,600 faces at m = 32, where the paper's 10 does not act; 3,072 (= 3 m^2)
-               # was measured there (README "Faces on a CPU")
-               cpu_alpha={"ir": 3072.0, "fmvae": 1.0},
-               alpha_source="Appendix D.3: IRVAE 10, FMVAE 1 (best of sweeps)"),
-    ]
-}
-
-# Other names a preset answers to (the issue tracker and users say "celeba").
-PRESET_ALIASES = {"celeba": "celeba-conv"}
-
-# Without a preset, training uses the CPU schedule of mnist-fc: 240 epochs, lr 1e-3 with cosine decay.
-DEFAULT_EPOCHS = 240
-
-
 def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
     """Set dotted fields ("train.epochs": 10) on a copy of cfg."""
     d = cfg.to_dict()
@@ -297,45 +213,3 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
             raise ConfigError(f"unknown config field {key!r}")
         d[section][name] = value
     return RunConfig.from_dict(d)
-
-
-# The Home page's quick start: a VAE and an IRVAE on the embedded MNIST-5k, m = 2. 40 epochs: a learned
-# decoder sigma needs ~40 before a 2-D VAE stops collapsing to 1-D. IRVAE weight (paper's units) and the
-# constant learning rate are the setting README's quick-start numbers measure.
-QUICK_START = {"quickstart-vae": "none", "quickstart-irvae": "ir"}
-QUICK_START_EPOCHS = 40
-QUICK_START_ALPHA = 1200.0
-
-
-def quick_start_config(name: str) -> RunConfig:
-    """The config of quick-start run ``name`` (a key of QUICK_START), named so."""
-    reg = QUICK_START[name]
-    cfg = apply_overrides(preset_config("mnist-fc"), {
-        "reg.kind": reg, "reg.alpha": QUICK_START_ALPHA if reg == "ir" else None,
-        "train.epochs": QUICK_START_EPOCHS, "train.lr_schedule": "constant", "train.tensorboard": False})
-    cfg.name = name
-    return cfg
-
-
-def preset_config(name: str, paper: bool = False, reg: str | None = None) -> RunConfig:
-    """The preset's config: the CPU defaults, or with ``paper=True`` the paper's settings.
-
-    With ``reg`` the regularizer is set too, with the preset's alpha for it where it has one.
-    """
-    name = PRESET_ALIASES.get(name, name)
-    if name not in PRESETS:
-        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    p = PRESETS[name]
-    overrides = dict(p.paper if paper else p.cpu)
-    if reg is not None:
-        overrides["reg.kind"] = reg
-        alpha = preset_alpha(name, reg, paper)
-        if alpha is not None:
-            overrides["reg.alpha"] = alpha
-    return apply_overrides(RunConfig(), overrides)
-
-
-def preset_alpha(name: str, reg: str, paper: bool = False) -> float | None:
-    """The preset's alpha (paper's units) for regularizer ``reg``; None: use default_alpha."""
-    p = PRESETS[PRESET_ALIASES.get(name, name)]
-    return (p.paper_alpha if paper else p.cpu_alpha).get(DEPRECATED_REG_KINDS.get(reg, reg))
