@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from irvae_core.config import (
 from irvae_core.data import DATASETS, DataError, list_datasets
 from irvae_core.store.files import RunError
 from irvae_core.store.runs import default_runs_dir, open_run
+from irvae_core.train.progress import Progress
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
@@ -151,28 +151,41 @@ def _arch(cfg: RunConfig) -> str | None:
 
 
 class _Progress:
-    """tqdm bar on stderr fed by the Trainer's progress callback."""
+    """Progress events on stderr: a tqdm bar per run while it trains here (its steps), a line whenever a run of
+    a sweep trained elsewhere (a Ray worker) changes state or epoch, and a line as each run of a sweep ends
+    (``[2/3] done RUN``; ``reused`` for a finished run of the same config)."""
 
-    def __init__(self, desc: str):
-        self.bar: tqdm | None = None
+    def __init__(self, desc: str | None = None):
         self.desc = desc
+        self.bars: dict[int, tqdm] = {}
+        self.shown: dict[int, tuple] = {}
 
-    def __call__(self, e: dict[str, Any]) -> None:
-        if "global_step" not in e:  # a sweep's per-run summary ({"phase": "run", ...}): not a training step
-            return
-        if self.bar is None:
-            self.bar = tqdm(total=e["total_steps"], desc=self.desc, unit="step", file=sys.stderr,
-                            dynamic_ncols=True, leave=False)
-        if e["phase"] == "epoch":
-            shown = {k: e[k] for k in ("train_loss", "val_loss", "val_mse") if k in e}
-            self.bar.set_postfix({"epoch": f"{e['epoch']}/{e['epochs']}",
-                                  **{k: f"{v:.4g}" for k, v in shown.items()}}, refresh=False)
-        self.bar.update(e["global_step"] - self.bar.n)
-        if e["phase"] in ("done", "failed", "cancelled"):
-            self.bar.close()
+    def __call__(self, e: Progress) -> None:
+        where = f"[{e.index + 1}/{e.total}]"
+        if e.total_steps:
+            bar = self.bars.get(e.index)
+            if bar is None:
+                bar = self.bars[e.index] = tqdm(total=e.total_steps, desc=self.desc or where, unit="step",
+                                                file=sys.stderr, dynamic_ncols=True, leave=False)
+            if e.phase == "epoch":
+                shown = {k: e.record[k] for k in ("train_loss", "val_loss", "val_mse") if k in e.record}
+                bar.set_postfix({"epoch": f"{e.epoch}/{e.epochs}", **{k: f"{v:.4g}" for k, v in shown.items()}},
+                                refresh=False)
+            bar.update(e.step - bar.n)
+        if e.ended:
+            if e.index in self.bars:
+                self.bars.pop(e.index).close()
+            if e.total > 1 or e.phase == "failed":
+                what = "reused (a finished run of the same config)" if e.phase == "reused" else e.phase
+                error = f" ({e.error})" if e.error else ""
+                tqdm.write(f"{where} {what} {e.run}{error}", file=sys.stderr)
+        elif not e.total_steps and self.shown.get(e.index) != (e.phase, e.epoch):
+            self.shown[e.index] = (e.phase, e.epoch)
+            epoch = f" epoch {e.epoch}/{e.epochs}" if e.epochs and e.phase == "epoch" else ""
+            tqdm.write(f"{where} {'running' if e.phase == 'epoch' else e.phase}{epoch} {e.run}", file=sys.stderr)
 
 
-RESUME_FLAGS = ("resume", "epochs", "device")  # what `train --resume` accepts; the rest is the run's own
+RESUME_FLAGS = ("resume", "epochs", "device", "no_evaluate")  # what `train --resume` accepts; the rest is the run's own
 
 
 def _refuse_flags_with_resume(a: argparse.Namespace) -> None:
@@ -184,6 +197,7 @@ def _refuse_flags_with_resume(a: argparse.Namespace) -> None:
 
 
 def cmd_train(a: argparse.Namespace) -> int:
+    from irvae_core.experiments.runner import train_and_evaluate
     from irvae_core.store.runs import new_run
     from irvae_core.train.loop import Cancelled, TrainingFailed
     from irvae_core.train.resolve import resolve_config
@@ -200,7 +214,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         lock = run.lock()
     try:
         trainer = job.trainer(_Progress(run.name)) if a.resume else Trainer(cfg, run, callback=_Progress(run.name))
-        trainer.fit(resume=bool(a.resume))
+        train_and_evaluate(trainer, resume=bool(a.resume), evaluate=not a.no_evaluate)
     except TrainingFailed as e:
         print(f"error: training failed: {e}", file=sys.stderr)
         print(run.path)
@@ -232,18 +246,23 @@ def add_flatten_parser(sub: Any) -> None:
                    help="mixup points a step (default: the whole batch)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--out", help="runs folder for the new run (default: beside the base run)")
+    p.add_argument("--no-evaluate", action="store_true",
+                   help="skip the test-split evaluation (MSE, VoR, MCN into evaluation.json) after training")
     p.set_defaults(func=cmd_flatten)
 
 
 def cmd_flatten(a: argparse.Namespace) -> int:
-    from irvae_core.train.flattening import FlattenConfig, flatten
+    from irvae_core.experiments.runner import train_and_evaluate
+    from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
     from irvae_core.train.loop import Cancelled, TrainingFailed
 
     fcfg = FlattenConfig(epochs=a.epochs, beta=a.beta, lr=a.lr, depth=a.depth, width=a.width, seed=a.seed,
                          estimator=a.estimator, samples=a.samples)
     base = open_run(a.run_dir)
+    run, fcfg = new_flattened_run(base, fcfg, a.out)
     try:
-        run = flatten(base, fcfg, a.out, callback=_Progress(f"{base.name} FM"))
+        train_and_evaluate(FlatteningTrainer(base, run, fcfg, callback=_Progress(f"{base.name} FM")),
+                           evaluate=not a.no_evaluate)
     except TrainingFailed as e:
         print(f"error: flattening failed: {e}", file=sys.stderr)
         return EXIT_FAILED
@@ -277,25 +296,9 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep_printer(n: int) -> Callable[[int, dict[str, Any]], None]:
-    """One stderr line per run whenever its state or epoch changes: ``[2/3] running epoch 5/20 RUN``."""
-    last: dict[int, tuple] = {}
-
-    def show(i: int, s: dict[str, Any]) -> None:
-        key = (s.get("state"), s.get("epoch"))
-        if last.get(i) != key:
-            last[i] = key
-            what = "reused" if s.get("reused") else s.get("state")
-            epoch = f" epoch {s['epoch']}/{s['epochs']}" if s.get("epochs") and s.get("state") == "running" else ""
-            error = f" ({s['error']})" if s.get("state") == "failed" else ""
-            print(f"[{i + 1}/{n}] {what}{epoch} {s.get('run', '')}{error}", file=sys.stderr, flush=True)
-
-    return show
-
-
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from irvae_core.experiments.engines import EngineError, make_engine, run_sweep
-    from irvae_core.experiments.sweep import sweep
+    from irvae_core.experiments.engines import EngineError, make_engine
+    from irvae_core.experiments.sweep import run_sweep
 
     cfg = config_from_args(a)
     if cfg.reg.kind == "none":
@@ -304,20 +307,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
         raise UsageError("--cpus-per-run and --gpus-per-run go with --engine ray")
     engine = make_engine(a.engine, a.address, a.cpus_per_run or 1, a.gpus_per_run or 0, a.threads)
     cfgs = [apply_overrides(cfg, {"reg.alpha": float(alpha)}) for alpha in a.alphas]
-    bars: dict[int, _Progress] = {}
-
-    def progress(e: dict[str, Any]) -> None:
-        if e["phase"] == "run":
-            reused = " (reused: a finished run of the same config)" if e["reused"] else ""
-            print(f"alpha {e['row']['alpha']:g}: {e['run']}{reused}", file=sys.stderr)
-        else:
-            bars.setdefault(e["index"], _Progress(f"alpha {e['index'] + 1}/{e['total']}"))(e)
-
     try:
-        if a.engine == "local":
-            rows = sweep(cfgs, a.out or default_runs_dir(), callback=progress)
-        else:
-            rows = run_sweep(cfgs, a.out or default_runs_dir(), engine, on_update=_sweep_printer(len(cfgs)))
+        rows = run_sweep(cfgs, a.out or default_runs_dir(), engine, on_event=_Progress())
     except EngineError as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -415,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue an interrupted, cancelled or finished run (plain, sweep or flattened) from its "
                         "last.pt with its own settings; only --epochs (a larger total, to extend it) and --device "
                         "may be given")
+    p.add_argument("--no-evaluate", action="store_true",
+                   help="skip the test-split evaluation (MSE, VoR, MCN into evaluation.json) after training")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="test-split MSE, VoR and MCN of a run")
@@ -464,7 +457,7 @@ def add_examples_parser(sub: Any) -> None:
     from irvae_core.experiments.examples import EXAMPLES
 
     p = sub.add_parser("examples", help="regenerate (or check) the shipped example runs in examples/",
-                       description="Trains the shipped example runs from their configs (irvae_core/experiments/examples.py) on "
+                       description="Trains the shipped example runs from their configs (experiments/examples.py) on "
                                    "one CPU thread, evaluates them and stores each with one checkpoint. --check "
                                    "instead re-evaluates the stored ones and compares.")
     p.add_argument("names", nargs="*", metavar="NAME", help=f"examples to make (default all: "

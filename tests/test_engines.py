@@ -11,14 +11,9 @@ import pytest
 import torch
 from helpers import tiny_config
 
-from irvae_core.experiments.engines import (
-    EngineError,
-    LocalEngine,
-    RayEngine,
-    make_engine,
-    run_sweep,
-    train_and_evaluate,
-)
+from irvae_core.experiments.engines import EngineError, LocalEngine, RayEngine, make_engine
+from irvae_core.experiments.runner import train_sweep_run
+from irvae_core.experiments.sweep import run_sweep
 from irvae_core.store.files import load_checkpoint
 from irvae_core.store.runs import list_runs, open_run
 from irvae_core.store.summaries import sweep_progress
@@ -48,11 +43,15 @@ def ray_instance():
 
 def test_a_resubmitted_sweep_reuses_its_finished_runs(tmp_path):
     updates = []
-    first = run_sweep(sweep_configs()[:2], tmp_path, LocalEngine(threads=1), lambda i, s: updates.append((i, s)))
+    first = run_sweep(sweep_configs()[:2], tmp_path, LocalEngine(threads=1), updates.append)
     assert [r["state"] for r in first] == ["done", "done"] and not any(r["reused"] for r in first)
-    assert {i for i, s in updates if s["state"] == "done"} == {0, 1}
-    assert any(s["state"] == "running" and s["epoch"] == 1 for _, s in updates)  # per-epoch progress
-    again = run_sweep(sweep_configs(), tmp_path, LocalEngine(threads=1))
+    assert {e.index for e in updates if e.phase == "done"} == {0, 1} and {e.total for e in updates} == {2}
+    assert any(e.phase == "epoch" and e.epoch == 1 and e.record["val_loss"] > 0 for e in updates)  # per epoch
+    fractions = [e.fraction for e in updates if e.index == 0]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    seen = []
+    again = run_sweep(sweep_configs(), tmp_path, LocalEngine(threads=1), seen.append)
+    assert [(e.index, e.run) for e in seen if e.phase == "reused"] == [(0, first[0]["run"]), (1, first[1]["run"])]
     assert [r["reused"] for r in again] == [True, True, False]
     assert [r["run"] for r in again[:2]] == [r["run"] for r in first]
     assert [r["mse"] for r in again[:2]] == [r["mse"] for r in first]
@@ -62,12 +61,12 @@ def test_a_resubmitted_sweep_reuses_its_finished_runs(tmp_path):
 def test_a_cancelled_local_sweep_leaves_no_run_active(tmp_path):
     cancel = threading.Event()
     rows = run_sweep(sweep_configs(**{"train.epochs": 50}), tmp_path, LocalEngine(threads=1),
-                     lambda i, s: cancel.set() if s.get("epoch") == 1 else None, cancel)
+                     lambda e: cancel.set() if e.epoch == 1 else None, cancel)
     assert [r["state"] for r in rows] == ["cancelled"] * 3
 
 
 def test_a_run_folder_a_worker_cannot_see_fails_with_the_reason(tmp_path):
-    status = train_and_evaluate(tiny_config().to_dict(), str(tmp_path / "elsewhere"), threads=1)
+    status = train_sweep_run(tiny_config().to_dict(), str(tmp_path / "elsewhere"), threads=1)
     assert status["state"] == "failed" and "shared by every node" in status["error"]
 
 
@@ -89,7 +88,7 @@ def test_ray_sweep_equals_the_local_one_and_a_failing_run_reports_its_reason(tmp
     bad = tiny_config(**{"reg.kind": "ir", "data.name": "cmu", "data.root": str(tmp_path / "no-such-folder")})
     updates = []
     on_ray = run_sweep([*cfgs, bad], tmp_path / "ray", RayEngine(cpus_per_run=1, threads=1),
-                       lambda i, s: updates.append((i, s["state"])))
+                       lambda e: updates.append((e.index, e.phase)))
     assert [r["state"] for r in on_ray] == ["done", "done", "done", "failed"]
     assert "no-such-folder" in on_ray[3]["error"] and "Traceback" not in on_ray[3]["error"]
     assert open_run(on_ray[3]["run"]).status()["state"] == "failed"
@@ -110,7 +109,7 @@ def test_ray_sweep_equals_the_local_one_and_a_failing_run_reports_its_reason(tmp
 def test_a_cancelled_ray_sweep_cancels_its_tasks(tmp_path, ray_instance):
     cancel = threading.Event()
     rows = run_sweep(sweep_configs(**{"train.epochs": 500}), tmp_path, RayEngine(threads=1, poll_s=0.2),
-                     lambda i, s: cancel.set() if s.get("epoch") else None, cancel)
+                     lambda e: cancel.set() if e.epoch else None, cancel)
     states = [r["state"] for r in rows]
     assert states == ["cancelled"] * 3, states
     before = [open_run(r["run"]).status() for r in rows]

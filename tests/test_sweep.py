@@ -1,11 +1,12 @@
-"""The one sweep (irvae_core/sweep.py): trains a list of configs, reuses finished runs of the same config, evaluates."""
+"""The one sweep (experiments/sweep.py): trains a list of configs on an engine, reuses finished runs of the same
+config, evaluates."""
 
 import dataclasses
 import json
 
 from irvae_core.config import apply_overrides
 from irvae_core.experiments.jobs import JobManager
-from irvae_core.experiments.sweep import plan_sweep, same_config, sweep
+from irvae_core.experiments.sweep import plan_sweep, run_sweep, same_config
 from irvae_core.store.runs import list_runs, open_run
 from tests.helpers import tiny_config
 
@@ -17,29 +18,30 @@ def alpha_configs(*alphas, **overrides):
 
 def test_a_sweep_trains_evaluates_and_reuses_finished_runs_of_the_same_config(tmp_path):
     events = []
-    rows = sweep(alpha_configs(0.5, 2.0), tmp_path, callback=events.append)
+    rows = run_sweep(alpha_configs(0.5, 2.0), tmp_path, on_event=events.append)
     assert [r["alpha"] for r in rows] == [0.5, 2.0] and not any(r["reused"] for r in rows)
     for r in rows:
         assert r["state"] == "done" and r["mse"] > 0 and r["mcn"] >= 1
         assert open_run(r["run"]).evaluation()["mse"] == r["mse"]  # what the run's evaluation.json says
         assert open_run(r["run"]).config().reg.alpha == r["alpha"]
-    fractions = [e["fraction"] for e in events]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert [e["index"] for e in events if e["phase"] == "run"] == [0, 1]
-    assert {e["phase"] for e in events} >= {"train", "epoch", "done", "run"}
+    for i in (0, 1):
+        fractions = [e.fraction for e in events if e.index == i]
+        assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert [(e.index, e.run) for e in events if e.phase == "done"] == [(0, rows[0]["run"]), (1, rows[1]["run"])]
+    assert {e.phase for e in events} == {"train", "epoch", "done"} and {e.total for e in events} == {2}
 
     # the same configs again: nothing trained, the same runs and numbers; a changed field trains anew
-    again = sweep(alpha_configs(2.0, 0.5), tmp_path)
+    again = run_sweep(alpha_configs(2.0, 0.5), tmp_path)
     assert [r["run"] for r in again] == [rows[1]["run"], rows[0]["run"]] and all(r["reused"] for r in again)
     assert [r["mse"] for r in again] == [rows[1]["mse"], rows[0]["mse"]]
     assert len(list_runs(tmp_path)) == 2
-    other_seed = sweep(alpha_configs(0.5, **{"train.seed": 1}), tmp_path)
+    other_seed = run_sweep(alpha_configs(0.5, **{"train.seed": 1}), tmp_path)
     assert not other_seed[0]["reused"] and other_seed[0]["run"] not in {r["run"] for r in rows}
     assert len(list_runs(tmp_path)) == 3
 
 
 def test_a_match_is_the_whole_config_of_a_finished_training_run(tmp_path):
-    [row] = sweep(alpha_configs(1.0), tmp_path)
+    [row] = run_sweep(alpha_configs(1.0), tmp_path)
     run = open_run(row["run"])
     [cfg] = plan_sweep(alpha_configs(1.0), tmp_path)
     assert cfg.reused and cfg.run.path == run.path and same_config(cfg.config, run)
@@ -53,7 +55,7 @@ def test_a_match_is_the_whole_config_of_a_finished_training_run(tmp_path):
 
 
 def test_a_config_repeated_in_one_sweep_is_trained_once(tmp_path):
-    rows = sweep(alpha_configs(1.0, 1.0), tmp_path)
+    rows = run_sweep(alpha_configs(1.0, 1.0), tmp_path)
     assert rows[0]["run"] == rows[1]["run"] and [r["reused"] for r in rows] == [False, True]
     assert len(list_runs(tmp_path)) == 1
 

@@ -28,7 +28,7 @@ def test_loss_falls_for_every_model_and_regularizer(tmp_path, model, reg):
     cfg = tiny_config(**{"model.kind": model, "reg.kind": reg, "reg.alpha": alpha, "train.epochs": 6})
     records = []
     Trainer(cfg, new_run(tmp_path, cfg), data=data, callback=lambda e: records.append(e)).fit()
-    epochs = [r for r in records if r["phase"] == "epoch"]
+    epochs = [r.record for r in records if r.phase == "epoch"]
     assert len(epochs) == 6
     assert epochs[-1]["train_loss"] < epochs[0]["train_loss"]
     assert epochs[-1]["train_mse"] < epochs[0]["train_mse"]
@@ -92,7 +92,7 @@ def test_stop_and_resume_gives_the_uninterrupted_runs_checkpoints_and_metrics(tm
     cut = new_run(tmp_path, cfg)
     stop = {"at": 2 * 5 + 3}  # 84 examples / 20 = 5 steps an epoch: stop inside epoch 3
     trainer = Trainer(cfg, cut, data=data)
-    trainer.callback = lambda e: trainer.cancel.set() if e["global_step"] >= stop["at"] else None
+    trainer.callback = lambda e: trainer.cancel.set() if e.step >= stop["at"] else None
     with pytest.raises(Cancelled):
         trainer.fit()
     assert cut.status()["state"] == "cancelled"

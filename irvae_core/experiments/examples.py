@@ -11,7 +11,6 @@ through an in-memory buffer, so no temp-file name enters the archive) and the sa
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -24,7 +23,14 @@ from typing import Any
 import torch
 
 from irvae_core.config import RunConfig, apply_overrides, preset_config, quick_start_config
-from irvae_core.store.files import EXAMPLE_MARKER, RunError, atomic_write_bytes, atomic_write_json, load_checkpoint
+from irvae_core.store.files import (
+    EXAMPLE_MARKER,
+    RunError,
+    atomic_write_bytes,
+    atomic_write_json,
+    load_checkpoint,
+    save_tensors,
+)
 from irvae_core.store.runs import Run, default_runs_dir, list_runs, new_run
 from irvae_core.store.summaries import is_finished
 
@@ -141,9 +147,7 @@ def page_examples(page: str) -> list[Run]:
 def _portable_checkpoint(src: Path, dest: Path) -> None:
     """best.pt reduced to its weights, serialized through a buffer: the bytes depend on the weights alone."""
     state = load_checkpoint(src)
-    buffer = io.BytesIO()
-    torch.save({"model": state["model"], "epoch": int(state.get("epoch", 0))}, buffer)
-    atomic_write_bytes(dest, buffer.getvalue())
+    save_tensors(dest, {"model": state["model"], "epoch": int(state.get("epoch", 0))})
 
 
 def _finish(run: Run, dest: Path, example: Example) -> Run:
@@ -171,7 +175,7 @@ def _finish(run: Run, dest: Path, example: Example) -> Run:
 
 def generate_example(example: Example, out: Path, work: Path) -> Run:
     """Train (or flatten), evaluate and store one example under ``out``; ``work`` holds the scratch runs."""
-    from irvae_core.train.evaluation import evaluate_run
+    from irvae_core.experiments.runner import train_and_evaluate
     from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
     from irvae_core.train.loop import TrainingFailed
     from irvae_core.train.resolve import resolve_config
@@ -182,14 +186,13 @@ def generate_example(example: Example, out: Path, work: Path) -> Run:
         if not base.is_example:
             raise RunError(f"example {example.name} flattens {example.base}, which is not generated yet")
         run, fcfg = new_flattened_run(base, FlattenConfig(**(example.flatten or {})), work)
-        FlatteningTrainer(base, run, fcfg).fit()
+        trainer = FlatteningTrainer(base, run, fcfg)
     else:
         cfg = resolve_config(example.config())
         run = new_run(work, cfg, label=example.name)
-        Trainer(cfg, run).fit()
-    if run.status().get("state") != "done":
+        trainer = Trainer(cfg, run)
+    if train_and_evaluate(trainer).get("state") != "done":
         raise TrainingFailed(f"example {example.name} did not finish: {run.status().get('error', '')}")
-    evaluate_run(run)
     return _finish(run, out / example.name, example)
 
 

@@ -28,19 +28,28 @@ from typing import Any
 
 from irvae_core.config import RunConfig, apply_overrides
 from irvae_core.data.roots import allowed_data_folder
-from irvae_core.experiments.sweep import SweepItem, plan_sweep, sweep
+from irvae_core.experiments.engines import Engine, LocalEngine
+from irvae_core.experiments.runner import train_and_evaluate
+from irvae_core.experiments.sweep import SweepItem, plan_sweep, run_sweep
 from irvae_core.store.files import refuse_example
 from irvae_core.store.lock import RunLock, lock_owner
-from irvae_core.store.runs import Run, check_run_name, default_runs_dir, inside_runs_dir, list_runs, new_run, open_run
-from irvae_core.train.evaluation import evaluate_run
+from irvae_core.store.runs import (
+    ACTIVE_STATES,
+    FINISHED_STATES,
+    Run,
+    check_run_name,
+    default_runs_dir,
+    inside_runs_dir,
+    list_runs,
+    new_run,
+    open_run,
+)
 from irvae_core.train.flattening import FlatteningTrainer, new_flattened_run
 from irvae_core.train.loop import Cancelled, TrainingFailed
+from irvae_core.train.progress import Progress, ProgressCallback
 from irvae_core.train.resolve import resolve_config
 from irvae_core.train.resume import Resumable, open_for_resume
 from irvae_core.train.trainer import Trainer
-
-ACTIVE = ("queued", "running")
-FINISHED = ("done", "failed", "cancelled")
 
 
 @dataclass
@@ -67,7 +76,7 @@ class Job:
 
     @property
     def active(self) -> bool:
-        return self.state in ACTIVE
+        return self.state in ACTIVE_STATES
 
 
 @dataclass
@@ -115,9 +124,9 @@ class JobManager:
                 run.set_status("queued", pid=os.getpid())
         name = label or f"sweep {cfg.data.name} {cfg.model.kind}+{cfg.reg.kind} alpha {','.join(map(str, alphas))}"
         if engine is not None:
-            return self._submit("sweep", f"{name} on {engine.name}", new,
-                                lambda e: self._sweep_on_engine(e, plan, engine))
-        return self._submit("sweep", name, new, lambda e: self._sweep(e, plan))
+            return self._submit("sweep", f"{name} on {engine.name}", new, lambda e: self._sweep(e, plan, engine))
+        local = LocalEngine(evaluate=self.evaluate)
+        return self._submit("sweep", name, new, lambda e: self._sweep(e, plan, local))
 
     def submit_flatten(self, base_run: str | Path | Run, fcfg=None, label: str | None = None) -> str:
         base = base_run if isinstance(base_run, Run) else open_run(base_run)
@@ -162,7 +171,7 @@ class JobManager:
         """Ask a job to stop (a queued job never starts). False if it had already finished."""
         with self._lock:
             entry = self._entries.get(job_id)
-            if entry is None or entry.job.state in FINISHED:
+            if entry is None or entry.job.state in FINISHED_STATES:
                 return False
             entry.cancel.set()
             if entry.job.state == "queued":
@@ -193,7 +202,7 @@ class JobManager:
     # ------------------------------------------------------------------ internals
     def _orphaned(self, run: Run) -> bool:
         """Left queued or running, and nobody holds its lock: its writer is gone."""
-        return run.status().get("state") in ACTIVE and lock_owner(run.path) is None
+        return run.status().get("state") in ACTIVE_STATES and lock_owner(run.path) is None
 
     def _owned_by_live_job(self, run: Run) -> bool:
         with self._lock:
@@ -261,7 +270,7 @@ class JobManager:
                 reason = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
                 for r in entry.job.runs:
                     run = Run(Path(r))
-                    if run.status().get("state") in ACTIVE:
+                    if run.status().get("state") in ACTIVE_STATES:
                         run.set_status("failed", error=reason, trace=traceback.format_exc(limit=5))
                 self._finish(entry, "failed", reason)
 
@@ -280,70 +289,50 @@ class JobManager:
             for lock in entry.locks:  # the runs are free for another writer (the status is final)
                 lock.release()
 
-    def _progress(self, entry: _Entry) -> Callable[[dict], None]:
-        """A Trainer callback updating the job (a sweep's events carry the whole sweep's fraction)."""
+    def _progress(self, entry: _Entry, runs: int = 1) -> ProgressCallback:
+        """Progress events updating the job; a job of several runs (a sweep: each event says which run) moves
+        by the mean of its runs' fractions, so runs trained one after the other or side by side read alike."""
+        fractions = [0.0] * runs
 
-        def update(e: dict[str, Any]) -> None:
+        def update(e: Progress) -> None:
             with self._lock:
                 job = entry.job
-                job.fraction = max(job.fraction, min(1.0, float(e["fraction"])))
-                job.epoch, job.epochs, job.step = e["epoch"], e["epochs"], e["global_step"]
-                job.eta_s = e.get("eta_s")
-                if e.get("loss") is not None:
-                    job.loss, job.reg = e["loss"], e.get("reg")
-                if e["phase"] == "epoch":
-                    keep = {k: v for k, v in e.items() if isinstance(v, (int, float)) and k != "fraction"}
-                    job.history.append(keep)
+                fractions[min(e.index, runs - 1)] = 1.0 if e.ended else e.fraction
+                job.fraction = max(job.fraction, min(1.0, sum(fractions) / runs))
+                if e.epochs:
+                    job.epoch, job.epochs = e.epoch, e.epochs
+                if e.step:
+                    job.step, job.eta_s = e.step, e.eta_s
+                if e.loss is not None:
+                    job.loss, job.reg = e.loss, e.reg
+                if e.phase == "epoch" and e.record:
+                    job.history.append({k: v for k, v in e.record.items() if isinstance(v, (int, float))})
                     del job.history[:-1000]
 
         return update
 
     def _train(self, entry: _Entry, cfg: RunConfig, run: Run) -> None:
-        Trainer(cfg, run, callback=self._progress(entry), cancel=entry.cancel).fit()
-        self._evaluate(run)
+        train_and_evaluate(Trainer(cfg, run, callback=self._progress(entry), cancel=entry.cancel),
+                           evaluate=self.evaluate)
 
     def _resumed(self, entry: _Entry, job: Resumable) -> None:
         """Continue a checked, locked run (``open_for_resume``) with the trainer of its type."""
-        job.trainer(callback=self._progress(entry), cancel=entry.cancel).fit(resume=True)
-        self._evaluate(job.run)
+        train_and_evaluate(job.trainer(callback=self._progress(entry), cancel=entry.cancel), resume=True,
+                           evaluate=self.evaluate)
 
-    def _sweep(self, entry: _Entry, plan: list[SweepItem]) -> None:
-        update = self._progress(entry)
-        rows = sweep([it.config for it in plan], self.runs_dir, cancel=entry.cancel, evaluate=self.evaluate, plan=plan,
-                     callback=lambda e: update(e) if e["phase"] != "run" else None)
-        failures = [f"alpha {r['alpha']:g}: {r['error']}" for r in rows if "error" in r]
-        if failures:
-            raise TrainingFailed("; ".join(failures))
+    def _flatten(self, entry: _Entry, base: Run, run: Run, fcfg) -> None:
+        train_and_evaluate(FlatteningTrainer(base, run, fcfg, callback=self._progress(entry), cancel=entry.cancel),
+                           evaluate=self.evaluate)
 
-    def _sweep_on_engine(self, entry: _Entry, plan: list[SweepItem], engine) -> None:
-        """A sweep on an engine: the job's fraction is the mean of its runs' progress."""
-        from irvae_core.experiments.engines import run_sweep
-
-        fractions = [1.0 if it.reused else 0.0 for it in plan]
-
-        def update(i: int, status: dict[str, Any]) -> None:
-            done = status.get("state") in FINISHED
-            fractions[i] = 1.0 if done else float(status.get("progress") or 0.0)
-            with self._lock:
-                job = entry.job
-                job.fraction = max(job.fraction, sum(fractions) / len(fractions))
-                job.epoch, job.epochs = int(status.get("epoch") or 0), int(status.get("epochs") or 0)
-
-        rows = run_sweep([it.config for it in plan], self.runs_dir, engine, update, entry.cancel, plan)
+    def _sweep(self, entry: _Entry, plan: list[SweepItem], engine: Engine) -> None:
+        """A sweep on an engine (here, or Ray's workers writing the runs)."""
+        rows = run_sweep([it.config for it in plan], self.runs_dir, engine, self._progress(entry, len(plan)),
+                         entry.cancel, plan, evaluate=self.evaluate)
         if entry.cancel.is_set():
             raise Cancelled()
         failures = [f"alpha {r['alpha']:g}: {r['error']}" for r in rows if r["state"] != "done"]
         if failures:
             raise TrainingFailed("; ".join(failures))
-
-    def _flatten(self, entry: _Entry, base: Run, run: Run, fcfg) -> None:
-        FlatteningTrainer(base, run, fcfg, callback=self._progress(entry), cancel=entry.cancel).fit()
-        self._evaluate(run)
-
-    def _evaluate(self, run: Run) -> None:
-        """Test-split MSE, VoR and MCN, on the device the run trained on (its draws are seeded: no global RNG)."""
-        if self.evaluate:
-            evaluate_run(run)
 
 
 _MANAGERS: dict[str, JobManager] = {}

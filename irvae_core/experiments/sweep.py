@@ -2,15 +2,16 @@
 and evaluate each (test MSE, VoR, MCN: the rows of a tradeoff table, paper Section 5.1).
 
 The command line's ``sweep``, the app's alpha sweeps (``JobManager.submit_sweep``) and the paper's
-experiments run through ``sweep``; ``plan_sweep`` is its first half (which runs are reused, which
-folders are created), for a caller that must know the run folders before training starts.
+experiments run through ``run_sweep``, always on an engine (``engines.LocalEngine`` by default, or Ray);
+``plan_sweep`` is its first half (which runs are reused, which folders are created), for a caller that
+must know the run folders before training starts.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,15 +19,13 @@ from typing import Any
 import torch
 
 from irvae_core.config import SUPERVISED_KINDS, RunConfig
+from irvae_core.experiments.engines import Engine, LocalEngine
 from irvae_core.store.checkpoints import record_conv_width
 from irvae_core.store.files import RunError
 from irvae_core.store.runs import Run, list_runs, new_run
 from irvae_core.train.evaluation import evaluate_run
-from irvae_core.train.loop import Cancelled, TrainingFailed
+from irvae_core.train.progress import Progress, ProgressCallback
 from irvae_core.train.resolve import resolve_config
-from irvae_core.train.trainer import Trainer
-
-SweepCallback = Callable[[dict[str, Any]], None]
 
 
 @dataclass
@@ -85,69 +84,47 @@ def plan_sweep(configs: Sequence[RunConfig], runs_dir: str | Path) -> list[Sweep
     return items
 
 
-def sweep(configs: Sequence[RunConfig], runs_dir: str | Path, callback: SweepCallback | None = None,
-          cancel: threading.Event | None = None, evaluate: bool = True,
-          plan: list[SweepItem] | None = None) -> list[dict[str, Any]]:
-    """Train every config of ``configs`` into ``runs_dir`` (a finished run of the same config is reused, see
-    ``same_config``), evaluate each finished run, and return one row per config, in order: ``alpha``,
-    ``run``, ``state``, ``reused`` and, when it finished, ``mse``, ``vor``, ``mcn``, ``cond_std`` (else
-    ``error``).
+def run_sweep(configs: Sequence[RunConfig], runs_dir: str | Path, engine: Engine | None = None,
+              on_event: ProgressCallback | None = None, cancel: threading.Event | None = None,
+              plan: list[SweepItem] | None = None, evaluate: bool = True) -> list[dict[str, Any]]:
+    """Train and evaluate every config into ``runs_dir`` on ``engine`` (default ``LocalEngine``); one row each,
+    in order: ``alpha``, ``run``, ``state``, ``reused`` and, when it finished, ``mse``, ``vor``, ``mcn``,
+    ``cond_std`` (else ``error``).
 
-    ``callback`` gets every progress event of the Trainer with the sweep's position added (``index``,
-    ``total``; ``fraction`` is then the whole sweep's), and one ``{"phase": "run", "index", "total",
-    "fraction", "run", "reused", "row"}`` event as each config is done. A failed run (e.g. a non-finite
-    loss) is reported in its row and the sweep goes on; ``cancel`` stops it (the runs not started are
-    marked cancelled) and raises ``Cancelled``. ``plan``: the result of ``plan_sweep`` for these configs.
+    A finished run of the same config is reused (``same_config``), so resubmitting a sweep trains only what is
+    missing. ``on_event`` gets every progress event with the run's place in the sweep (``index`` of ``total``):
+    a ``reused`` event for each reused run, then the engine's. A failed run (e.g. a non-finite loss) is reported
+    in its row and the sweep goes on; ``cancel`` stops it (its unfinished runs end as cancelled).
+    ``plan``: the result of ``plan_sweep`` for these configs; ``evaluate=False`` leaves unevaluated runs so.
     """
+    engine = engine or LocalEngine()
+    cancel = cancel or threading.Event()
     plan = plan if plan is not None else plan_sweep(configs, runs_dir)
-    total = len(plan)
-    rows: list[dict[str, Any]] = []
-    for index, item in enumerate(plan):
-        if cancel is not None and cancel.is_set():
-            _cancel_rest(plan[index:])
-            raise Cancelled()
-        reused = item.reused or item.run.status().get("state") == "done"  # a repeated config trained above
-        if not reused:
-            forward = None if callback is None else _forwarder(callback, index, total)
-            try:
-                Trainer(item.config, item.run, callback=forward, cancel=cancel).fit()
-            except TrainingFailed:
-                pass  # its status says why; the row below reports it
-            except Cancelled:
-                _cancel_rest(plan[index + 1:])
-                raise
-        row = _row(item, reused, evaluate)
-        rows.append(row)
-        if callback is not None:
-            callback({"phase": "run", "index": index, "total": total, "fraction": (index + 1) / total,
-                      "run": str(item.run.path), "reused": reused, "row": row})
-    return rows
+    report = on_event or (lambda e: None)
+    todo = [i for i, it in enumerate(plan) if not it.reused]
+    for i, it in enumerate(plan):
+        if it.reused:
+            report(Progress.from_status(it.run.status(), str(it.run.path), reused=True).in_sweep(i, len(plan)))
+    if todo:
+        engine.run([(plan[i].config, plan[i].run) for i in todo],
+                   lambda e: report(e.in_sweep(todo[e.index], len(plan))), cancel)
+    return [sweep_row(it, evaluate) for it in plan]
 
 
-def _forwarder(callback: SweepCallback, index: int, total: int) -> SweepCallback:
-    def forward(e: dict[str, Any]) -> None:
-        callback({**e, "index": index, "total": total, "fraction": (index + float(e["fraction"])) / total})
-
-    return forward
-
-
-def _cancel_rest(items: Sequence[SweepItem]) -> None:
-    for item in items:
-        if not item.reused and item.run.status().get("state") == "queued":
-            item.run.set_status("cancelled")
-
-
-def _row(item: SweepItem, reused: bool, evaluate: bool) -> dict[str, Any]:
+def sweep_row(item: SweepItem, evaluate: bool = True) -> dict[str, Any]:
+    """One line of the tradeoff table: alpha, run, state, reused, and MSE / VoR / MCN or the error. A finished
+    run without an evaluation (one trained with evaluation skipped) is evaluated here when ``evaluate``."""
     status = item.run.status()
     row: dict[str, Any] = {"alpha": item.config.reg.alpha, "run": str(item.run.path), "state": status.get("state"),
-                           "reused": reused}
+                           "reused": item.reused}
     if status.get("state") != "done":
         row["error"] = status.get("error", status.get("state"))
         return row
-    if evaluate:
-        ev = item.run.evaluation() if reused else None
-        if ev is None or "mse" not in ev:
-            with torch.random.fork_rng():  # evaluation draws mixup points: leave the caller's RNG as it was
-                ev = evaluate_run(item.run)
-        row.update({k: ev[k] for k in ("mse", "vor", "mcn", "cond_std")})
+    ev = item.run.evaluation()
+    if (ev is None or "mse" not in ev) and not evaluate:
+        return row
+    if ev is None or "mse" not in ev:
+        with torch.random.fork_rng():  # evaluation draws mixup points: leave the caller's RNG as it was
+            ev = evaluate_run(item.run)
+    row.update({k: ev[k] for k in ("mse", "vor", "mcn", "cond_std")})
     return row

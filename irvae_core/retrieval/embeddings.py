@@ -25,7 +25,7 @@ import torch
 
 from irvae_core.data import DatasetSplits, load_run_data
 from irvae_core.store.checkpoints import checkpoint_path, load_model
-from irvae_core.store.files import save_checkpoint
+from irvae_core.store.files import CheckpointError, load_tensors, save_tensors
 from irvae_core.store.runs import Run, default_runs_dir
 from irvae_core.train.loop import iterate_batches
 
@@ -104,15 +104,15 @@ def _read_cache(path: Path) -> Embeddings | None:
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_tensors(path, what="embedding cache")
         return Embeddings(state["z"], state["attributes"], list(state["names"]))
-    except Exception:  # a torn or foreign cache file is recomputed, never trusted
+    except (CheckpointError, KeyError, TypeError, ValueError):  # a torn or foreign cache file is recomputed
         return None
 
 
 def _write_cache(path: Path, emb: Embeddings) -> None:
     try:
-        save_checkpoint(path, {"z": emb.z, "attributes": emb.attributes, "names": emb.names})
+        save_tensors(path, {"z": emb.z, "attributes": emb.attributes, "names": emb.names})
     except OSError:
         pass  # a cache that cannot be written only costs time
 
@@ -189,7 +189,9 @@ def resnet50_encoder(weights: Path | None = None, value_range: tuple[float, floa
     path = weights or resnet50_weights()
     net = torchvision.models.resnet50(weights=None)
     try:
-        net.load_state_dict(load_checkpoint_plain(path))
+        net.load_state_dict(load_tensors(path, what="weights file"))
+    except CheckpointError as e:
+        raise RetrievalError(str(e)) from None
     except RuntimeError as e:
         raise RetrievalError(f"{path} does not hold ResNet-50 weights ({str(e).splitlines()[0]})") from e
     net.fc = torch.nn.Identity()
@@ -205,17 +207,6 @@ def resnet50_encoder(weights: Path | None = None, value_range: tuple[float, floa
         return net((x - mean) / std)
 
     return encode
-
-
-def load_checkpoint_plain(path: Path) -> dict:
-    """A plain state dict (torchvision's weight files) read with ``weights_only=True``."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise RetrievalError(f"{path} is corrupt or not a plain state dict ({str(e).splitlines()[0][:200]})") from e
-    if not isinstance(state, dict):
-        raise RetrievalError(f"{path} does not hold a state dict")
-    return state
 
 
 def resnet50_embeddings(data: DatasetSplits, split: str = "test", progress: Progress | None = None,

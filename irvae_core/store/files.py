@@ -98,11 +98,11 @@ def read_json(path: Path) -> Any:
         raise RunError(f"{path} is not readable JSON ({e})") from e
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """torch.save to a temp file, fsync, then rename: a crash never leaves half a checkpoint,
-    and a failed write (a full disk) leaves the previous one as it was."""
-    refuse_example(path.parent, "writing a checkpoint into it")
-    buffer = io.BytesIO()  # serialized first: a full disk then fails the write itself, with its errno
+def save_tensors(path: Path, state: dict[str, Any]) -> None:
+    """torch.save to a temp file, fsync, then rename: a crash never leaves half a file, and a failed write (a
+    full disk) leaves the previous one as it was. Serialized through a buffer first, so the bytes depend on
+    ``state`` alone (and a full disk fails the write itself, with its errno)."""
+    buffer = io.BytesIO()
     torch.save(state, buffer)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -116,25 +116,39 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
         _fsync_dir(path.parent)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise OSError(e.errno, e.strerror, str(path)) from e  # name the checkpoint, not its temp file
+        raise OSError(e.errno, e.strerror, str(path)) from e  # name the file, not its temp file
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; one clear sentence if it is bad."""
+def load_tensors(path: Path, map_location: str | torch.device = "cpu", what: str = "file") -> dict[str, Any]:
+    """A dict of tensors saved by torch.save, read with ``weights_only=True`` (no code runs); CheckpointError in
+    one sentence naming ``what`` and the file if it is missing, corrupt, truncated or holds anything else."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"{what} {path} does not exist")
     try:
         with warnings.catch_warnings():  # torch warns about odd pickles before refusing them: the refusal says it
             warnings.simplefilter("ignore")
             state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types for corrupt, truncated or unsafe files
         reason = str(e).splitlines()[0][:200] if str(e) else type(e).__name__
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt, truncated or not a plain state dict ({reason})") from e
-    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{what} {path} is corrupt, truncated or not a plain state dict ({reason})") from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{what} {path} does not hold a state dict")
+    return state
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """A run's checkpoint written atomically (``save_tensors``); never into a shipped example run."""
+    refuse_example(path.parent, "writing a checkpoint into it")
+    save_tensors(path, state)
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """A run's checkpoint (``load_tensors``), which must hold a model state dict; one clear sentence if it is bad."""
+    state = load_tensors(path, map_location, what="checkpoint")
+    if "model" not in state:
         raise CheckpointError(f"checkpoint {path} does not hold a model state dict")
     return state

@@ -27,6 +27,8 @@ from irvae_core.store.files import (
 from irvae_core.store.lock import RunLock
 
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+ACTIVE_STATES = ("queued", "running")  # a writer has it (or had it: ``interrupted`` once its lock is free)
+FINISHED_STATES = ("done", "failed", "cancelled")
 
 
 def default_runs_dir() -> Path:

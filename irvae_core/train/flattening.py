@@ -24,7 +24,8 @@ from irvae_core.geometry.metric import Composed
 from irvae_core.geometry.regularizers import mixup_pairs, relaxed_distortion, resolve_estimator
 from irvae_core.store.checkpoints import fm_shape, load_model
 from irvae_core.store.runs import Run, new_run, open_run
-from irvae_core.train.loop import ProgressCallback, TrainingLoop, iterate_batches
+from irvae_core.train.loop import TrainingLoop, iterate_batches
+from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.trainer import INIT_LOCK
 from models import FlattenedAE, RealNVP
 

@@ -10,7 +10,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,10 +22,8 @@ from irvae_core.data import DatasetSplits, TensorSplit
 from irvae_core.store.files import load_checkpoint, save_checkpoint
 from irvae_core.store.lock import held_lock
 from irvae_core.store.runs import Run
+from irvae_core.train.progress import Progress, ProgressCallback
 from irvae_core.train.resolve import select_device
-
-ProgressCallback = Callable[[dict[str, Any]], None]
-
 
 VALIDATION_SEED = 12345
 
@@ -146,7 +144,7 @@ class TrainingLoop:
         record: dict[str, Any] = {}
         try:
             while self.epoch < epochs:
-                stats = self._train_epoch(steps_per_epoch, total, t0, start_step)
+                stats = self._train_epoch(total, t0, start_step)
                 self.epoch += 1
                 val = self.validate()
                 if not math.isfinite(val["val_loss"]):
@@ -160,24 +158,24 @@ class TrainingLoop:
                 self._tensorboard(record)
                 self.run.set_status("running", epoch=self.epoch, epochs=epochs,
                                     progress=self.global_step / total, best_val=self.best_val)
-                self._emit("epoch", epochs, steps_per_epoch, total, t0, start_step, record)
+                self._emit("epoch", epochs, total, t0, start_step, record)
         except Cancelled:
             self.run.set_status("cancelled", epoch=self.epoch, epochs=epochs, progress=self.global_step / total)
-            self._emit("cancelled", epochs, steps_per_epoch, total, t0, start_step, record)
+            self._emit("cancelled", epochs, total, t0, start_step, record)
             raise
         except TrainingFailed as e:
             try:
                 self.run.set_status("failed", error=str(e), epoch=self.epoch, epochs=epochs)
             except OSError:  # the disk is full: the lock's release marks the run interrupted instead
                 pass
-            self._emit("failed", epochs, steps_per_epoch, total, t0, start_step, {"error": str(e)})
+            self._emit("failed", epochs, total, t0, start_step, record, error=str(e))
             raise
         finally:
             if self._tb is not None:
                 self._tb.close()
         self.run.set_status("done", epoch=self.epoch, epochs=epochs, progress=1.0, best_val=self.best_val,
                             finished=time.time())
-        self._emit("done", epochs, steps_per_epoch, total, t0, start_step, record)
+        self._emit("done", epochs, total, t0, start_step, record)
         return record
 
     def _save_epoch(self, record: dict[str, Any], val_loss: float) -> None:
@@ -199,7 +197,7 @@ class TrainingLoop:
     def _finite_split(split: Dataset) -> bool:
         return bool(torch.isfinite(split.x).all()) if isinstance(split, TensorSplit) else True
 
-    def _train_epoch(self, steps_per_epoch: int, total: int, t0: float, start_step: int) -> EpochStats:
+    def _train_epoch(self, total: int, t0: float, start_step: int) -> EpochStats:
         self.model.train()
         g = torch.Generator().manual_seed(self.settings.seed * 100_003 + self.epoch)
         order = torch.randperm(len(self.data.train), generator=g)
@@ -222,8 +220,8 @@ class TrainingLoop:
             self.global_step += 1
             parts["loss"] = loss.item()
             stats.add(parts, len(x))
-            self._emit("train", int(self.settings.epochs), steps_per_epoch, total, t0, start_step,
-                       {"loss": parts["loss"], "reg": parts.get("reg"), "step_in_epoch": step + 1})
+            self._emit("train", int(self.settings.epochs), total, t0, start_step, {},
+                       loss=parts["loss"], reg=parts.get("reg"))
         return stats
 
     def validate(self) -> dict[str, float]:
@@ -243,17 +241,16 @@ class TrainingLoop:
         return stats.means("val_")
 
     # ---------------------------------------------------------------- reporting
-    def _emit(self, phase: str, epochs: int, steps_per_epoch: int, total: int, t0: float, start_step: int,
-              values: dict[str, Any]) -> None:
+    def _emit(self, phase: str, epochs: int, total: int, t0: float, start_step: int,
+              record: dict[str, Any], **more: Any) -> None:
         if self.callback is None:
             return
         elapsed = time.time() - t0
         done = self.global_step - start_step
         eta = elapsed / done * (total - self.global_step) if done else None
-        self.callback({"phase": phase, "epoch": self.epoch, "epochs": epochs, "global_step": self.global_step,
-                       "total_steps": total, "steps_per_epoch": steps_per_epoch,
-                       "fraction": self.global_step / total if total else 1.0,
-                       "elapsed_s": elapsed, "eta_s": eta, **values})
+        self.callback(Progress(phase, run=str(self.run.path), epoch=self.epoch, epochs=epochs, step=self.global_step,
+                               total_steps=total, fraction=self.global_step / total if total else 1.0,
+                               elapsed_s=elapsed, eta_s=eta, record=dict(record), **more))
 
     def _tensorboard(self, record: dict[str, Any]) -> None:
         if not self.settings.tensorboard:

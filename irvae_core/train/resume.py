@@ -21,7 +21,7 @@ from irvae_core.store.checkpoints import model_with_state
 from irvae_core.store.files import CheckpointError, RunError, load_checkpoint
 from irvae_core.store.lock import RunLock
 from irvae_core.store.runs import Run, open_run
-from irvae_core.train.loop import ProgressCallback
+from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.resolve import select_device
 from irvae_core.train.trainer import Trainer
 

@@ -32,7 +32,8 @@ from irvae_core.geometry.regularizers import (
 )
 from irvae_core.store.checkpoints import build_model, record_conv_width
 from irvae_core.store.runs import Run, new_run
-from irvae_core.train.loop import Cancelled, ProgressCallback, TrainingFailed, TrainingLoop
+from irvae_core.train.loop import Cancelled, TrainingFailed, TrainingLoop
+from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.resolve import resolve_config
 
 # Building a model draws its initial weights from torch's global RNG: seeding it, drawing and

@@ -37,7 +37,7 @@ from irvae_core.experiments.reproduce.report import (
 )
 from irvae_core.experiments.reproduce.run import run_configs
 from irvae_core.store.files import atomic_write_json
-from irvae_core.train.loop import ProgressCallback
+from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.resolve import resolve_config
 
 

@@ -11,12 +11,13 @@ from typing import Any
 
 from irvae_core.config import RunConfig
 from irvae_core.experiments.reproduce.plan import Job
-from irvae_core.experiments.sweep import plan_sweep, same_config, sweep
+from irvae_core.experiments.runner import train_and_evaluate
+from irvae_core.experiments.sweep import plan_sweep, run_sweep, same_config
 from irvae_core.store.files import atomic_write_json, read_json
 from irvae_core.store.runs import Run, list_runs
-from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.flattening import FlatteningTrainer, new_flattened_run
-from irvae_core.train.loop import ProgressCallback, TrainingFailed
+from irvae_core.train.loop import TrainingFailed
+from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.resolve import resolve_config
 
 FINGERPRINT = "reproduce.json"  # written into a run when it finished: the request it answers
@@ -44,7 +45,7 @@ def find_flattened(runs_dir: Path, request: dict[str, Any]) -> Run | None:
 
 def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, train: bool,
                say: Callable[[str], None]) -> Run | None:
-    """The finished, evaluated run of a training job: reused, or trained by the one sweep (``sweep.sweep``)."""
+    """The finished, evaluated run of a training job: reused, or trained by the one sweep (``sweep.run_sweep``)."""
     cfg = _job_config(job)
     if not train:
         found = next((r for r in list_runs(runs_dir) if same_config(cfg, r) and r.evaluation() is not None), None)
@@ -53,7 +54,7 @@ def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, trai
     plan = plan_sweep([cfg], runs_dir)
     if plan[0].reused:
         say(f"reusing finished run {plan[0].run.path}")
-    [row] = sweep([cfg], runs_dir, callback=callback, plan=plan)
+    [row] = run_sweep([cfg], runs_dir, on_event=callback, plan=plan)
     if row["state"] != "done":
         say(f"failed ({row.get('error')})")
         return None
@@ -75,8 +76,7 @@ def _flatten_job(job: Job, base: Run, runs_dir: Path, callback: ProgressCallback
         return found
     run, fcfg = new_flattened_run(base, job.fcfg, runs_dir)
     try:
-        FlatteningTrainer(base, run, fcfg, callback=callback).fit()
-        evaluate_run(run)
+        train_and_evaluate(FlatteningTrainer(base, run, fcfg, callback=callback))
     except TrainingFailed as e:
         say(f"failed ({e})")
         return None
@@ -95,12 +95,10 @@ def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str],
     ``progress(description)`` gives a Trainer callback per run.
 
     ``engine`` (``engines.make_engine``, e.g. Ray): the training jobs are first run on it, all at once
-    (``engines.run_sweep``, finished ones reused); the flattening jobs, which need their base, then run here.
+    (``sweep.run_sweep``, finished ones reused); the flattening jobs, which need their base, then run here.
     """
     runs_dir, done = Path(runs_dir), {}
     if engine is not None and train:
-        from irvae_core.experiments.engines import run_sweep
-
         run_sweep([_job_config(j) for j in jobs if j.cfg is not None], runs_dir, engine)
         train_here = {j.key: False for j in jobs if j.cfg is not None}  # what failed there is reported, not redone
     else:

@@ -1,0 +1,71 @@
+"""The one train-and-evaluate: a trainer fits its run to the end, then the run is evaluated on its test split
+(MSE, VoR, MCN into evaluation.json), as the command line's ``train`` and ``flatten``, the app's jobs, every
+sweep, the reproductions and the shipped examples all do it.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from irvae_core.config import RunConfig
+from irvae_core.store.runs import Run
+from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.loop import Cancelled, TrainingFailed, TrainingLoop
+from irvae_core.train.progress import ProgressCallback
+from irvae_core.train.trainer import Trainer
+
+
+def train_and_evaluate(trainer: TrainingLoop, resume: bool = False, evaluate: bool = True) -> dict[str, Any]:
+    """Fit ``trainer``'s run (from its last.pt when ``resume``), then evaluate it; the run's final status.
+
+    ``TrainingFailed`` and ``Cancelled`` are raised as ``fit`` raises them (the run's status already says
+    so). Evaluation draws its mixup points from a forked RNG: the caller's random stream is left as it was.
+    """
+    trainer.fit(resume=resume)
+    if evaluate:
+        with torch.random.fork_rng():
+            evaluate_run(trainer.run)
+    return trainer.run.status()
+
+
+def failure_reason(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+def train_sweep_run(cfg: dict[str, Any], run_path: str, threads: int | None = None,
+                    callback: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                    evaluate: bool = True) -> dict[str, Any]:
+    """One run of a sweep, on any engine: train the folder ``run_path`` from ``cfg`` (a dict) and evaluate it;
+    its final status, with ``run``.
+
+    Every error ends as a failed run whose status holds the reason (a failing run never stops the others);
+    only a cancel is raised (``Cancelled``), after marking the run cancelled. ``threads`` sets torch's intra-op
+    thread count for the run (float sums depend on it: with it fixed, every engine trains the same weights).
+    """
+    run = Run(Path(run_path))
+    if not run.file("config.json").is_file():
+        return {"state": "failed", "run": run_path,
+                "error": f"run folder {run_path} is not visible on host {socket.gethostname()}: "
+                         "on a cluster, --out must be a filesystem shared by every node"}
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(int(threads))
+    try:
+        train_and_evaluate(Trainer(RunConfig.from_dict(cfg), run, callback=callback, cancel=cancel),
+                           evaluate=evaluate)
+    except TrainingFailed:
+        pass  # the Trainer wrote the failed status and its reason
+    except (Cancelled, KeyboardInterrupt):  # Ray cancels a running task with KeyboardInterrupt
+        run.set_status("cancelled")
+        raise Cancelled() from None
+    except Exception as e:
+        run.set_status("failed", error=failure_reason(e), trace=traceback.format_exc(limit=5))
+    finally:
+        torch.set_num_threads(before)
+    return {**run.status(), "run": run_path}
