@@ -31,8 +31,8 @@ def offer(expanded: bool) -> None:
     with st.expander("Train a VAE and an IRVAE on motion capture", expanded=expanded):
         st.caption(f"The paper's CMU networks (fully connected, 2 × 512, 2-D latent), {OFFER_EPOCHS} epochs each, "
                    "one after the other in the background. On synthetic-mocap (offline, generated poses) this "
-                   "takes about a minute on an idle 2-core CPU, several when the CPU is busy with other work; on "
-                   "CMU files it grows with the number of poses (at most 14,000).")
+                   "takes a minute or a few on a laptop's CPU; on CMU files it grows with the number of poses "
+                   "(at most 14,000).")
         if st.button("Train on synthetic-mocap", type="primary"):
             with friendly_errors("Could not start training"):
                 for cfg in offered_runs():

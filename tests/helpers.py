@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
 import math
+import os
 from pathlib import Path
 
 import numpy as np
 import torch
-from streamlit.testing.v1 import AppTest
 
 from irvae_core.config import RunConfig, apply_overrides
 from irvae_core.data import DatasetSplits, TensorSplit
@@ -81,25 +80,8 @@ def write_subject(folder, subject: str, trials: dict[str, tuple[str, int]], scal
     return out
 
 
-# ---------------------------------------------------------------- the app's pages in AppTest
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
-
-def open_page(page: str, timeout: float = 180) -> AppTest:
-    """The app started at / and switched to ``page`` (a path under app_pages/), with no exception."""
-    at = AppTest.from_file(APP, default_timeout=timeout).run()
-    if page != "app_pages/home.py":
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def widget(elements, label: str):
-    return next(w for w in elements if w.label == label)
-
-
-def array(value) -> np.ndarray:
-    """A plotly JSON array: a plain list, or a typed array {"dtype", "bdata"} (base64)."""
-    if isinstance(value, dict):
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value, dtype=float)
+def shared_cmu() -> Path | None:
+    """The developers' real CMU trials (``../shared/data/cmu``, or $IRVAE_SHARED_DATA), when present."""
+    candidates = [Path(os.environ["IRVAE_SHARED_DATA"])] if os.environ.get("IRVAE_SHARED_DATA") else []
+    candidates += [Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")]
+    return next((p / "cmu" for p in candidates if (p / "cmu").is_dir()), None)

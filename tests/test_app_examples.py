@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from irvae_core.experiments.examples import EXAMPLES, PAGE_EXAMPLES
-from tests.helpers import open_page
+from tests.app_helpers import open_page
 
 
 def titles(at: AppTest, i: int = 0) -> list[str]:

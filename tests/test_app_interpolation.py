@@ -18,7 +18,8 @@ from irvae_core.train.encoding import encode_split
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.trainer import train
 from irvae_core.views.interpolation import encode_test_examples, example_geodesic
-from tests.helpers import array, open_page, tiny_config, widget
+from tests.app_helpers import array, open_page, widget
+from tests.helpers import tiny_config
 
 PAGE = "app_pages/interpolation.py"
 RUNS = "Runs (one, or two side by side)"

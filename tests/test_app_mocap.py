@@ -25,7 +25,8 @@ from irvae_core.views.mocap import (
     frame_poses,
     pose_walks,
 )
-from tests.helpers import APP, open_page, tiny_config, widget, write_subject
+from tests.app_helpers import APP, open_page, widget
+from tests.helpers import tiny_config, write_subject
 
 PAGE = "app_pages/mocap.py"
 RUNS = "Runs (one, or a VAE and an IRVAE side by side)"

@@ -1,5 +1,5 @@
-"""The layers of ARCHITECTURE.md hold in the code: no import cycle in irvae_core, models/ below it, no
-streamlit under the app, and the README's Layout section names every module that exists (and no other).
+"""The layers hold in the code: no import cycle in irvae_core, imports only down its layers (LAYERS), models/
+below it, no streamlit under the app, and the README's Layout section names every module that exists (and no other).
 
 The import graph is read from the source with ``ast`` (nothing is imported), counting every import,
 also those inside functions: a cycle hidden behind a lazy import is still a circle for a reader. An
@@ -117,6 +117,81 @@ def test_layers_import_only_downwards():
             if bad:
                 problems.append(f"{name} imports {', '.join(bad)}")
     assert not problems, "; ".join(problems)
+
+
+# irvae_core's layers, top to bottom: a module may import its own layer and the layers below it, never one above.
+# The contract's paths (irvae_core.runs, .checkpoints, .regularizers, .interpolation) stand with the entry points:
+# they re-export, and nothing inside irvae_core imports them.
+LAYERS = [
+    ("entry points", ("irvae_core.cli", "irvae_core.__main__", "irvae_core.runs", "irvae_core.checkpoints",
+                      "irvae_core.regularizers", "irvae_core.interpolation")),
+    ("experiments", ("irvae_core.experiments",)),
+    ("viz", ("irvae_core.viz",)),
+    ("views", ("irvae_core.views",)),
+    ("retrieval", ("irvae_core.retrieval",)),
+    ("train", ("irvae_core.train",)),
+    ("geometry", ("irvae_core.geometry",)),
+    ("store", ("irvae_core.store",)),
+    ("data", ("irvae_core.data",)),
+    ("mocap", ("irvae_core.mocap",)),
+    ("config", ("irvae_core.config",)),
+    ("leaves", ("irvae_core.paper", "irvae_core.errors", "irvae_core")),
+]
+TOP_LEVEL_MAX = 10
+
+
+def layer_of(module: str) -> int:
+    """The index of a module's layer in LAYERS (0 = top); the longest matching prefix decides."""
+    best, depth = None, -1
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and prefix.count(".") > depth:
+                best, depth = i, prefix.count(".")
+    assert best is not None, f"{module} belongs to no layer of LAYERS"
+    return best
+
+
+def test_the_layer_map_places_modules_by_their_package():
+    assert layer_of("irvae_core.experiments.reproduce.plan") == 1 and layer_of("irvae_core.geometry") == 6
+    assert layer_of("irvae_core.runs") == 0 and layer_of("irvae_core.store.runs") == 7
+    assert layer_of("irvae_core") == len(LAYERS) - 1
+
+
+def test_irvae_core_imports_only_point_down_its_layers():
+    graph = import_graph("irvae_core")
+    up = sorted(f"{a} ({LAYERS[layer_of(a)][0]}) imports {b} ({LAYERS[layer_of(b)][0]})"
+                for a, deps in graph.items() for b in deps if layer_of(b) < layer_of(a))
+    assert not up, "imports running up the layers: " + "; ".join(up)
+    contract = {"irvae_core.runs", "irvae_core.checkpoints", "irvae_core.regularizers", "irvae_core.interpolation"}
+    users = sorted(f"{a} imports {b}" for a, deps in graph.items() for b in deps & contract)
+    assert not users, "the contract's re-exporting modules are for outside code only: " + "; ".join(users)
+
+
+def test_the_top_level_holds_only_entry_points_and_leaves():
+    top = sorted(p.name for p in (ROOT / "irvae_core").glob("*.py") if p.name != "__init__.py")
+    assert len(top) <= TOP_LEVEL_MAX, top
+    packages = sorted(p.name for p in (ROOT / "irvae_core").iterdir() if (p / "__init__.py").is_file())
+    assert packages == ["config", "data", "experiments", "geometry", "mocap", "retrieval", "store", "train", "views",
+                        "viz"], packages
+
+
+def test_the_public_contract_imports_from_its_documented_paths():
+    from irvae_core.checkpoints import load_model
+    from irvae_core.data import load_run_data
+    from irvae_core.geometry import (
+        condition_numbers,
+        mean_condition_number,
+        pullback_metric,
+        variance_of_riemannian_metric,
+    )
+    from irvae_core.interpolation import DecodedPath, Geodesic, axis_modulation, geodesic, interpolate
+    from irvae_core.regularizers import fmvae_distortion, isometry_distortion, mixup, relaxed_distortion
+    from irvae_core.runs import Run
+
+    assert all(callable(f) for f in (load_model, load_run_data, condition_numbers, mean_condition_number,
+                                     pullback_metric, variance_of_riemannian_metric, axis_modulation, geodesic,
+                                     interpolate, fmvae_distortion, isometry_distortion, mixup, relaxed_distortion))
+    assert {DecodedPath.__name__, Geodesic.__name__, Run.__name__} == {"DecodedPath", "Geodesic", "Run"}
 
 
 def layout_section() -> str:

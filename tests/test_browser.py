@@ -1,27 +1,28 @@
 """End to end: `streamlit run app.py` serving one finished run, the latent page in headless Chromium."""
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.trainer import train
+from tests.browser import (
+    ARTIFACTS,
+    CHROMEDRIVER,
+    CHROMIUM,
+    ROOT,
+    TIMEOUT_S,
+    chrome,
+    free_port,
+    new_driver,
+    serve,
+    wait_healthy,
+)
 from tests.helpers import tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-TIMEOUT_S = 120
 # pixel position of the first test point inside the plot, and the plot's size
 FIRST_POINT_JS = """
 const gd = document.querySelector('.js-plotly-plot');
@@ -39,60 +40,12 @@ pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="needs chromium and chromedriver: apt-get install chromium chromium-driver")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.time() + TIMEOUT_S
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"streamlit did not answer within {TIMEOUT_S} s:\n{log.read_text()[-3000:]}")
 
 
-def chrome(tmp_path: Path, height: int = 1100):
-    """Headless Chromium (1500 pixels wide) with its own profile folder under ``tmp_path``."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-dev-shm-usage", "--enable-unsafe-swiftshader", f"--window-size=1500,{height}",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
-        opts.add_argument(arg)
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
 
 
-@contextmanager
-def serve(runs: Path, log: Path) -> Iterator[str]:
-    """`streamlit run app.py` on a free port serving the runs folder ``runs``; yields its URL."""
-    port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "IRVAE_RUNS": str(runs)}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, proc, log)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
 
 
 @pytest.fixture
@@ -278,12 +231,6 @@ def test_retrieval_page_shows_a_result_grid_in_a_real_browser(faces_app_url, tmp
         driver.quit()
 
 
-def new_driver(tmp_path: Path):
-    """Headless Chromium through chromedriver, a fresh profile in ``tmp_path``."""
-
-    driver = chrome(tmp_path)
-    driver.set_page_load_timeout(TIMEOUT_S)
-    return driver
 
 
 @pytest.fixture

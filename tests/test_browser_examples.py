@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.test_browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, new_driver, serve
+from tests.browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, new_driver, serve
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="needs chromium and chromedriver: apt-get install chromium chromium-driver")

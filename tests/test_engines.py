@@ -134,7 +134,7 @@ def test_cli_sweep_on_ray_prints_the_table_and_per_run_progress(tmp_path, ray_in
 
 def test_the_tradeoff_page_submits_to_ray_when_ray_address_is_set(tmp_path, monkeypatch, ray_instance):
     from irvae_core.experiments.jobs import get_manager
-    from tests.test_app import open_page, widget
+    from tests.app_helpers import open_page, widget
 
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
     monkeypatch.setenv("RAY_ADDRESS", "auto")  # this process is already connected to the test's Ray

@@ -14,8 +14,8 @@ from irvae_core.store.runs import open_run
 from irvae_core.train.estimate import estimate_epoch_seconds, format_duration
 from irvae_core.train.resolve import resolve_config
 from irvae_core.train.trainer import count_parameters
+from tests.app_helpers import open_page, widget
 from tests.helpers import tiny_config
-from tests.test_app import open_page, widget
 
 
 @pytest.fixture(scope="module")

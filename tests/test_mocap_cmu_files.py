@@ -1,8 +1,6 @@
 """Real CMU files from the shared data folder (skipped where it is absent, e.g. on a user's machine)."""
 
-import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,13 +18,7 @@ from irvae_core.mocap import (
     skeleton_edges,
     wrap_degrees,
 )
-
-
-def shared_cmu() -> Path | None:
-    candidates = [Path(os.environ["IRVAE_SHARED_DATA"])] if os.environ.get("IRVAE_SHARED_DATA") else []
-    candidates += [Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")]
-    return next((p / "cmu" for p in candidates if (p / "cmu").is_dir()), None)
-
+from tests.helpers import shared_cmu  # noqa: E402
 
 CMU = shared_cmu()
 pytestmark = pytest.mark.skipif(CMU is None, reason="shared CMU data (../shared/data/cmu) is not here")

@@ -20,8 +20,7 @@ from irvae_core.store.checkpoints import load_model
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.trainer import train
 from irvae_core.views.mocap import frame_poses, frame_skeleton, pose_walks
-from tests.helpers import tiny_config
-from tests.test_mocap_cmu_files import shared_cmu
+from tests.helpers import shared_cmu, tiny_config
 
 CMU = shared_cmu()
 pytestmark = pytest.mark.skipif(CMU is None, reason="shared CMU data (../shared/data/cmu) is not here")

@@ -67,7 +67,7 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-# Other names a preset answers to (the issue tracker and users say "celeba").
+# Other names a preset answers to (people say "celeba").
 PRESET_ALIASES = {"celeba": "celeba-conv"}
 
 

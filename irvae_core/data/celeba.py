@@ -3,7 +3,7 @@
 ``root/celeba/img_align_celeba/*.jpg``, ``root/celeba/list_attr_celeba.txt`` and
 ``root/celeba/list_eval_partition.txt`` (the three may also sit directly under ``root``). The
 official partition gives 162,770 / 19,867 / 19,962 images. Each image goes through the authors'
-preprocessing (confirmed in the official repository's issue #1): torchvision's ``Resize(64)`` (the
+preprocessing (as the authors confirmed in the official repository): torchvision's ``Resize(64)`` (the
 shorter side to 64) then ``CenterCrop(64)``, so the centre 178x178 square of an aligned 178x218
 face (the centre square at any other size, e.g. the 89x109 half-resolution faces), then
 ``ToTensor`` and ``Normalize(0.5, 0.5)`` to [-1, 1]. Labels are the 40 attributes as float 0/1.
