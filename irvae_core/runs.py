@@ -9,47 +9,16 @@ from irvae_core.store.files import (
     atomic_write_bytes,
     atomic_write_json,
     load_checkpoint,
+    load_tensors,
     read_json,
     refuse_example,
     save_checkpoint,
+    save_tensors,
 )
 from irvae_core.store.lock import LOCK_FILE, RunLock, RunLocked, held_lock, lock_owner
-from irvae_core.store.runs import (
-    STATES,
-    Run,
-    check_run_name,
-    default_runs_dir,
-    inside_runs_dir,
-    list_runs,
-    new_run,
-    open_run,
-    slug,
-)
+from irvae_core.store.runs import *  # noqa: F403 (the run folder's names: store.runs.__all__)
+from irvae_core.store.runs import __all__ as _RUN_NAMES
 
-__all__ = [
-    "STATES",
-    "RunError",
-    "CheckpointError",
-    "ReadOnlyRun",
-    "EXAMPLE_MARKER",
-    "refuse_example",
-    "RunLocked",
-    "LOCK_FILE",
-    "RunLock",
-    "lock_owner",
-    "held_lock",
-    "FAULT_ENV",
-    "default_runs_dir",
-    "atomic_write_bytes",
-    "atomic_write_json",
-    "read_json",
-    "save_checkpoint",
-    "load_checkpoint",
-    "Run",
-    "slug",
-    "check_run_name",
-    "inside_runs_dir",
-    "new_run",
-    "open_run",
-    "list_runs",
-]
+__all__ = [*_RUN_NAMES, "EXAMPLE_MARKER", "FAULT_ENV", "CheckpointError", "ReadOnlyRun", "RunError",
+           "atomic_write_bytes", "atomic_write_json", "load_checkpoint", "load_tensors", "read_json", "refuse_example",
+           "save_checkpoint", "save_tensors", "LOCK_FILE", "RunLock", "RunLocked", "held_lock", "lock_owner"]

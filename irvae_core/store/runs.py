@@ -26,6 +26,9 @@ from irvae_core.store.files import (
 )
 from irvae_core.store.lock import RunLock
 
+__all__ = ["STATES", "ACTIVE_STATES", "FINISHED_STATES", "Run", "default_runs_dir", "slug", "check_run_name",
+           "inside_runs_dir", "new_run", "open_run", "list_runs"]
+
 STATES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 ACTIVE_STATES = ("queued", "running")  # a writer has it (or had it: ``interrupted`` once its lock is free)
 FINISHED_STATES = ("done", "failed", "cancelled")
