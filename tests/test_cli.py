@@ -178,3 +178,19 @@ def test_cmu_all_trials_is_a_data_option_of_the_cmu_dataset(capsys):
     with pytest.raises(SystemExit) as e:
         main(["train", "--dataset", "mnist5k", "--cmu-all-trials"])
     assert e.value.code == 2 and "--cmu-all-trials goes with --dataset cmu" in capsys.readouterr().err
+
+
+def test_train_evaluates_its_run_as_the_app_does_unless_told_not_to(tmp_path, capsys):
+    from irvae_core.cli import main
+    from irvae_core.store.runs import open_run
+    from irvae_core.train.evaluation import evaluate_run
+
+    args = ["train", "--dataset", "digits", "--reg", "ir", "--epochs", "1", "--batch-size", "50",
+            "--no-tensorboard", "--out", str(tmp_path)]
+    assert main(args) == 0
+    run = open_run(capsys.readouterr().out.strip().splitlines()[-1])
+    stored = run.evaluation()
+    assert stored is not None and stored == evaluate_run(run, save=False)  # what a fresh evaluation gives
+    assert main([*args, "--no-evaluate"]) == 0
+    skipped = open_run(capsys.readouterr().out.strip().splitlines()[-1])
+    assert skipped.status()["state"] == "done" and skipped.evaluation() is None
