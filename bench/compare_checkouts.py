@@ -72,9 +72,9 @@ def main() -> None:
         print("compare_checkouts: nothing to compare; give --other DIR (e.g. `git worktree add /tmp/old REV`)")
         return
     here, other = [], []
-    for _ in range(a.repeats):
-        here.append(probe(ROOT, Path(a.run)))
-        other.append(probe(Path(a.other).resolve(), Path(a.run)))
+    for i in range(a.repeats):  # who goes first alternates, so neither always meets the other's leftovers
+        for which in ((here, ROOT), (other, Path(a.other).resolve()))[::1 if i % 2 == 0 else -1]:
+            which[0].append(probe(which[1], Path(a.run)))
     print(f"{'':30s} {'this (ms)':>10s} {'other (ms)':>11s} {'ratio':>7s}  per-repeat ratios")
     for k in here[0]:
         ratios = [h[k] / o[k] for h, o in zip(here, other)]
