@@ -1,8 +1,5 @@
 """End to end: `streamlit run app.py` serving one finished run, the latent page in headless Chromium."""
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -13,13 +10,10 @@ from tests.browser import (
     ARTIFACTS,
     CHROMEDRIVER,
     CHROMIUM,
-    ROOT,
     TIMEOUT_S,
     chrome,
-    free_port,
     new_driver,
     serve,
-    wait_healthy,
 )
 from tests.helpers import tiny_config
 
@@ -181,23 +175,8 @@ def faces_app_url(tmp_path):
              "model.latent_dim": 4, "model.out_act": "tanh", "train.epochs": 1, "reg.alpha": 1.0}
     for reg in ("none", "ir"):
         train(tiny_config(**faces, **{"reg.kind": reg}), str(runs))
-    port, log = free_port(), tmp_path / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "IRVAE_RUNS": str(runs)}, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_healthy(url, proc, log)
+    with serve(runs, tmp_path / "streamlit.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
 
 
 def test_retrieval_page_shows_a_result_grid_in_a_real_browser(faces_app_url, tmp_path):
