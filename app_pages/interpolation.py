@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors
@@ -10,7 +9,14 @@ from irvae_core import viz
 from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import checkpoint_mtime, run_row
-from irvae_core.views.interpolation import example_geodesic, example_modulation, interpolation_problem
+from irvae_core.views.interpolation import (
+    class_members,
+    example_geodesic,
+    example_modulation,
+    interpolation_problem,
+    random_pair,
+    view_classes,
+)
 
 PICK = ["by class and index", "at random", "by clicking two points on the plot"]
 PLOT = "interpolation-plot"
@@ -18,11 +24,11 @@ PLOT = "interpolation-plot"
 
 def by_class(view, side: str, col, default_class: int) -> int:
     """A test index chosen as 'the k-th shown example of class c'."""
-    classes = [int(c) for c in np.unique(view.labels)]
+    classes = view_classes(view)
     names = view.label_names
     c = col.selectbox(f"{side}: class", classes, index=min(default_class, len(classes) - 1), key=f"class-{side}",
                       format_func=lambda c: names[c] if 0 <= c < len(names) else str(c))
-    members = view.index[view.labels == c]
+    members = class_members(view, c)
     k = col.number_input(f"{side}: which one of that class", 0, len(members) - 1, 0, key=f"nth-{side}")
     return int(members[int(k)])
 
@@ -95,8 +101,7 @@ with friendly_errors("Could not walk through this run"):
     elif mode == PICK[1]:
         if c1.button("Draw another pair"):
             st.session_state["draw"] = st.session_state.get("draw", 0) + 1
-        rng = np.random.default_rng(st.session_state.get("draw", 0))
-        pair = tuple(int(i) for i in rng.choice(views[0].index, 2, replace=False))
+        pair = random_pair(views[0], st.session_state.get("draw", 0))
     else:
         pair = clicked_pair(fig)
         c1.info("Click a test point, then another: the last two clicked are A and B.")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import Subset
 
@@ -24,6 +25,7 @@ from irvae_core.store.files import RunError
 from irvae_core.store.runs import Run
 from irvae_core.store.summaries import is_finished
 from irvae_core.train.encoding import encode_split
+from irvae_core.views.latent import LatentView
 
 TRAINING_CODES = 5000  # training examples encoded to measure the codes' spread (a random subset above this)
 
@@ -94,3 +96,19 @@ def example_modulation(model, data: DatasetSplits, index: int, k: int = 2, kind:
     encode_test_examples(model, data, [index])  # checks the index
     x = torch.as_tensor(data.test[int(index)][0]).float()
     return axis_modulation(model, x, spread.stds, k, directions=spread.directions, labels=spread.labels)
+
+
+def view_classes(view: LatentView) -> list[int]:
+    """The classes present among a view's shown test points, in order."""
+    return [int(c) for c in np.unique(view.labels)]
+
+
+def class_members(view: LatentView, label: int) -> np.ndarray:
+    """The test indices of a view's shown points of class ``label``, in order."""
+    return view.index[view.labels == label]
+
+
+def random_pair(view: LatentView, draw: int = 0) -> tuple[int, int]:
+    """Two different shown test examples, drawn reproducibly for the ``draw``-th press of the page's button."""
+    rng = np.random.default_rng(draw)
+    return tuple(int(i) for i in rng.choice(view.index, 2, replace=False))
