@@ -209,3 +209,12 @@ def test_the_readme_layout_is_the_module_map_of_the_code():
              for p in (ROOT / pkg).rglob("*.py") if p.name != "__init__.py"} | {"app.py"}
     assert not files - listed, f"modules missing from README's Layout: {sorted(files - listed)}"
     assert not listed - files, f"README's Layout names modules that do not exist: {sorted(listed - files)}"
+
+
+def test_no_comment_cites_an_issue_or_a_file_a_user_never_has():
+    """Words that rot: issue numbers, the developers' documents beside the repository, their shared data folder."""
+    rotting = re.compile(r"\bissue\b|#\d{1,4}\b(?![0-9a-fA-F])|ARCHITECTURE\.md|DIGEST\.md|\.\./shared", re.I)
+    found = [f"{p.relative_to(ROOT)}:{i}" for pkg in ("irvae_core", "models", "app_pages")
+             for p in (ROOT / pkg).rglob("*.py") for i, line in enumerate(p.read_text().splitlines(), 1)
+             if rotting.search(line) and "test example #" not in line and "pose #" not in line]
+    assert not found, found
