@@ -11,11 +11,19 @@ others under the root are skipped unread and counted in ``meta["skipped_trials"]
 full CMU archive gives the paper's data. ``all_trials=True`` (CLI ``--cmu-all-trials``) keeps
 every trial; one of no known class is labelled by its subject ("subject 35").
 
-Splits: the paper uses 10,000 / 2,000 / 2,000 poses. Frames are pooled over all trials, shuffled
-with the seed, at most ``max_poses`` (default 14,000) kept, and cut 5:1:1 into train /
-validation / test; with fewer frames the available ones are cut in the same proportions.
-Neighbouring frames are nearly equal, so a random frame split shares motions across splits, as
-a pose-level split does.
+Splits: ``split="frames"`` (the default, the paper's, which uses 10,000 / 2,000 / 2,000 poses):
+frames are pooled over all trials, shuffled with the seed, at most ``max_poses`` (default 14,000)
+kept, and cut 5:1:1 into train / validation / test; with fewer frames the available ones are cut
+in the same proportions. Neighbouring frames at 120 fps are near copies, so this random frame
+split puts near-duplicates of test poses into training, as a pose-level split does.
+``split="trials"`` (CLI ``--cmu-split trials``) keeps every trial in one split: per class, its
+trials are shuffled with the seed and each goes to the split furthest below its share (5:1:1)
+of that class's frames, then moves and swaps of trials bring the splits nearer their shares, so
+that the proportions hold by frame count as nearly as whole trials allow. A class of at least 3
+trials has trials in all three splits; one of 2 gives them to train and test, one of 1 to train
+(``meta["split"]`` names such classes). When there are more than ``max_poses`` frames, each
+split keeps a seeded uniform sample of its frames, in proportion, so that the total is
+``max_poses``. ``meta["split_trials"]`` lists each split's trials.
 """
 
 from __future__ import annotations
@@ -27,7 +35,15 @@ import numpy as np
 import torch
 
 from irvae_core.data.cmu_download import download_trials
-from irvae_core.data.registry import DataError, DatasetInfo, DatasetSplits, random_split, register, select_classes
+from irvae_core.data.registry import (
+    DataError,
+    DatasetInfo,
+    DatasetSplits,
+    TensorSplit,
+    random_split,
+    register,
+    select_classes,
+)
 from irvae_core.mocap.amc import parse_amc
 from irvae_core.mocap.asf import Skeleton, parse_asf
 from irvae_core.mocap.features import FEATURE_NORMALIZATION, FEATURE_SCALE, feature_channels, features_from_channels
@@ -36,6 +52,9 @@ from irvae_core.mocap.labels import CLASS_NAMES, class_indices, class_of_trials,
 
 CMU_FPS = 120.0
 PAPER_POSES = 14_000  # 10,000 / 2,000 / 2,000
+SPLITS = ("frames", "trials")
+SPLIT_NAMES = ("train", "val", "test")
+SPLIT_SHARES = (5 / 7, 1 / 7, 1 / 7)
 
 
 def find_trials(root: Path) -> dict[str, tuple[Path, Path]]:
@@ -52,13 +71,116 @@ def find_trials(root: Path) -> dict[str, tuple[Path, Path]]:
     return out
 
 
+def assign_trials(frames: dict[str, int], rng: np.random.Generator) -> dict[str, str]:
+    """One class's trials (trial -> its frames) -> their splits ("train", "val", "test").
+
+    The trials, shuffled by ``rng``, go one by one to the split furthest below its share (5:1:1) of
+    the class's frames (ties: the earlier split); with at least 3 trials every split gets one (the
+    last trials go to splits still empty). Then single moves and swaps of trials that bring the
+    splits nearer their shares (in squared deviation relative to each share), keeping every split
+    a trial, are made while there are any. With 2 trials they go to train and test, with 1 to train.
+    """
+    order = [sorted(frames)[i] for i in rng.permutation(len(frames))]
+    if len(order) < 3:
+        return dict(zip(order, ("train", "test")))
+    target = {s: share * sum(frames.values()) for s, share in zip(SPLIT_NAMES, SPLIT_SHARES)}
+    assigned = dict.fromkeys(SPLIT_NAMES, 0)
+    count = dict.fromkeys(SPLIT_NAMES, 0)
+    out: dict[str, str] = {}
+    for i, trial in enumerate(order):
+        empty = [s for s in SPLIT_NAMES if count[s] == 0]
+        choices = empty if len(order) - i <= len(empty) else SPLIT_NAMES
+        best = max(choices, key=lambda s: target[s] - assigned[s])
+        out[trial] = best
+        assigned[best] += frames[trial]
+        count[best] += 1
+
+    def gain(a: str, b: str, moved: int) -> float:  # the deviation saved by moving ``moved`` frames from a to b
+        before = (assigned[a] - target[a]) ** 2 / target[a] + (assigned[b] - target[b]) ** 2 / target[b]
+        after = (assigned[a] - moved - target[a]) ** 2 / target[a] + (assigned[b] + moved - target[b]) ** 2 / target[b]
+        return before - after
+
+    improved = True
+    while improved:
+        improved = False
+        for trial in order:
+            a = out[trial]
+            for b in SPLIT_NAMES:
+                if b != a and count[a] > 1 and gain(a, b, frames[trial]) > 1e-9:
+                    out[trial], count[a], count[b] = b, count[a] - 1, count[b] + 1
+                    assigned[a], assigned[b] = assigned[a] - frames[trial], assigned[b] + frames[trial]
+                    improved = True
+                    break
+        for i, t in enumerate(order):
+            for u in order[i + 1:]:
+                a, b, moved = out[t], out[u], frames[t] - frames[u]
+                if a != b and gain(a, b, moved) > 1e-9:
+                    out[t], out[u] = b, a
+                    assigned[a], assigned[b] = assigned[a] - moved, assigned[b] + moved
+                    improved = True
+    return out
+
+
+def _trial_split(trial_of: torch.Tensor, y: torch.Tensor, trial_ids: list[str], label_names: list[str],
+                 seed: int, max_poses: int | None) -> tuple[list[torch.Tensor], str, dict[str, list[str]]]:
+    """The frames (``trial_of``: each frame's trial number) split by trials, class by class: each
+    split's frame indices (shuffled, capped in proportion at ``max_poses`` in all), a sentence saying
+    what was done, and each split's trial ids."""
+    split_of: dict[int, str] = {}
+    short: list[str] = []
+    for c, name in enumerate(label_names):
+        numbers, counts = torch.unique(trial_of[y == c], return_counts=True)
+        if not len(numbers):
+            continue
+        rng = np.random.default_rng([seed % 2**63, c])  # per class: one class's split ignores the others
+        frames = {trial_ids[k]: int(n) for k, n in zip(numbers.tolist(), counts.tolist())}
+        split_of |= {trial_ids.index(t): s for t, s in assign_trials(frames, rng).items()}
+        if len(frames) < 3:
+            short.append(f"{name} ({len(frames)} trial{'s' * (len(frames) > 1)}: "
+                         f"{'train and test' if len(frames) == 2 else 'train'} only)")
+    split_index = torch.full((len(trial_ids),), -1, dtype=torch.long)  # trial number -> its split's index
+    for k, s in split_of.items():
+        split_index[k] = SPLIT_NAMES.index(s)
+    which = split_index[trial_of]
+    held_out = ""
+    if not (which == 1).any():  # no class has 3 trials: validation is the last sixth of each training trial
+        for k in torch.unique(trial_of[which == 0]).tolist():
+            rows = torch.nonzero(trial_of == k).flatten()  # a trial's frames, in their order
+            which[rows[len(rows) - len(rows) // 6:]] = 1
+        held_out = ("; no trial left for validation: it is the last sixth of each training trial's frames "
+                    "(the test trials stay unseen)")
+    pools = [torch.nonzero(which == i).flatten() for i in range(len(SPLIT_NAMES))]
+    total = sum(len(p) for p in pools)
+    keep = [len(p) for p in pools]
+    if max_poses is not None and total > max_poses:  # largest remainders: the total is exactly max_poses
+        exact = [len(p) * max_poses / total for p in pools]
+        keep = [int(e) for e in exact]
+        for i in sorted(range(len(pools)), key=lambda i: keep[i] - exact[i])[:max_poses - sum(keep)]:
+            keep[i] += 1
+    g = torch.Generator().manual_seed(seed)
+    parts = [p[torch.randperm(len(p), generator=g)[:n]] for p, n in zip(pools, keep)]
+    split_trials = {s: sorted(trial_ids[k] for k, v in split_of.items() if v == s) for s in SPLIT_NAMES}
+    counts = ", ".join(f"{s} {len(split_trials[s])} trials / {n} frames" for s, n in zip(SPLIT_NAMES, keep))
+    capped = (f", each split sampled uniformly to {sum(keep)} of the {total} frames in all (max_poses)"
+              if sum(keep) < total else "")
+    note = (f"; too few trials for every split: {', '.join(short)}, a class needs 3 trials to be in all three"
+            if short else "")
+    described = (f"split by trials, no trial in two splits (trials of each class shuffled with seed {seed}, "
+                 f"assigned to approach 5:1:1 by frames): {counts}{capped}{note}{held_out}")
+    return parts, described, split_trials
+
+
 def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[str] | None = None,
              frame_step: int = 1, max_poses: int | None = PAPER_POSES, all_trials: bool = False,
-             **_) -> DatasetSplits:
+             split: str = "frames", **_) -> DatasetSplits:
     """CMU trials under ``root`` as 50-d poses; ``trials`` picks some, ``frame_step`` keeps every k-th.
 
-    Only trials of the paper's four classes unless ``all_trials`` (see the module docstring).
+    Only trials of the paper's four classes unless ``all_trials``; ``split`` is "frames" (a random
+    frame split, the paper's) or "trials" (no trial in two splits); see the module docstring.
     """
+    if split not in SPLITS:
+        raise DataError(f"unknown cmu split {split!r}; the allowed values are 'frames' (a random frame split, "
+                        "the default) and 'trials' (no trial in two splits)")
     root = Path(root)
     if download:
         if not trials:
@@ -110,11 +232,20 @@ def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[s
     if classes is not None:
         source, _ = select_classes(source, y, class_indices(classes, label_names), len(label_names))
         x, y = select_classes(x, y, class_indices(classes, label_names), len(label_names))
-    n = len(x) if max_poses is None else min(len(x), max_poses)
-    n_val = n_test = n // 7
-    sizes = [n - n_val - n_test, n_val, n_test]
-    train, val, test = random_split(x, y, sizes, seed)
-    test_source, trial_ids = random_split(source, y, sizes, seed)[2].x.tolist(), list(features)  # same order as x
+    trial_ids = list(features)  # source's trial numbers index this, in the order of x
+    extra: dict = {}
+    if split == "frames":
+        n = len(x) if max_poses is None else min(len(x), max_poses)
+        n_val = n_test = n // 7
+        sizes = [n - n_val - n_test, n_val, n_test]
+        train, val, test = random_split(x, y, sizes, seed)
+        test_source = random_split(source, y, sizes, seed)[2].x.tolist()  # same order as x
+        described = f"{n} of {len(x)} frames, shuffled with seed {seed}, cut 5:1:1 (paper: 10k/2k/2k)"
+    else:
+        parts, described, split_trials = _trial_split(source[:, 0], y, trial_ids, label_names, seed, max_poses)
+        train, val, test = (TensorSplit(x[idx], y[idx]) for idx in parts)
+        test_source = source[parts[2]].tolist()
+        extra["split_trials"] = split_trials
     meta = {
         "skeleton": first,
         "skeletons": {asf.stem: skel for asf, skel in skeletons.items()},
@@ -126,9 +257,10 @@ def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[s
         "fps": CMU_FPS / frame_step,
         "trials": {t: {"class": class_of[t], "frames": len(f), "amc": str(found[t][0])}
                    for t, f in features.items()},
-        "split": f"{n} of {len(x)} frames, shuffled with seed {seed}, cut 5:1:1 (paper: 10k/2k/2k)",
+        "split": described,
         "test_frames": [(trial_ids[k], i) for k, i in test_source],  # per test pose: (trial, 0-based AMC frame)
         "skipped_trials": skipped,
+        **extra,
     }
     return DatasetSplits("cmu", train, val, test, (x.shape[1],), "class", label_names, (-1.0, 1.0),
                          meta=meta)
