@@ -31,8 +31,9 @@ def parse_alphas(text: str) -> list[float]:
 st.title("Tradeoff")
 st.caption("Each point is a finished, evaluated run; each curve one method (VAE, FMVAE, IRVAE, IRVAE+FM, ...) "
            "sorted by the regularization weight α. Lower and further left is better (paper Figure 5).")
-latent = st.radio("Geometry measured on", ["encoded", "augmented"], horizontal=True,
-                  format_func={"encoded": "encoded test data", "augmented": "mixup-augmented test codes"}.get)
+latent = st.radio("Geometry measured on", ["augmented", "encoded"], horizontal=True,
+                  format_func={"augmented": "P_Z: mixup of the encoded test data (the paper's, Section 5.1)",
+                               "encoded": "encoded test data (as Table 3)"}.get)
 rows = tradeoff_rows(all_runs(default_runs_dir()), latent)
 if not rows:
     st.info("No evaluated runs yet: finished runs are evaluated automatically; start a sweep below.")

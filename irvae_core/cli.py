@@ -21,12 +21,15 @@ from irvae_core.config import (
     DEFAULT_EPOCHS,
     DEPRECATED_REG_KINDS,
     ESTIMATORS,
+    H_CHOICES,
     LR_SCHEDULES,
     MODEL_KINDS,
     PRESET_ALIASES,
     PRESETS,
     REG_KINDS,
+    SELECT_BY,
     SUPERVISED_KINDS,
+    WHOLE_BATCH,
     ConfigError,
     RunConfig,
     apply_overrides,
@@ -54,6 +57,16 @@ def _floats(text: str) -> list[float]:
     return values
 
 
+def _samples(text: str) -> int | str:
+    """--samples: an integer, or 'batch' (the whole batch on every device)."""
+    if text == WHOLE_BATCH:
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2 or '{WHOLE_BATCH}', got {text!r}") from None
+
+
 def _ints(text: str) -> list[int]:
     try:
         return [int(t) for t in text.split(",") if t.strip()]
@@ -69,6 +82,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cmu-all-trials", action="store_true",
                    help="cmu: keep every trial under the root (default: only the paper's four classes walking, "
                         "jogging, balancing, punching); trials of no class are labelled by subject")
+    p.add_argument("--cmu-split", choices=("frames", "trials"),
+                   help="cmu: frames (default, the paper's: a random frame split, near-duplicate neighbouring "
+                        "frames land in different splits) or trials (no trial in two splits)")
     p.add_argument("--download", action="store_true", help="download missing files where the network allows")
     p.add_argument("--classes", type=_ints, help="keep only these classes, e.g. 0,1,5")
     p.add_argument("--model", choices=MODEL_KINDS + SUPERVISED_KINDS,
@@ -95,10 +111,16 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eta", type=float, help="mixup parameter eta (default 0.2)")
     p.add_argument("--estimator", choices=ESTIMATORS,
                    help="trace estimator: exact metric or Hutchinson (auto: exact for m <= 4)")
-    p.add_argument("--samples", type=int,
-                   help="mixup points per step for the regularizer (default: 10 with the exact estimator, "
-                        "else the whole batch)")
-    p.add_argument("--h", choices=("square", "log"), help="h of the relaxed distortion (log needs exact)")
+    p.add_argument("--samples", type=_samples,
+                   help="mixup points per step for the regularizer, or 'batch' for the whole batch on every "
+                        "device (--paper's); default: on CPU 10 with the exact estimator, else the whole batch")
+    p.add_argument("--h", choices=H_CHOICES,
+                   help="h of the relaxed distortion: square, (lambda - 1)^2, the official code's and the "
+                        "default; log, (log lambda)^2 (needs the exact metric); paper: log at m = 2, square "
+                        "above (Section 4.3; --paper's)")
+    p.add_argument("--select-by", choices=SELECT_BY,
+                   help="best.pt is the epoch of lowest validation reconstruction MSE (reconstruction, the "
+                        "default and the official code's) or of lowest validation loss, regularizer included")
     p.add_argument("--k", type=float, help="target scale k for --reg iso (default 1)")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", help="auto (default), cpu, cuda or mps")
@@ -126,7 +148,7 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
               "reg.kind": a.reg, "reg.alpha": a.alpha, "reg.eta": a.eta, "reg.estimator": a.estimator,
               "reg.samples": a.samples,
               "reg.h": a.h, "reg.k": a.k, "train.epochs": a.epochs, "train.lr": a.lr,
-              "train.lr_schedule": a.lr_schedule,
+              "train.lr_schedule": a.lr_schedule, "train.select_by": a.select_by,
               "train.batch_size": a.batch_size, "train.seed": a.seed, "train.device": a.device}
     overrides: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
     if a.download:
@@ -135,6 +157,10 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
         if (a.dataset or cfg.data.name) != "cmu":
             raise UsageError("--cmu-all-trials goes with --dataset cmu")
         overrides["data.options"] = {**cfg.data.options, "all_trials": True}
+    if a.cmu_split:
+        if (a.dataset or cfg.data.name) != "cmu":
+            raise UsageError("--cmu-split goes with --dataset cmu")
+        overrides["data.options"] = {**overrides.get("data.options", cfg.data.options), "split": a.cmu_split}
     if a.no_tensorboard:
         overrides["train.tensorboard"] = False
     cfg = apply_overrides(cfg, overrides)
@@ -235,9 +261,15 @@ def add_flatten_parser(sub: Any) -> None:
     d = FlattenConfig()
     p = sub.add_parser("flatten", help="train a flattening module on a run; prints the new run folder")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a trained run (the base autoencoder, kept frozen)")
-    p.add_argument("--epochs", type=int, default=d.epochs, help=f"epochs (CPU default {d.epochs}; paper 100-300)")
-    p.add_argument("--beta", type=float, default=d.beta, help="weight of E||i(z)||^2 (paper: 0; CelebA 100)")
-    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate (paper 1e-4; CelebA 1e-5)")
+    p.add_argument("--paper", action="store_true",
+                   help="the paper's settings for the base run's data set (Appendix D): epochs 100 (MNIST, "
+                        "CelebA) or 300 (CMU), learning rate 1e-4 (CelebA 1e-5), beta 0 (CelebA 100); "
+                        "--epochs, --lr, --beta still override")
+    p.add_argument("--epochs", type=int, help=f"epochs (CPU default {d.epochs}; paper 100-300)")
+    p.add_argument("--beta", type=float,
+                   help=f"weight of E||i(z)||^2 in the paper's units, beside E[Tr G^2]/E[Tr G]^2 as --alpha "
+                        f"(default {d.beta:g}; paper: 0, CelebA 100)")
+    p.add_argument("--lr", type=float, help=f"Adam learning rate (default {d.lr:g}; paper 1e-4, CelebA 1e-5)")
     p.add_argument("--depth", type=int, default=d.depth, help="RealNVP coupling layers (paper 8)")
     p.add_argument("--width", type=int, default=d.width, help="RealNVP hidden width (paper 512)")
     p.add_argument("--estimator", choices=ESTIMATORS, default=d.estimator,
@@ -253,12 +285,14 @@ def add_flatten_parser(sub: Any) -> None:
 
 def cmd_flatten(a: argparse.Namespace) -> int:
     from irvae_core.experiments.runner import train_and_evaluate
-    from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
+    from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run, paper_flatten_config
     from irvae_core.train.loop import Cancelled, TrainingFailed
 
-    fcfg = FlattenConfig(epochs=a.epochs, beta=a.beta, lr=a.lr, depth=a.depth, width=a.width, seed=a.seed,
-                         estimator=a.estimator, samples=a.samples)
     base = open_run(a.run_dir)
+    given = {k: v for k, v in {"epochs": a.epochs, "beta": a.beta, "lr": a.lr}.items() if v is not None}
+    more = {"depth": a.depth, "width": a.width, "seed": a.seed, "estimator": a.estimator, "samples": a.samples}
+    fcfg = (paper_flatten_config(base.config().data.name, **given, **more) if a.paper
+            else FlattenConfig(**given, **more))
     run, fcfg = new_flattened_run(base, fcfg, a.out)
     try:
         train_and_evaluate(FlatteningTrainer(base, run, fcfg, callback=_Progress(f"{base.name} FM")),
@@ -518,6 +552,15 @@ def add_reproduce_parser(sub: Any) -> None:
     mode.add_argument("--tiny", action="store_true",
                       help="one epoch on two alphas (synthetic stand-ins without --data-root): checks the pipeline, "
                            "reproduces nothing")
+    p.add_argument("--seeds", type=int,
+                   help="runs per setting, each point a mean ± std over them (default 3; --tiny 1): a claim "
+                        "holds or does not only beyond the seeds' spread, else it is undecided")
+    p.add_argument("--cmu-split", choices=("frames", "trials"),
+                   help="cmu-tradeoff: frames (the paper's random frame split, the default) or trials (no trial "
+                        "in two splits; results in OUT/cmu-tradeoff-trials)")
+    p.add_argument("--pilot", action="store_true",
+                   help="run the pilot that chooses the quick alpha grid (one seed over a wide grid; the rule in "
+                        "docs/REPRODUCTION.md) and write OUT/EXPERIMENT/pilot.md, instead of the reproduction")
     p.add_argument("--report-only", action="store_true",
                    help="write the table and figures from the runs finished so far; train nothing")
     p.add_argument("--out", help=f"folder for the reproductions (default $IRVAE_REPRODUCTIONS or "
@@ -537,9 +580,23 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
         raise UsageError("--cpus-per-run and --gpus-per-run go with --engine ray")
     try:
         engine = make_engine(a.engine, a.address, a.cpus_per_run or 1, a.gpus_per_run or 0, a.threads)
-        result = reproduce(a.experiment, check_out(a.out or default_reproductions_dir()), mode, a.data_root,
-                           progress=_Progress, log=lambda line: tqdm.write(line, file=sys.stderr),
-                           train=not a.report_only, engine=None if a.engine == "local" else engine)
+        engine = None if a.engine == "local" else engine
+        out, say = check_out(a.out or default_reproductions_dir()), (lambda line: tqdm.write(line, file=sys.stderr))
+        if a.pilot:
+            from irvae_core.experiments.reproduce.pilot import run_pilot
+
+            if a.report_only or a.seeds is not None or a.cmu_split is not None:
+                raise UsageError("--pilot runs one seed of its own grid: it takes no --report-only, --seeds or "
+                                 "--cmu-split")
+            try:
+                pilot = run_pilot(a.experiment, out, mode, a.data_root, progress=_Progress, log=say, engine=engine)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            print(json.dumps(pilot.get("grids") or pilot.get("alphas"), default=str))
+            print(out / a.experiment / "pilot.md")
+            return 0
+        result = reproduce(a.experiment, out, mode, a.data_root, progress=_Progress, log=say,
+                           train=not a.report_only, engine=engine, seeds=a.seeds, cmu_split=a.cmu_split)
     except ReproductionError as e:
         raise UsageError(str(e)) from None
     except EngineError as e:
@@ -548,9 +605,8 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("cancelled; run the same command again to resume (finished runs are reused)", file=sys.stderr)
         return 130
-    folder = check_out(a.out or default_reproductions_dir()) / a.experiment
     print("\n".join(claim_lines(result)))
-    print(folder / "results.md")
+    print(Path(result["folder"]) / "results.md")
     return EXIT_FAILED if result["missing"] and not a.report_only else 0
 
 

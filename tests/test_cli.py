@@ -166,7 +166,7 @@ def test_reg_fm_still_works_with_a_one_line_deprecation_message(tmp_path, capsys
     warning = [line for line in err.splitlines() if line.startswith("warning:")]
     assert warning == ["warning: regularizer 'fm' is now called 'fmvae' ('fm' still works for now)"]
     config = json.loads((Path(out.strip().splitlines()[-1]) / "config.json").read_text())
-    assert config["reg"]["kind"] == "fmvae" and config["version"] == 2
+    assert config["reg"]["kind"] == "fmvae" and config["version"] == 3
 
 
 def test_cmu_all_trials_is_a_data_option_of_the_cmu_dataset(capsys):

@@ -59,7 +59,8 @@ def test_default_ir_alpha_keeps_a_fixed_weight_on_F_across_latent_sizes():
 def test_configs_record_their_version_and_round_trip(tmp_path):
     cfg = cli_config("--reg", "ir", "--alpha", "1000")
     d = json.loads(cfg.to_json())
-    assert d["version"] == CONFIG_VERSION == 2 and d["train"]["lr_schedule"] == "cosine"
+    assert d["version"] == CONFIG_VERSION == 3 and d["train"]["lr_schedule"] == "cosine"
+    assert d["train"]["select_by"] == "reconstruction"
     assert RunConfig.from_dict(d).reg.alpha == 1000.0
     path = tmp_path / "c.yaml"
     path.write_text(cfg.to_yaml())
@@ -94,7 +95,7 @@ def test_old_runs_load_with_alpha_converted_to_the_papers_units(tmp_path):
     # a new run of the same config is written in the new units, and reads back unchanged
     again = new_run(tmp_path / "new", open_run(ir8.path).config())
     again.write_config(open_run(ir8.path).config())
-    assert again.raw_config()["version"] == 2 and again.config().reg.alpha == 19200.0
+    assert again.raw_config()["version"] == 3 and again.config().reg.alpha == 19200.0
 
 
 def test_fm_is_read_as_fmvae_with_a_deprecation_warning(tmp_path):

@@ -77,14 +77,15 @@ def _assert_same_state(a: dict, b: dict, what: str) -> None:
 
 
 def test_stop_and_resume_gives_the_uninterrupted_runs_checkpoints_and_metrics(tmp_path):
-    # validation on the inverted images: the validation loss rises while the training loss falls,
-    # so the best epoch (1) comes before the stop and best.pt must survive the resume
+    # validation on the inverted images: the validation reconstruction rises while the training loss falls,
+    # so the best epoch (1, by validation MSE: select_by's default) comes before the stop and best.pt must
+    # survive the resume
     data = tiny_images()
     data = dataclasses.replace(data, val=TensorSplit(1 - data.val.x, data.val.y))
     cfg = tiny_config(**{"model.kind": "ae", "reg.kind": "ir", "reg.alpha": 1e-3, "train.epochs": 4})
     full = new_run(tmp_path, cfg)
     Trainer(cfg, full, data=data).fit()
-    val = [r["val_loss"] for r in full.metrics()]
+    val = [r["val_mse"] for r in full.metrics()]
     assert val.index(min(val)) == 0 and val[-1] > val[0]  # the setting works as intended
     best = load_checkpoint(full.file("best.pt"))
     assert best["epoch"] == 1

@@ -93,8 +93,15 @@ def quick_start_config(name: str) -> RunConfig:
     return cfg
 
 
+# What ``paper=True`` sets on every preset's regularizer: the whole batch of mixup points on any device
+# (the exact metric where m <= 4, Hutchinson above, as "auto" resolves), and h as Section 4.3 says,
+# (log lambda)^2 at m = 2 ("paper", resolved by ``resolve_config``). The CPU default sub-batches instead
+# (``regularizers.training_defaults``); ``--h square`` gives the official code's h.
+PAPER_REGULARIZER = {"reg.samples": "batch", "reg.estimator": "auto", "reg.h": "paper"}
+
+
 def preset_config(name: str, paper: bool = False, reg: str | None = None) -> RunConfig:
-    """The preset's config: the CPU defaults, or with ``paper=True`` the paper's settings.
+    """The preset's config: the CPU defaults, or with ``paper=True`` the paper's settings (PAPER_REGULARIZER too).
 
     With ``reg`` the regularizer is set too, with the preset's alpha for it where it has one.
     """
@@ -103,6 +110,8 @@ def preset_config(name: str, paper: bool = False, reg: str | None = None) -> Run
         raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     p = PRESETS[name]
     overrides = dict(p.paper if paper else p.cpu)
+    if paper:  # the paper's estimator on every device, and its h (Section 4.3)
+        overrides.update(PAPER_REGULARIZER)
     if reg is not None:
         overrides["reg.kind"] = reg
         alpha = preset_alpha(name, reg, paper)

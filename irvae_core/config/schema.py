@@ -34,8 +34,11 @@ DEPRECATED_REG_KINDS = {"fm": "fmvae"}
 # Version of the config format. 2: reg.alpha is in the paper's units (for ir: the weight on the
 # official code's E[Tr G^2] / E[Tr G]^2), and train.lr_schedule exists. A config without a version
 # is 1: its ir alpha weighted F (eq. 10) directly, i.e. alpha_v1 = alpha_paper / m^2, and its
-# learning rate was constant; both are converted when read.
-CONFIG_VERSION = 2
+# learning rate was constant; both are converted when read. 3: train.select_by exists (versions 1
+# and 2 kept the checkpoint of lowest validation loss: "loss"), and a flattened run's beta is in
+# the paper's units, on the scale of E[Tr G^2] / E[Tr G]^2 as alpha (versions 1 and 2 weighted
+# E||w||^2 against F itself: beta_v2 = beta_paper * m^2; ``flattening.flatten_settings`` converts).
+CONFIG_VERSION = 3
 
 
 class DeprecatedName(FutureWarning):
@@ -64,6 +67,22 @@ def paper_alpha(raw: dict[str, Any]) -> float | None:
 
 
 ESTIMATORS = ("auto", "hutchinson", "exact")
+
+
+# reg.h: "paper" is Section 4.3's choice, (log lambda)^2 at latent size 2 and (lambda - 1)^2 above
+# (``resolve_config`` writes the resolved one); "square" is the official code's at every size.
+H_CHOICES = ("square", "log", "paper")
+
+
+# reg.samples: an integer n >= 2 (mixup points a step), None (the device's default:
+# ``regularizers.training_defaults``) or "batch": the whole batch on every device (the paper's).
+WHOLE_BATCH = "batch"
+
+
+# train.select_by: which epoch's weights become best.pt: "reconstruction" (lowest validation
+# reconstruction MSE, as the official code; models without one fall back to the loss) or "loss"
+# (lowest validation objective, regularizer included).
+SELECT_BY = ("reconstruction", "loss")
 
 
 LR_SCHEDULES = ("constant", "cosine")
@@ -95,9 +114,9 @@ class RegConfig:
     alpha: float | None = None  # None = the preset's default for this model and regularizer
     eta: float = 0.2  # mixup parameter (Section 4.3)
     estimator: str = "auto"  # auto: the exact metric for latent size <= 4, Hutchinson above
-    h: str = "square"  # relaxed distortion h(lambda): square (eq. 10) or log (exact only)
+    h: str = "square"  # relaxed distortion h(lambda): square (eq. 10), log (exact only) or paper (H_CHOICES)
     k: float = 1.0  # target scale of the strict isometry (reg = iso, Appendix E.6)
-    samples: int | None = None  # mixup points a step; None: 10 with the exact estimator, else the batch
+    samples: int | str | None = None  # mixup points a step; None: the device's default; "batch": all (WHOLE_BATCH)
 
 
 @dataclass
@@ -109,6 +128,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto: cuda, then mps, then cpu
     tensorboard: bool = True
+    select_by: str = "reconstruction"  # which epoch becomes best.pt (SELECT_BY)
 
 
 @dataclass
@@ -136,6 +156,8 @@ class RunConfig:
             d = {**d, "reg": {**d["reg"], "alpha": paper_alpha(d)}}
         if version < 2 and isinstance(d.get("train") or {}, dict):
             d = {**d, "train": {"lr_schedule": "constant", **(d.get("train") or {})}}
+        if version < 3 and isinstance(d.get("train") or {}, dict):
+            d = {**d, "train": {"select_by": "loss", **(d.get("train") or {})}}
         if unknown:
             raise ConfigError(f"unknown config sections {sorted(unknown)}; expected {sorted(sections)}")
         kwargs: dict[str, Any] = {"name": d.get("name")}
@@ -187,14 +209,16 @@ class RunConfig:
             (r.alpha is None or r.alpha >= 0, f"alpha must be >= 0; got {r.alpha}"),
             (r.eta >= 0, f"the mixup parameter eta must be >= 0; got {r.eta}"),
             (r.estimator in ESTIMATORS, f"estimator must be one of {', '.join(ESTIMATORS)}; got {r.estimator!r}"),
-            (r.h in ("square", "log"), f"h must be 'square' or 'log'; got {r.h!r}"),
+            (r.h in H_CHOICES, f"h must be one of {', '.join(H_CHOICES)}; got {r.h!r}"),
             (r.k > 0, f"the isometry scale k must be > 0; got {r.k}"),
-            (r.samples is None or r.samples >= 2, f"regularizer samples must be >= 2; got {r.samples}"),
+            (r.samples in (None, WHOLE_BATCH) or (isinstance(r.samples, int) and r.samples >= 2),
+             f"regularizer samples must be an integer >= 2 or '{WHOLE_BATCH}' (the whole batch); got {r.samples!r}"),
             (t.epochs is None or t.epochs >= 1, f"epochs must be >= 1; got {t.epochs}"),
             (t.batch_size >= 2, f"batch size must be >= 2; got {t.batch_size}"),
             (t.lr > 0, f"learning rate must be > 0; got {t.lr}"),
             (t.lr_schedule in LR_SCHEDULES,
              f"learning-rate schedule must be one of {', '.join(LR_SCHEDULES)}; got {t.lr_schedule!r}"),
+            (t.select_by in SELECT_BY, f"select_by must be one of {', '.join(SELECT_BY)}; got {t.select_by!r}"),
             (t.device in ("auto", "cpu", "cuda", "mps") or t.device.startswith("cuda:"),
              f"device must be auto, cpu, cuda or mps; got {t.device!r}"),
         ]

@@ -42,18 +42,21 @@ AUTO_EXACT_MAX_DIM = 4
 TRAINING_SUBBATCH = 10
 
 
-def training_defaults(latent_dim: int, estimator: str = "auto", samples: int | None = None,
+def training_defaults(latent_dim: int, estimator: str = "auto", samples: int | str | None = None,
                       device: str | torch.device = "cpu") -> tuple[str, int | None]:
-    """(estimator, n) for the training loss at latent size m, given the configured ones.
+    """(estimator, n) for the training loss at latent size m, given the configured ones; n None: the whole batch.
 
     Defaults on CPU: m <= AUTO_EXACT_MAX_DIM, the exact metric on TRAINING_SUBBATCH mixup points;
     above it, Hutchinson on the whole batch (the paper's setting; its noise grows fast when
     sub-batched). On CUDA the whole batch always (there the extra points cost next to nothing).
-    An explicit ``samples`` is kept; an explicit estimator gets the sub-batch only if exact.
+    An explicit ``samples`` is kept; ``samples="batch"`` is the whole batch on every device (the
+    paper's estimator, what ``--paper`` asks for); an explicit estimator gets the sub-batch only if exact.
     """
     est = resolve_estimator(estimator, latent_dim)
+    if samples == "batch":
+        return est, None
     if samples is not None:
-        return est, samples
+        return est, int(samples)
     return est, TRAINING_SUBBATCH if est == "exact" and torch.device(device).type != "cuda" else None
 
 

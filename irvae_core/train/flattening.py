@@ -1,9 +1,13 @@
 """The flattening module (FM, paper Section 4.2, eq. 11).
 
 On a frozen, trained autoencoder (encoder g, decoder f), train an invertible RealNVP i to
-minimise F(f o i^{-1}; P_Z) + beta E||i(z)||^2, where P_Z is the mixup augmentation of the
-new codes i(g(x)). The result is a new run whose encoder is i o g and decoder f o i^{-1}:
-reconstructions are unchanged by construction, only the latent coordinates move.
+minimise F(f o i^{-1}; P_Z) / m^2 + beta E||i(z)||^2, where P_Z is the mixup augmentation of the
+new codes i(g(x)). F / m^2 is the official code's E[Tr G^2] / E[Tr G]^2 = (F + m) / m^2 less a
+constant (Appendix B.2), so beta is in the paper's units, as alpha is (config version 3; older
+flattened runs weighted E||w||^2 against F itself, and ``flatten_settings`` converts their beta).
+
+The result is a new run whose encoder is i o g and decoder f o i^{-1}: reconstructions are
+unchanged by construction, only the latent coordinates move.
 
 The encoder is frozen, so the training codes g(x) are computed once up front; each step then
 costs only the RealNVP and the decoder's derivatives.
@@ -33,7 +37,7 @@ from models import FlattenedAE, RealNVP
 @dataclass
 class FlattenConfig:
     epochs: int = 30  # CPU default; the paper trains 100-300 epochs
-    beta: float = 0.0  # weight of E||i(z)||^2 (paper: 0 for MNIST and CMU, 100 for CelebA)
+    beta: float = 0.0  # weight of E||i(z)||^2 in the paper's units (paper: 0 for MNIST and CMU, 100 for CelebA)
     lr: float = 1e-4  # paper: 1e-4 (CelebA 1e-5)
     depth: int = 8  # coupling layers (paper: 8)
     width: int = 512  # hidden width of each coupling network (paper: 512)
@@ -61,6 +65,26 @@ class FlattenConfig:
         return self
 
 
+# Appendix D's flattening settings per data set family: (epochs, learning rate, beta in the paper's units).
+PAPER_FLATTEN = {"mnist": (100, 1e-4, 0.0), "cmu": (300, 1e-4, 0.0), "celeba": (100, 1e-5, 100.0)}
+
+
+# The family each data set's flattening takes its paper settings from (stand-ins follow their real set).
+FLATTEN_FAMILY = {"mnist": "mnist", "mnist5k": "mnist", "cmu": "cmu", "synthetic-mocap": "cmu",
+                  "celeba": "celeba", "synthetic-faces": "celeba"}
+
+
+def paper_flatten_config(dataset: str, **overrides) -> FlattenConfig:
+    """The paper's flattening settings (Appendix D: MNIST 100 epochs, CMU 300, CelebA 100; lr 1e-4, CelebA 1e-5;
+    beta 0, CelebA 100) for a base run trained on ``dataset``; ``overrides`` (FlattenConfig fields) win."""
+    family = FLATTEN_FAMILY.get(dataset)
+    if family is None:
+        raise ConfigError(f"the paper flattens MNIST, CMU and CelebA models only; a run on {dataset!r} has no "
+                          "paper settings: give --epochs, --lr and --beta instead of --paper")
+    epochs, lr, beta = PAPER_FLATTEN[family]
+    return dataclasses.replace(FlattenConfig(epochs=epochs, lr=lr, beta=beta), **overrides)
+
+
 @torch.no_grad()
 def encode_splits(model, data: DatasetSplits, device: torch.device, batch: int = 500) -> DatasetSplits:
     """The dataset with every input replaced by its latent code (for a frozen encoder)."""
@@ -84,7 +108,8 @@ class FlatteningTrainer(TrainingLoop):
         self.base_cfg = base_run.config()
         settings = TrainConfig(epochs=fcfg.epochs, batch_size=fcfg.batch_size, lr=fcfg.lr, lr_schedule="constant",
                                seed=fcfg.seed, device=device or self.base_cfg.train.device,
-                               tensorboard=self.base_cfg.train.tensorboard)
+                               tensorboard=self.base_cfg.train.tensorboard,
+                               select_by="loss")  # the reconstruction is the base's at every epoch
         super().__init__(settings, run, callback=callback, cancel=cancel)
         self.setup(data)
 
@@ -111,7 +136,8 @@ class FlatteningTrainer(TrainingLoop):
                                           "x_shape": list(raw.x_shape)})
 
     def loss(self, z: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """F(f o i^{-1}) over mixup samples of w = i(z), plus beta E||w||^2 (eq. 11).
+        """F(f o i^{-1}) / m^2 over mixup samples of w = i(z), plus beta E||w||^2 (eq. 11 on the scale of
+        Appendix B.2's ratio, so beta is the paper's); the logged "reg" is F itself.
 
         The mixup pairs (i, j) are drawn first; with a sub-batch (``samples``) and beta = 0
         the RealNVP then runs on those rows alone: the other rows of the batch would get no
@@ -131,11 +157,22 @@ class FlatteningTrainer(TrainingLoop):
         reg = relaxed_distortion(self.flat_decoder, torch.lerp(wj, wi, d), eta=None, estimator=self.estimator,
                                  generator=g)
         norm = w.pow(2).sum(1).mean()
-        loss = reg + self.fcfg.beta * norm if self.fcfg.beta else reg
+        ratio = reg / w.shape[1] ** 2  # E[Tr G^2] / E[Tr G]^2 less its constant 1 / m
+        loss = ratio + self.fcfg.beta * norm if self.fcfg.beta else ratio
         return loss, {"reg": reg.item(), "norm": norm.item()}
 
     def batch_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         return self.loss(x)  # the training data are the base's codes z; the labels play no part
+
+
+def flatten_settings(raw: dict) -> FlattenConfig:
+    """The FlattenConfig a flattened run's config.json (``raw``) records, beta in the paper's units: a run of
+    config version < 3 weighted E||w||^2 against F (eq. 10) itself, beta_old = beta_paper * m^2."""
+    settings = dict(raw["flatten"])
+    if raw.get("version", 1) < 3 and settings.get("beta"):
+        m = int((raw.get("model") or {}).get("latent_dim", 2))
+        settings["beta"] = float(settings["beta"]) / m**2
+    return FlattenConfig(**settings)
 
 
 def new_flattened_run(base_run: Run | str | Path, fcfg: FlattenConfig | None = None,

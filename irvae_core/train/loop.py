@@ -154,7 +154,7 @@ class TrainingLoop:
                                             else "try a smaller learning rate or regularization weight"))
                 record = {"epoch": self.epoch, "step": self.global_step, **stats.means("train_"), **val,
                           "time": time.time() - t0}
-                self._save_epoch(record, val["val_loss"])
+                self._save_epoch(record, self.selection_value(val))
                 self._tensorboard(record)
                 self.run.set_status("running", epoch=self.epoch, epochs=epochs,
                                     progress=self.global_step / total, best_val=self.best_val)
@@ -177,6 +177,13 @@ class TrainingLoop:
                             finished=time.time())
         self._emit("done", epochs, total, t0, start_step, record)
         return record
+
+    def selection_value(self, val: dict[str, float]) -> float:
+        """The validation number best.pt minimises (``settings.select_by``): the reconstruction MSE, as the
+        official code selects (the objective when the model logs none), or the whole objective."""
+        if self.settings.select_by == "reconstruction" and "val_mse" in val:
+            return val["val_mse"]
+        return val["val_loss"]
 
     def _save_epoch(self, record: dict[str, Any], val_loss: float) -> None:
         """The epoch's metrics line first, then best.pt and last.pt: a crash in between leaves a

@@ -25,7 +25,7 @@ def select_device(name: str = "auto") -> torch.device:
 
 
 def resolve_config(cfg: RunConfig) -> RunConfig:
-    """Fill the fields left to defaults (architecture, output activation, alpha, epochs)."""
+    """Fill the fields left to defaults (architecture, output activation, alpha, epochs, h = "paper")."""
     cfg = RunConfig.from_dict(cfg.to_dict())
     info = DATASETS.get(cfg.data.name)
     if info is None:
@@ -38,6 +38,8 @@ def resolve_config(cfg: RunConfig) -> RunConfig:
         cfg.reg.alpha = default_alpha(cfg.model.kind, cfg.reg.kind, cfg.model.latent_dim)
     if cfg.train.epochs is None:
         cfg.train.epochs = DEFAULT_EPOCHS
+    if cfg.reg.h == "paper":  # Section 4.3: (log lambda)^2 when the latent space is two-dimensional
+        cfg.reg.h = "log" if cfg.model.latent_dim == 2 else "square"
     return cfg.validated()
 
 

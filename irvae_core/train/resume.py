@@ -48,10 +48,10 @@ class Resumable:
     def trainer(self, callback: ProgressCallback | None = None, cancel: threading.Event | None = None) -> Trainer:
         """The trainer that continues the run (it loads the data and rewrites the config with the new epochs)."""
         if self.kind == "flatten":
-            from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer
+            from irvae_core.train.flattening import FlatteningTrainer, flatten_settings
 
             base = open_run(self.raw["base_run"])
-            fcfg = dataclasses.replace(FlattenConfig(**self.raw["flatten"]), epochs=self.epochs)
+            fcfg = dataclasses.replace(flatten_settings(self.raw), epochs=self.epochs)
             return FlatteningTrainer(base, self.run, fcfg, callback=callback, cancel=cancel, device=self.device)
         overrides: dict[str, Any] = {"train.epochs": self.epochs}
         if self.device:
