@@ -34,13 +34,30 @@ def _figure(ncols: int, title: str):
 
 
 def tradeoff_png(rows: Sequence[dict], title: str) -> bytes:
-    """MSE against VoR and against MCN (log x), one curve per method sorted by alpha (paper Figs. 1-3)."""
+    """MSE against VoR and against MCN (log x), one curve per method sorted by alpha (paper Figs. 1-3).
+
+    A point with standard deviations over seeds (``mse_std``, ``vor_std``, ``mcn_std``) gets error bars both
+    ways (Appendix E.7 draws the spread); a ``collapsed`` point is drawn grey, apart from its curve."""
     fig, axes = _figure(2, title)
-    for method in sorted({r["method"] for r in rows}):
+
+    def finite(r: dict, key: str) -> bool:
+        return math.isfinite(r.get(key) or math.nan) and math.isfinite(r.get("mse") or math.nan)
+
+    for i, method in enumerate(sorted({r["method"] for r in rows})):
         pts = sorted((r for r in rows if r["method"] == method), key=lambda r: r["alpha"])
+        live = [r for r in pts if not r.get("collapsed")]
         for ax, key in zip(axes, ("vor", "mcn")):
-            ok = [r for r in pts if math.isfinite(r[key] or math.nan) and math.isfinite(r["mse"] or math.nan)]
-            ax.plot([r[key] for r in ok], [r["mse"] for r in ok], "o-" if len(ok) > 1 else "o", label=method)
+            ok = [r for r in live if finite(r, key)]
+            xerr = [r.get(f"{key}_std") or 0.0 for r in ok]
+            yerr = [r.get("mse_std") or 0.0 for r in ok]
+            bars = any(xerr) or any(yerr)
+            ax.errorbar([r[key] for r in ok], [r["mse"] for r in ok], xerr=xerr if bars else None,
+                        yerr=yerr if bars else None, fmt="o-" if len(ok) > 1 else "o", color=f"C{i}",
+                        capsize=2, elinewidth=0.8, label=method)
+            grey = [r for r in pts if r.get("collapsed") and finite(r, key)]
+            if grey:
+                ax.plot([r[key] for r in grey], [r["mse"] for r in grey], "x", color="0.6",
+                        label=f"{method} collapsed" if key == "vor" else None)
     for ax, key in zip(axes, ("VoR", "MCN")):
         ax.set_xscale("log")
         ax.set_xlabel(f"{key} (lower is more isometric)")

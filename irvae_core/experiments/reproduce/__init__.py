@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from irvae_core.config import ConfigError
-from irvae_core.experiments.reproduce.plan import EXPERIMENTS, Plan, plan
+from irvae_core.experiments.reproduce.plan import DEFAULT_SEEDS, EXPERIMENTS, Plan, plan
 from irvae_core.experiments.reproduce.report import (
+    LATENT_WORDS,
     claim_lines,
-    fmt,
+    collapse_claim,
     mean_example_mse,
-    reconstruction_claims,
     report_isometry,
     report_latent_dims,
     report_retrieval,
@@ -36,51 +36,80 @@ from irvae_core.experiments.reproduce.report import (
     result_row,
 )
 from irvae_core.experiments.reproduce.run import run_configs
+from irvae_core.experiments.reproduce.verdicts import aggregate, fmt, is_collapsed
 from irvae_core.store.files import atomic_write_json
 from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.resolve import resolve_config
 
+METHOD_ORDER = {"VAE": 0, "FMVAE": 1, "IRVAE": 2, "IRVAE+FM": 3}
+
 
 def command_line(p: Plan, data_root: str | None) -> str:
     flag = {"full": "", "quick": " --quick", "tiny": " --tiny"}[p.mode]
-    return f"python -m irvae_core reproduce {p.experiment}{flag}" + (f" --data-root {data_root}" if data_root else "")
+    seeds = f" --seeds {len(p.seeds)}" if len(p.seeds) != DEFAULT_SEEDS[p.mode] else ""
+    split = p.settings.get("cmu_split")
+    return (f"python -m irvae_core reproduce {p.experiment}{flag}{seeds}"
+            + (f" --data-root {data_root}" if data_root else "")
+            + (f" --cmu-split {split}" if split and split != "frames" else ""))
+
+
+def folder_name(p: Plan) -> str:
+    """The experiment's folder under the reproductions: its name, with -trials for CMU's trial split."""
+    split = p.settings.get("cmu_split")
+    return p.experiment + (f"-{split}" if split and split != "frames" else "")
+
+
+def _order(r: dict[str, Any]) -> tuple:
+    return (METHOD_ORDER.get(r["method"], 4), r["method"], r["k"] or 0, r["latent_dim"], r["alpha"], r.get("seed", 0))
 
 
 def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", data_root: str | None = None,
               progress: Callable[[str], ProgressCallback] | None = None,
-              log: Callable[[str], None] | None = None, train: bool = True, engine: Any = None) -> dict[str, Any]:
+              log: Callable[[str], None] | None = None, train: bool = True, engine: Any = None,
+              seeds: int | None = None, cmu_split: str | None = None) -> dict[str, Any]:
     """Run (or resume) one experiment into out/NAME; returns its results (also in results.json).
 
     ``train=False`` reports on the runs finished so far and trains nothing. ``engine``: see ``run_configs``.
+    ``seeds``: runs per setting (``plan.DEFAULT_SEEDS`` by mode); ``cmu_split``: see ``plan``.
     """
-    p = plan(name, mode, data_root)
-    folder = Path(out if out is not None else default_reproductions_dir()) / name
+    p = plan(name, mode, data_root, seeds, cmu_split)
+    folder = Path(out if out is not None else default_reproductions_dir()) / folder_name(p)
     folder.mkdir(parents=True, exist_ok=True)
     runs = run_configs(p.jobs, folder / "runs", progress, log, train, engine)
-    order = {"VAE": 0, "FMVAE": 1, "IRVAE": 2, "IRVAE+FM": 3}
-    rows = sorted((result_row(j.key, runs[j.key]) for j in p.jobs if j.key in runs),
-                  key=lambda r: (order.get(r["method"], 4), r["method"], r["k"] or 0, r["latent_dim"], r["alpha"]))
+    rows = sorted((result_row(j.key, runs[j.key], p.latent) for j in p.jobs if j.key in runs), key=_order)
     missing = [j.key for j in p.jobs if j.key not in runs]
-    if name in ("mnist-tradeoff", "cmu-tradeoff"):
-        lines, claims = report_tradeoff(p, rows, folder)
-    elif name == "mnist-latent-dims":
-        lines, claims = report_latent_dims(p, rows, folder)
-    elif name == "isometry-vs-scaled":
-        lines, claims = report_isometry(p, rows, folder)
-    else:
-        lines, claims = report_retrieval(p, rows, folder, runs)
     first = next(j.cfg for j in p.jobs if j.cfg is not None)
     mean_mse = mean_example_mse(resolve_config(first)) if rows else None
-    claims += reconstruction_claims(rows, mean_mse)
+    for r in rows:
+        r["collapsed"] = is_collapsed(r["mse"], mean_mse)
+    points = sorted(aggregate(rows, mean_mse), key=_order)
+    if name in ("mnist-tradeoff", "cmu-tradeoff"):
+        lines, claims = report_tradeoff(p, points, rows, folder)
+    elif name == "mnist-latent-dims":
+        lines, claims = report_latent_dims(p, points, rows, folder)
+    elif name == "isometry-vs-scaled":
+        lines, claims = report_isometry(p, points, rows, folder)
+    else:
+        lines, claims = report_retrieval(p, points, rows, folder, runs)
+    claims += collapse_claim(rows, mean_mse)
     result = {"experiment": name, "mode": mode, "data": p.data_note, "command": command_line(p, data_root),
-              "mean_example_mse": mean_mse,
-              "settings": p.settings, "rows": rows, "claims": claims, "missing": missing,
+              "mean_example_mse": mean_mse, "seeds": p.seeds, "latent": p.latent,
+              "settings": p.settings, "rows": rows, "points": points, "claims": claims, "missing": missing,
+              "collapsed": [r["run"] for r in rows if r["collapsed"]], "folder": str(folder),
               "figures": sorted(f.name for f in folder.glob("*.png"))}
-    head = [f"# {name} ({mode} mode)", "", EXPERIMENTS[name][0] + ".", "",
+    n = len(p.seeds)
+    head = [f"# {folder_name(p)} ({mode} mode)", "", EXPERIMENTS[name][0] + ".", "",
             f"Command: `{result['command']}`  ", f"Data: {p.data_note}  ",
-            "Geometry on the encoded test data; MSE per element on the test split"
-            + (f" (predicting the mean training example scores {fmt(mean_mse)})." if mean_mse else "."), ""]
-    checks = ["", "## The paper's claims on these points", ""] + [f"- {line}" for line in claim_lines(result)]
+            f"Each point: {n} seed{'s' * (n != 1)} (mean ± std over seeds); VoR and MCN {LATENT_WORDS[p.latent]}; "
+            "MSE per element on the test split"
+            + (f" (predicting the mean training example scores {fmt(mean_mse)}; a run at 90% of that or more is "
+               "collapsed: marked, never counted for a claim)." if mean_mse else "."), ""]
+    checks = ["", "## The paper's claims on these points", "",
+              "A claim holds when it holds for the means with a gap larger than the spread (the sum of the "
+              "standard deviations over seeds), does not hold when the reverse is as clear, and is undecided "
+              "otherwise (always with one seed).", ""] + [f"- {line}" for line in claim_lines(result)]
+    if result["collapsed"]:
+        checks += ["", f"Collapsed runs (drawn grey, not counted): {', '.join(result['collapsed'])}"]
     if missing:
         checks += ["", f"Runs not finished (not trained yet, or failed: see their status.json): {', '.join(missing)}"]
     figs = ["", *(f"![{f}]({f})" for f in result["figures"])]

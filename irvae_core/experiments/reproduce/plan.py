@@ -39,6 +39,26 @@ class Plan:
     data_note: str  # the data used, in words
     jobs: list[Job] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    latent: str = "augmented"  # where VoR / MCN are read: P_Z ("augmented", Section 5.1) or "encoded" (Table 3)
+
+
+# Seeds per point by mode (``--seeds`` overrides): a verdict needs a spread, so at least 2 outside tiny mode.
+DEFAULT_SEEDS = {"full": 3, "quick": 3, "tiny": 1}
+
+
+def with_seeds(jobs: list[Job], seeds: list[int]) -> list[Job]:
+    """Every job once per seed (training seed and flattening seed), seed by seed: an interrupted reproduction
+    has whole sets. Seed 0 keeps the job's key; seed s adds "-sS" (a flattening job's base key too)."""
+    out = []
+    for s in seeds:
+        tag = "" if s == 0 else f"-s{s}"
+        for j in jobs:
+            if j.cfg is not None:
+                out.append(Job(j.key + tag, apply_overrides(j.cfg, {"train.seed": s})))
+            else:
+                out.append(Job(j.key + tag, flatten_of=j.flatten_of + tag, fcfg=dataclasses.replace(j.fcfg, seed=s)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------- planning
@@ -122,14 +142,18 @@ def plan_mnist_tradeoff(mode: str, data_root: str | None) -> Plan:
     return Plan("mnist-tradeoff", mode, note, _tradeoff_jobs(base, alphas, _fm(mode, 10)), {"alphas": alphas})
 
 
-def plan_cmu_tradeoff(mode: str, data_root: str | None) -> Plan:
+def plan_cmu_tradeoff(mode: str, data_root: str | None, split: str = "frames") -> Plan:
     base, note = _base("cmu-fc", mode, data_root, "cmu", "synthetic-mocap", EPOCHS["cmu"], needs_root=True)
     if mode != "full":  # a learned decoder sigma collapses the CPU schedule's VAE to the mean pose
         base = apply_overrides(base, {"model.fixed_sigma": CMU_SIGMA, "train.lr_schedule": "constant"})
     if base.data.name == "synthetic-mocap":
         base = apply_overrides(base, {"data.options": {"n": 700}})
+    elif split != "frames":  # the paper's random frame split is the loader's default
+        base = apply_overrides(base, {"data.options": {**base.data.options, "split": split}})
+        note += ", split by trials (no trial in two splits)"
     alphas = {k: _pick(mode, MNIST_ALPHAS[k], CMU_QUICK[k]) for k in MNIST_ALPHAS}
-    return Plan("cmu-tradeoff", mode, note, _tradeoff_jobs(base, alphas, _fm(mode, 10)), {"alphas": alphas})
+    return Plan("cmu-tradeoff", mode, note, _tradeoff_jobs(base, alphas, _fm(mode, 10, full_epochs=300)),
+                {"alphas": alphas, "cmu_split": split})
 
 
 def plan_latent_dims(mode: str, data_root: str | None) -> Plan:
@@ -178,9 +202,21 @@ EXPERIMENTS: dict[str, tuple[str, Callable[[str, str | None], Plan]]] = {
 }
 
 
-def plan(name: str, mode: str = "quick", data_root: str | None = None) -> Plan:
+def plan(name: str, mode: str = "quick", data_root: str | None = None, seeds: int | None = None,
+         cmu_split: str | None = None) -> Plan:
+    """The experiment's runs for a mode, each setting once per seed (``seeds``: DEFAULT_SEEDS by mode);
+    ``cmu_split`` ("frames", the paper's, or "trials") for cmu-tradeoff."""
     if name not in EXPERIMENTS:
         raise ReproductionError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     if mode not in MODES:
         raise ReproductionError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-    return EXPERIMENTS[name][1](mode, data_root)
+    n = DEFAULT_SEEDS[mode] if seeds is None else seeds
+    if n < 1:
+        raise ReproductionError(f"--seeds must be at least 1; got {n}")
+    if cmu_split is not None and name != "cmu-tradeoff":
+        raise ReproductionError("--cmu-split goes with cmu-tradeoff")
+    p = EXPERIMENTS[name][1](mode, data_root) if cmu_split is None else plan_cmu_tradeoff(mode, data_root, cmu_split)
+    p.seeds = list(range(n))
+    p.jobs = with_seeds(p.jobs, p.seeds)
+    p.latent = "encoded" if name in ("mnist-latent-dims", "celeba-retrieval") else "augmented"
+    return p

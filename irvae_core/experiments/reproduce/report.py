@@ -1,10 +1,12 @@
-"""An experiment's results: rows read from its evaluated runs, markdown tables beside the paper's numbers,
-PNG figures, and the paper's claims checked on our points.
+"""An experiment's results: rows read from its evaluated runs, points over seeds (``verdicts.aggregate``),
+markdown tables beside the paper's numbers, PNG figures, and the paper's claims checked on our points, each
+with one of three verdicts and the numbers behind it.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -14,86 +16,45 @@ from irvae_core import paper
 from irvae_core.config import RunConfig
 from irvae_core.data import load_run_data
 from irvae_core.experiments.reproduce.plan import Plan
+from irvae_core.experiments.reproduce.verdicts import (
+    FAILS,
+    HOLDS,
+    UNDECIDED,
+    below_curve,
+    below_value,
+    counted,
+    every,
+    fmt,
+    less,
+    majority,
+    mean_std_text,
+)
 from irvae_core.store.files import atomic_write_bytes, read_json
 from irvae_core.store.runs import Run
 from irvae_core.store.summaries import method_name
 
-# Quick-mode targets (MNIST test split, encoded test data): IRVAE MCN at m = 8 and 16.
-IRVAE_MCN_TARGET = {8: 1.8, 16: 10.0}
+# Quick-mode target (MNIST test split, encoded test data): IRVAE MCN at m = 8 (the paper's Table 3: 1.87).
+IRVAE_MCN_TARGET = {8: 1.9}
+
+# Where geometry is read: "augmented" is P_Z (Section 5.1's, mixup of the encoded test data), "encoded" the
+# encoded test data (Table 3's).
+LATENT_WORDS = {"augmented": "on P_Z (mixup of the encoded test data, eta 0.2, as Section 5.1)",
+                "encoded": "on the encoded test data (as Table 3)"}
 
 
-# ------------------------------------------------------------------------------------ reporting
-def result_row(key: str, run: Run, latent: str = "encoded") -> dict[str, Any]:
+# ------------------------------------------------------------------------------------ rows
+def result_row(key: str, run: Run, latent: str = "augmented") -> dict[str, Any]:
+    """One run's numbers: MSE on the test split, VoR / MCN / condition numbers on ``latent``, its seed."""
     raw, ev = run.raw_config(), run.evaluation() or {}
-    geo = ev if latent == "encoded" else ev.get("augmented", {})
+    geo = ev.get("encoded", ev) if latent == "encoded" else ev.get("augmented", {})
     base_raw = raw
     if raw.get("type") == "flatten":
         base_raw = read_json(Path(raw["base_run"]) / "config.json")
     return {"key": key, "method": method_name(raw), "alpha": float(base_raw.get("reg", {}).get("alpha") or 0.0),
             "latent_dim": raw.get("model", {}).get("latent_dim"), "k": base_raw.get("reg", {}).get("k"),
+            "seed": int(base_raw.get("train", {}).get("seed") or 0), "latent": latent,
             "mse": ev.get("mse"), "vor": geo.get("vor"), "mcn": geo.get("mcn"),
             "cond_mean": geo.get("cond_mean"), "cond_std": geo.get("cond_std"), "run": run.name}
-
-
-def below_curve(point: dict[str, Any], curve: list[dict[str, Any]], keys: tuple[str, ...] = ("vor", "mcn")) -> bool:
-    """Is ``point`` below the other method's tradeoff curve: lower VoR and MCN at equal or lower MSE?
-
-    It is compared with every curve point of equal or lower MSE (the other method's best at no
-    more error); when the other method has none (``point`` reconstructs better than all of it),
-    with the curve's lowest-MSE point.
-    """
-    if not curve:
-        return False
-    rivals = [q for q in curve if q["mse"] <= point["mse"]] or [min(curve, key=lambda q: q["mse"])]
-    return all(point[k] < q[k] for q in rivals for k in keys)
-
-
-def fmt(v: Any) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, str):
-        return v
-    if not math.isfinite(v):
-        return "inf"
-    return f"{v:.4g}" if abs(v) >= 1e-3 else f"{v:.3e}"
-
-
-def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
-    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
-        ["| " + " | ".join(fmt(c) for c in r) + " |" for r in rows]
-
-
-def tradeoff_claims(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The paper's tradeoff claims checked on our points (Section 5.1): each with holds / counts."""
-    ir = [r for r in rows if r["method"] == "IRVAE"]
-    fmvae = [r for r in rows if r["method"] == "FMVAE"]
-    below = [r for r in ir if below_curve(r, fmvae)]
-    claims = [{"claim": "IRVAE's points lie below FMVAE's (lower VoR and MCN at equal or lower MSE) for most alpha",
-               "holds": len(ir) > 0 and 2 * len(below) > len(ir), "count": f"{len(below)} of {len(ir)} alphas"}]
-    fm_ok = 0
-    for r in (r for r in rows if r["method"] == "IRVAE+FM"):
-        b = next((q for q in ir if q["key"] == r["key"].removesuffix("-fm")), None)
-        if b and r["vor"] < b["vor"] and r["mcn"] < b["mcn"] and abs(r["mse"] - b["mse"]) <= 1e-6 + 1e-3 * b["mse"]:
-            fm_ok += 1
-    n_fm = sum(r["method"] == "IRVAE+FM" for r in rows)
-    claims.append({"claim": "the flattening module lowers VoR and MCN with MSE unchanged (within 0.1%)",
-                   "holds": n_fm > 0 and fm_ok == n_fm, "count": f"{fm_ok} of {n_fm} IRVAE runs"})
-    return claims
-
-
-def report_tradeoff(p: Plan, rows: list[dict[str, Any]], out: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    from irvae_core.viz.reports import tradeoff_png
-
-    lines = _table(["method", "alpha", "MSE", "VoR", "MCN", "run"],
-                   [[r["method"], r["alpha"] if r["method"] != "VAE" else "-", r["mse"], r["vor"], r["mcn"], r["run"]]
-                    for r in rows])
-    if p.experiment == "cmu-tradeoff":
-        vae = next((r for r in rows if r["method"] == "VAE"), None)
-        lines += ["", "VAE beside the paper's (Section 5.1.2):", ""]
-        lines += _table(["", "MSE", "VoR", "MCN"], [["paper", *paper.CMU_VAE.values()]] +
-                        ([["ours", vae["mse"], vae["vor"], vae["mcn"]]] if vae else []))
-    atomic_write_bytes(out / "tradeoff.png", tradeoff_png(rows, f"{p.experiment} ({p.mode})"))
-    return lines, tradeoff_claims(rows)
 
 
 def mean_example_mse(cfg: RunConfig) -> float | None:
@@ -106,88 +67,188 @@ def mean_example_mse(cfg: RunConfig) -> float | None:
     return float((test.double() - train.double().mean(0)).pow(2).mean())
 
 
-def reconstruction_claims(rows: list[dict[str, Any]], mean_mse: float | None) -> list[dict[str, Any]]:
-    """Each regularized method's runs checked to reconstruct: MSE below 90% of the mean example's."""
+def _table(head: list[str], rows: list[list[Any]]) -> list[str]:
+    return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + \
+        ["| " + " | ".join(fmt(c) for c in r) + " |" for r in rows]
+
+
+def claim(text: str, verdict: str, count: str) -> dict[str, Any]:
+    return {"claim": text, "verdict": verdict, "holds": verdict == HOLDS, "count": count}
+
+
+def _seeds(point: dict[str, Any]) -> str:
+    extra = f", {len(point['collapsed_runs'])} collapsed" if point["collapsed_runs"] else ""
+    return f"{point['n']}{extra}"
+
+
+def _alpha(point: dict[str, Any]) -> Any:
+    return "-" if point["method"] == "VAE" else point["alpha"]
+
+
+def points_table(points: list[dict[str, Any]]) -> list[str]:
+    """Method, alpha, MSE / VoR / MCN as mean ± std over seeds, and the seeds counted (collapsed ones apart)."""
+    return _table(["method", "alpha", "MSE", "VoR", "MCN", "seeds"],
+                  [[p["method"] + (" (collapsed)" if p["collapsed"] else ""), _alpha(p),
+                    *(mean_std_text(p, q) for q in ("mse", "vor", "mcn")), _seeds(p)] for p in points])
+
+
+def collapse_claim(rows: list[dict[str, Any]], mean_mse: float | None) -> list[dict[str, Any]]:
+    """The grid's check: no run collapsed (test MSE >= 90% of the mean example's); the collapsed ones named."""
     if mean_mse is None:
         return []
-    claims = []
-    for method in sorted({r["method"] for r in rows} - {"VAE"}):
-        runs = [r for r in rows if r["method"] == method]
-        bad = [r["key"] for r in runs if not r["mse"] < 0.9 * mean_mse]
-        claims.append({"claim": f"every {method} run reconstructs (test MSE below 90% of the mean example's "
-                                f"{fmt(mean_mse)})", "holds": not bad,
-                       "count": f"{len(runs) - len(bad)} of {len(runs)}" + (f"; not: {', '.join(bad)}" if bad else "")})
+    bad = [r["key"] for r in rows if r.get("collapsed")]
+    return [claim(f"no run of the grid collapsed (test MSE at least 90% of the mean example's {fmt(mean_mse)})",
+                  FAILS if bad else HOLDS,
+                  f"{len(rows) - len(bad)} of {len(rows)} runs reconstruct" + (f"; collapsed: {', '.join(bad)}"
+                                                                               if bad else ""))]
+
+
+# ------------------------------------------------------------------------------------ tradeoff claims
+def tradeoff_claims(points: list[dict[str, Any]], rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """The paper's tradeoff claims (Section 5.1) on our points over seeds; collapsed points are not counted."""
+    live = [p for p in points if not p["collapsed"]]
+    ir = [p for p in live if p["method"] == "IRVAE"]
+    fmvae = [p for p in live if p["method"] == "FMVAE"]
+    below = [below_curve(p, fmvae) for p in ir]
+    claims = [claim("IRVAE's points lie below FMVAE's (lower VoR and MCN at equal or lower MSE) for most alpha",
+                    majority(below) if ir and fmvae else UNDECIDED, counted(below, "alphas"))]
+    per_alpha = []
+    for fm in (p for p in live if p["method"] == "IRVAE+FM"):
+        base = next((q for q in ir if q["alpha"] == fm["alpha"]), None)
+        if base is None:
+            continue
+        unchanged = _mse_unchanged(fm, base, rows)
+        per_alpha.append(FAILS if not unchanged else every([less(fm, base, "vor"), less(fm, base, "mcn")]))
+    claims.append(claim("the flattening module lowers VoR and MCN with MSE unchanged (within 0.1%)",
+                        every(per_alpha), counted(per_alpha, "IRVAE alphas")))
     return claims
 
 
-def report_latent_dims(p: Plan, rows: list[dict[str, Any]], out: Path) -> tuple[list[str], list[dict[str, Any]]]:
+def _mse_unchanged(fm: dict[str, Any], base: dict[str, Any], rows: list[dict[str, Any]] | None) -> bool:
+    """Each flattened run's test MSE within 0.1% of its own base run's (same seed), or the means' when no rows."""
+    if rows is None:
+        return abs(fm["mse"] - base["mse"]) <= 1e-6 + 1e-3 * base["mse"]
+    by = {(r["method"], r["alpha"], r["seed"]): r for r in rows}
+    pairs = [(by[("IRVAE+FM", fm["alpha"], s)], by.get(("IRVAE", fm["alpha"], s))) for s in fm["seeds"]]
+    return all(b is not None and abs(f["mse"] - b["mse"]) <= 1e-6 + 1e-3 * b["mse"] for f, b in pairs)
+
+
+def report_tradeoff(p: Plan, points: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path
+                    ) -> tuple[list[str], list[dict[str, Any]]]:
+    from irvae_core.viz.reports import tradeoff_png
+
+    lines = points_table(points)
+    if p.experiment == "cmu-tradeoff":
+        vae = next((q for q in points if q["method"] == "VAE"), None)
+        lines += ["", "VAE beside the paper's (Section 5.1.2):", ""]
+        lines += _table(["", "MSE", "VoR", "MCN"], [["paper", *paper.CMU_VAE.values()]] +
+                        ([["ours", *(mean_std_text(vae, q) for q in ("mse", "vor", "mcn"))]] if vae else []))
+    atomic_write_bytes(out / "tradeoff.png", tradeoff_png(points, f"{p.experiment} ({p.mode})"))
+    return lines, tradeoff_claims(points, rows)
+
+
+def report_isometry(p: Plan, points: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path
+                    ) -> tuple[list[str], list[dict[str, Any]]]:
+    from irvae_core.viz.reports import tradeoff_png
+
+    for q in points:
+        if q["method"] == "ISOVAE":
+            q["method"] = f"ISOVAE k={q['k']:g}"
+    lines = points_table(points)
+    live = [q for q in points if not q["collapsed"]]
+    ir = [q for q in live if q["method"] == "IRVAE"]
+    claims = []
+    for k in p.settings["ks"]:
+        iso = [q for q in live if q["method"] == f"ISOVAE k={k:g}"]
+        below = [below_curve(q, iso) for q in ir]
+        claims.append(claim(f"IRVAE's points lie below strict isometry's with k = {k:g} for most alpha",
+                            majority(below) if ir and iso else UNDECIDED, counted(below, "alphas")))
+    atomic_write_bytes(out / "tradeoff.png", tradeoff_png(points, f"{p.experiment} ({p.mode})"))
+    return lines, claims
+
+
+# ------------------------------------------------------------------------------------ latent sizes
+def report_latent_dims(p: Plan, points: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path
+                       ) -> tuple[list[str], list[dict[str, Any]]]:
     from irvae_core.viz.reports import condition_numbers_png
 
-    by = {(r["method"], r["latent_dim"]): r for r in rows}
+    by = {(q["method"], q["latent_dim"]): q for q in points if not q["collapsed"]}
     table, claims = [], []
     for m in p.settings["latent_dims"]:
         v, i = by.get(("VAE", m)), by.get(("IRVAE", m))
         pv, pi = paper.TABLE3[m]["VAE"], paper.TABLE3[m]["IRVAE"]
-        table.append([m, f"{fmt(v['cond_mean'])} ± {fmt(v['cond_std'])}" if v else "-",
-                      f"{fmt(i['cond_mean'])} ± {fmt(i['cond_std'])}" if i else "-",
-                      f"{fmt(pv[0])} ± {fmt(pv[1])}", f"{fmt(pi[0])} ± {fmt(pi[1])}",
-                      i["alpha"] if i else "-", v["mse"] if v else "-", i["mse"] if i else "-"])
+        table.append([m, _cond(v), _cond(i), f"{fmt(pv[0])} ± {fmt(pv[1])}", f"{fmt(pi[0])} ± {fmt(pi[1])}",
+                      i["alpha"] if i else "-", mean_std_text(v, "mse"), mean_std_text(i, "mse"),
+                      f"{_seeds(v) if v else 0} / {_seeds(i) if i else 0}"])
+        recon = less(i, v, "mse", scale_b=1.1) if i and v else UNDECIDED
+        claims.append(claim(f"IRVAE reconstructs at m = {m} (test MSE at most 1.1 x the VAE's)", recon,
+                            f"{mean_std_text(i, 'mse')} vs 1.1 x {mean_std_text(v, 'mse')}" if i and v else "no run"))
         if m in IRVAE_MCN_TARGET:
-            claims.append({"claim": f"IRVAE MCN <= {IRVAE_MCN_TARGET[m]:g} at m = {m}",
-                           "holds": bool(i) and i["cond_mean"] <= IRVAE_MCN_TARGET[m],
-                           "count": f"{fmt(i['cond_mean'])}" if i else "no run"})
-            claims.append({"claim": f"IRVAE's condition numbers far below VAE's at m = {m} (at least 10x)",
-                           "holds": bool(i and v) and 10 * i["cond_mean"] <= v["cond_mean"],
-                           "count": f"{fmt(i['cond_mean'])} vs {fmt(v['cond_mean'])}" if i and v else "no run"})
+            claims.append(claim(f"IRVAE MCN <= {IRVAE_MCN_TARGET[m]:g} at m = {m} (paper {fmt(pi[0])})",
+                                below_value(i, "cond_mean", IRVAE_MCN_TARGET[m]) if i else UNDECIDED,
+                                mean_std_text(i, "cond_mean")))
+        if m != 2:
+            ten = less(i, v, "cond_mean", scale_b=0.1) if i and v else UNDECIDED
+            claims.append(claim(f"IRVAE's condition numbers far below VAE's at m = {m} (at least 10x)", ten,
+                                f"{mean_std_text(i, 'cond_mean')} vs {mean_std_text(v, 'cond_mean')}"
+                                if i and v else "no run"))
     lines = _table(["m", "VAE cond (ours)", "IRVAE cond (ours)", "VAE (paper)", "IRVAE (paper)", "IRVAE alpha",
-                    "VAE MSE", "IRVAE MSE"], table)
-    png = condition_numbers_png(rows, paper.TABLE3, f"{p.experiment} ({p.mode})")
+                    "VAE MSE", "IRVAE MSE", "seeds"], table)
+    lines += ["", "Ours: the mean condition number of a run (mean ± std over seeds), and after the slash the "
+                  "spread of condition numbers within a run (mean over seeds); the paper's: mean ± std over points."]
+    png = condition_numbers_png([q for q in points if not q["collapsed"]], paper.TABLE3, f"{p.experiment} ({p.mode})")
     atomic_write_bytes(out / "condition_numbers.png", png)
     return lines, claims
 
 
-def report_isometry(p: Plan, rows: list[dict[str, Any]], out: Path) -> tuple[list[str], list[dict[str, Any]]]:
-    from irvae_core.viz.reports import tradeoff_png
-
-    for r in rows:
-        if r["method"] == "ISOVAE":
-            r["method"] = f"ISOVAE k={r['k']:g}"
-    lines = _table(["method", "alpha", "MSE", "VoR", "MCN", "run"],
-                   [[r["method"], r["alpha"], r["mse"], r["vor"], r["mcn"], r["run"]] for r in rows])
-    ir = [r for r in rows if r["method"] == "IRVAE"]
-    claims = []
-    for k in p.settings["ks"]:
-        iso = [r for r in rows if r["method"] == f"ISOVAE k={k:g}"]
-        below = [r for r in ir if below_curve(r, iso)]
-        claims.append({"claim": f"IRVAE's points lie below strict isometry's with k = {k:g} for most alpha",
-                       "holds": len(ir) > 0 and 2 * len(below) > len(ir), "count": f"{len(below)} of {len(ir)}"})
-    atomic_write_bytes(out / "tradeoff.png", tradeoff_png(rows, f"{p.experiment} ({p.mode})"))
-    return lines, claims
+def _cond(q: dict[str, Any] | None) -> str:
+    return "-" if q is None else f"{mean_std_text(q, 'cond_mean')} / {fmt(q['cond_std'])}"
 
 
-def report_retrieval(p: Plan, rows: list[dict[str, Any]], out: Path,
+# ------------------------------------------------------------------------------------ retrieval
+RETRIEVAL_KS = ("P@1", "P@5", "P@10", "P@20")
+
+
+def report_retrieval(p: Plan, points: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path,
                      runs: dict[str, Run]) -> tuple[list[str], list[dict[str, Any]]]:
     from irvae_core.retrieval.evaluation import evaluate_retrieval
     from irvae_core.viz.reports import retrieval_png
 
-    ks = ("P@1", "P@5", "P@10", "P@20")
-    table, ours = [], {}
+    per_method: dict[str, list[list[float]]] = {}
     for r in rows:
         res = evaluate_retrieval(runs[r["key"]].path)
-        vals = [100 * res[kind]["mean"].get(k, math.nan) for kind in ("SAR", "DAR") for k in ks]
-        ours[r["method"]] = vals
-        table.append([f"{r['method']} (ours)", *vals])
-        if paper.table1_row(r["method"]):
-            table.append([f"{r['method']} (paper)", *paper.table1_row(r["method"])])
-    lines = _table(["method", *(f"SAR {k}" for k in ks), *(f"DAR {k}" for k in ks)], table)
-    vae, ir = ours.get("VAE"), ours.get("IRVAE")
-    claims = [{"claim": "IRVAE retrieves better than VAE (SAR P@5)", "holds": bool(vae and ir) and ir[1] > vae[1],
-               "count": f"{fmt(ir[1])} vs {fmt(vae[1])}" if vae and ir else "no run"}]
+        per_method.setdefault(r["method"], []).append(
+            [100 * res[kind]["mean"].get(k, math.nan) for kind in ("SAR", "DAR") for k in RETRIEVAL_KS])
+    table, ours, spread = [], {}, {}
+    for method, values in per_method.items():
+        cols = list(zip(*values))
+        ours[method] = [statistics.fmean(c) for c in cols]
+        spread[method] = [statistics.stdev(c) if len(c) > 1 else 0.0 for c in cols]
+        n = len(values)
+        table.append([f"{method} (ours, {n} seed{'s' * (n != 1)})",
+                      *(f"{fmt(m)} ± {fmt(s)}" if n > 1 else m for m, s in zip(ours[method], spread[method]))])
+        if paper.table1_row(method):
+            table.append([f"{method} (paper)", *paper.table1_row(method)])
+    lines = _table(["method", *(f"SAR {k}" for k in RETRIEVAL_KS), *(f"DAR {k}" for k in RETRIEVAL_KS)], table)
+    claims = []
+    for col, name in ((1, "SAR P@5"), (5, "DAR P@5")):
+        vae, ir = (_retrieval_point(per_method.get(m), col) for m in ("VAE", "IRVAE"))
+        verdict = less(vae, ir, "p") if vae and ir else UNDECIDED
+        claims.append(claim(f"IRVAE retrieves better than VAE ({name})", verdict,
+                            f"{mean_std_text(ir, 'p')} vs {mean_std_text(vae, 'p')}" if vae and ir else "no run"))
     theirs = {m: paper.table1_row(m) for m in ("VAE", "FMVAE", "IRVAE", "IRVAE+FM")}
     atomic_write_bytes(out / "retrieval.png", retrieval_png(ours, theirs, f"{p.experiment} ({p.mode})"))
     return lines, claims
 
 
+def _retrieval_point(values: list[list[float]] | None, col: int) -> dict[str, Any] | None:
+    if not values:
+        return None
+    c = [v[col] for v in values]
+    return {"n": len(c), "p": statistics.fmean(c), "p_std": statistics.stdev(c) if len(c) > 1 else 0.0}
+
+
 def claim_lines(result: dict[str, Any]) -> list[str]:
-    """One line per checked claim: holds / does NOT hold, the claim, and the numbers behind it."""
-    return [f"{'holds' if c['holds'] else 'does NOT hold'}: {c['claim']} ({c['count']})" for c in result["claims"]]
+    """One line per checked claim: its verdict (holds / does not hold / undecided), the claim, its numbers."""
+    return [f"{c.get('verdict') or ('holds' if c['holds'] else 'does not hold')}: {c['claim']} ({c['count']})"
+            for c in result["claims"]]

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from irvae_core.config import RunConfig
+from irvae_core.config import CONFIG_VERSION, RunConfig
 from irvae_core.experiments.reproduce.plan import Job
 from irvae_core.experiments.runner import train_and_evaluate
 from irvae_core.experiments.sweep import plan_sweep, run_sweep, same_config
@@ -27,7 +27,7 @@ FINGERPRINT = "reproduce.json"  # written into a run when it finished: the reque
 def _flatten_request(job: Job, base: Run) -> dict[str, Any]:
     """What a flattening job asks for, as stored in its finished run's FINGERPRINT (reuse needs an exact match).
     Training jobs need none: the sweep reuses a finished run of the same config (``sweep.same_config``)."""
-    return {"base_run": base.name, "flatten": dataclasses.asdict(job.fcfg)}
+    return {"base_run": base.name, "flatten": dataclasses.asdict(job.fcfg), "version": CONFIG_VERSION}  # beta's unit
 
 
 def find_flattened(runs_dir: Path, request: dict[str, Any]) -> Run | None:
