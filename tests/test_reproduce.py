@@ -12,16 +12,12 @@ from irvae_core.cli import main
 from irvae_core.config import preset_config
 from irvae_core.data import load_dataset
 from irvae_core.experiments.reproduce import list_reproductions, reproduce
-from irvae_core.experiments.reproduce.plan import ReproductionError, plan
-from irvae_core.experiments.reproduce.report import below_curve, claim_lines, reconstruction_claims, tradeoff_claims
+from irvae_core.experiments.reproduce.plan import MNIST_QUICK, QUICK_LATENT_ALPHA, ReproductionError, plan
+from irvae_core.experiments.reproduce.report import claim_lines
 from irvae_core.store.runs import list_runs
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 CMU = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cmu"
-
-
-def pt(method, mse, vor, mcn, alpha=1.0, key=None):
-    return {"method": method, "mse": mse, "vor": vor, "mcn": mcn, "alpha": alpha, "key": key or f"{method}-{alpha}"}
 
 
 def assert_png(path: Path) -> None:
@@ -43,30 +39,6 @@ def table_rows(md: str) -> list[list[str]]:
     return body
 
 
-def test_below_curve_compares_with_the_rivals_of_equal_or_lower_mse():
-    fmvae = [pt("FMVAE", 1.0, 10.0, 5.0), pt("FMVAE", 2.0, 4.0, 3.0), pt("FMVAE", 3.0, 1.0, 1.5)]
-    assert below_curve(pt("IRVAE", 2.0, 3.0, 2.0), fmvae)  # beats both points of MSE <= 2
-    assert not below_curve(pt("IRVAE", 3.5, 2.0, 1.2), fmvae)  # FMVAE at MSE 3 has a lower VoR
-    assert not below_curve(pt("IRVAE", 2.0, 3.0, 4.0), fmvae)  # lower VoR but higher MCN than FMVAE at MSE 2
-    # better reconstruction than every FMVAE point: compared with FMVAE's lowest-MSE point
-    assert below_curve(pt("IRVAE", 0.5, 9.0, 4.0), fmvae)
-    assert not below_curve(pt("IRVAE", 0.5, 11.0, 4.0), fmvae)
-    assert not below_curve(pt("IRVAE", 1.0, 1.0, 1.0), [])
-
-
-def test_tradeoff_claims_count_alphas_and_demand_an_unchanged_mse_for_the_flattening_module():
-    rows = [pt("FMVAE", 1.0, 10.0, 5.0, 1.0), pt("FMVAE", 2.0, 4.0, 3.0, 10.0),
-            pt("IRVAE", 1.0, 5.0, 2.0, 100.0, "irvae-a100"), pt("IRVAE", 2.0, 5.0, 2.5, 1000.0, "irvae-a1000"),
-            pt("IRVAE", 3.0, 1.0, 1.1, 1e4, "irvae-a10000"),
-            pt("IRVAE+FM", 1.0, 4.0, 1.5, 100.0, "irvae-a100-fm"),  # lower VoR and MCN, same MSE
-            pt("IRVAE+FM", 2.01, 4.0, 2.0, 1000.0, "irvae-a1000-fm")]  # MSE moved by 0.5%: not unchanged
-    below, fm = tradeoff_claims(rows)
-    assert below["count"] == "2 of 3 alphas" and below["holds"]  # the IRVAE at MSE 2 loses to FMVAE's VoR 4
-    assert fm["count"] == "1 of 2 IRVAE runs" and not fm["holds"]
-    rows[-1]["mse"] = 2.0
-    assert tradeoff_claims(rows)[1]["holds"]
-
-
 @pytest.fixture(scope="module")
 def tiny_tradeoff(tmp_path_factory):
     """A finished tiny mnist-tradeoff reproduction: its folder, result and log lines."""
@@ -75,30 +47,31 @@ def tiny_tradeoff(tmp_path_factory):
     return out, reproduce("mnist-tradeoff", out, "tiny", log=logs.append), logs
 
 
-def test_reconstruction_claims_flag_runs_no_better_than_the_mean_example():
-    rows = [pt("VAE", 0.5, 9.0, 9.0), pt("IRVAE", 0.5, 1.0, 1.0, 1.0, "irvae-a1"),
-            pt("IRVAE", 0.95, 1.0, 1.0, 10.0, "irvae-a10")]
-    [claim] = reconstruction_claims(rows, 1.0)  # the VAE is not checked: it is the reference
-    assert not claim["holds"] and claim["count"] == "1 of 2; not: irvae-a10"
-    assert reconstruction_claims(rows[:2], 1.0)[0]["holds"] and reconstruction_claims(rows, None) == []
-
-
 def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(tiny_tradeoff):
     tmp_path, result, logs = tiny_tradeoff
     folder = tmp_path / "mnist-tradeoff"
     md = (folder / "results.md").read_text()
     rows = table_rows(md)
-    methods = [(r[0], r[1]) for r in rows]
-    assert methods == [("VAE", "-"), ("FMVAE", "0.1"), ("FMVAE", "1"), ("IRVAE", "100"), ("IRVAE", "1000"),
-                       ("IRVAE+FM", "100"), ("IRVAE+FM", "1000")]
-    for r in rows:  # MSE, VoR, MCN are numbers from each run's evaluation.json
-        assert all(float(c) > 0 for c in r[2:5])
-    for row in result["rows"]:
+    methods = [(r[0].removesuffix(" (collapsed)"), r[1]) for r in rows]  # one epoch: below the mean example
+    grid = plan("mnist-tradeoff", "tiny").settings["alphas"]
+    assert methods == [("VAE", "-"), *(("FMVAE", f"{a:g}") for a in sorted(grid["fmvae"])),
+                       *(("IRVAE", f"{a:g}") for a in sorted(grid["ir"])),
+                       *(("IRVAE+FM", f"{a:g}") for a in sorted(grid["ir"]))]
+    for r in rows:  # MSE, VoR, MCN are numbers from each run's evaluation.json; one seed each
+        assert all(float(c) > 0 for c in r[2:5]) and r[5].split(",")[0] in ("0", "1")
+    for row in result["rows"]:  # the tradeoff reads geometry on P_Z (Section 5.1)
         ev = json.loads((folder / "runs" / row["run"] / "evaluation.json").read_text())
-        assert (row["mse"], row["vor"], row["mcn"]) == (ev["mse"], ev["vor"], ev["mcn"])
+        pz = ev["augmented"]
+        assert (row["mse"], row["vor"], row["mcn"]) == (ev["mse"], pz["vor"], pz["mcn"]) and row["latent"] == "augmented"
+        assert pz["points"] == 100_000 and pz["latent"] == "P_Z"
+        assert row["collapsed"] == (row["mse"] >= 0.9 * result["mean_example_mse"])
+    assert "VoR and MCN on P_Z" in md
     flat = {r["key"]: r for r in result["rows"]}
     # the flattening module leaves reconstructions unchanged by construction (eq. 11)
-    assert flat["irvae-a100-fm"]["mse"] == pytest.approx(flat["irvae-a100"]["mse"], rel=1e-4)
+    fm_keys = [k for k in flat if k.endswith("-fm")]
+    assert len(fm_keys) == len(grid["ir"])
+    for k in fm_keys:
+        assert flat[k]["mse"] == pytest.approx(flat[k.removesuffix("-fm")]["mse"], rel=1e-4)
     assert result["figures"] == ["tradeoff.png"] and "![tradeoff.png](tradeoff.png)" in md
     assert_png(folder / "tradeoff.png")
     assert [c["claim"][:20] for c in result["claims"]][:2] == ["IRVAE's points lie b", "the flattening modul"]
@@ -106,8 +79,9 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     data = load_dataset("mnist5k", classes=[0, 1])
     mean_mse = (data.test.x.double() - data.train.x.double().mean(0)).pow(2).mean().item()
     assert result["mean_example_mse"] == pytest.approx(mean_mse)
-    assert [c["claim"].split(" (")[0] for c in result["claims"][2:]] == [
-        f"every {m} run reconstructs" for m in ("FMVAE", "IRVAE", "IRVAE+FM")]
+    assert [c["claim"].split(" (")[0] for c in result["claims"][2:]] == ["no run of the grid collapsed"]
+    assert all(c["verdict"] == "undecided" for c in result["claims"][:2])  # one seed: no spread, no verdict
+    assert result["seeds"] == [0]
     assert "## The paper's claims on these points" in md and result["missing"] == []
     assert "mnist5k" in result["data"]
     before = sorted(r.name for r in list_runs(folder / "runs"))
@@ -119,13 +93,14 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     assert sorted(r.name for r in list_runs(folder / "runs")) == before
     assert len(logs) == 7 and all("reusing finished run" in line for line in logs)
     assert again["rows"] == result["rows"]
-    fmvae = next(r for r in result["rows"] if r["key"] == "fmvae-a1")
+    key = f"fmvae-a{grid['fmvae'][-1]:g}"
+    fmvae = next(r for r in result["rows"] if r["key"] == key)
     (folder / "runs" / fmvae["run"] / "status.json").write_text(json.dumps({"state": "interrupted"}))
     # --report-only: the table of the finished runs, the unfinished one named, nothing trained
     assert main(["reproduce", "mnist-tradeoff", "--tiny", "--report-only", "--out", str(tmp_path)]) == 0
     partial = json.loads((folder / "results.json").read_text())
-    assert partial["missing"] == ["fmvae-a1"] and len(partial["rows"]) == 6
-    assert "Runs not finished (not trained yet, or failed: see their status.json): fmvae-a1" in \
+    assert partial["missing"] == [key] and len(partial["rows"]) == 6
+    assert f"Runs not finished (not trained yet, or failed: see their status.json): {key}" in \
         (folder / "results.md").read_text()
     assert sorted(r.name for r in list_runs(folder / "runs")) == before
     logs.clear()
@@ -157,17 +132,24 @@ def test_latent_dims_tiny_tables_condition_numbers_beside_table_3(tmp_path):
     assert [r[0] for r in rows] == ["2", "8", "16"]
     assert [r[3] for r in rows] == ["5.39 ± 4.72", "85.55 ± 85.69", "1.635e+06 ± 1.79e+06"]
     assert [r[4] for r in rows] == ["1.41 ± 0.55", "1.87 ± 0.25", "37.28 ± 42.12"]
-    # IRVAE's alpha grows with m as default_alpha does: (m / 2)^2 times its m = 2 value
-    alphas = [float(r[5]) for r in rows]
-    assert alphas[1] == pytest.approx(16 * alphas[0]) and alphas[2] == pytest.approx(64 * alphas[0])
+    alphas = [float(r[5]) if r[5] != "-" else None for r in rows]  # the quick grid's alpha per latent size
+    assert alphas == [QUICK_LATENT_ALPHA[m] if by_m else None
+                      for m, by_m in zip((2, 8, 16), [any(q["method"] == "IRVAE" and q["latent_dim"] == m
+                                                          and not q["collapsed"] for q in result["points"])
+                                                      for m in (2, 8, 16)])]
     by = {(r["method"], r["latent_dim"]): r for r in result["rows"]}
-    for r in rows:
-        mean, std = (float(v) for v in r[2].split(" ± "))
+    for r in rows:  # geometry on the encoded test data, as Table 3
+        if r[2] == "-":
+            continue
+        mean, std = (float(v) for v in r[2].split(" / "))
         irvae = by[("IRVAE", int(r[0]))]
+        assert irvae["latent"] == "encoded"
         assert mean == pytest.approx(irvae["cond_mean"], rel=1e-3) and std == pytest.approx(irvae["cond_std"], rel=1e-3)
         assert mean >= 1.0  # a condition number
-    assert [c["claim"] for c in result["claims"]][:2] == [
-        "IRVAE MCN <= 1.8 at m = 8", "IRVAE's condition numbers far below VAE's at m = 8 (at least 10x)"]
+    assert [c["claim"] for c in result["claims"]][:4] == [
+        "IRVAE reconstructs at m = 2 (test MSE at most 1.1 x the VAE's)",
+        "IRVAE reconstructs at m = 8 (test MSE at most 1.1 x the VAE's)",
+        "IRVAE MCN <= 1.9 at m = 8 (paper 1.87)", "IRVAE's condition numbers far below VAE's at m = 8 (at least 10x)"]
     assert_png(tmp_path / "mnist-latent-dims" / "condition_numbers.png")
 
 
@@ -176,7 +158,8 @@ def test_cmu_tradeoff_tiny_runs_on_the_synthetic_stand_in_and_says_so(tmp_path):
     md = (tmp_path / "cmu-tradeoff" / "results.md").read_text()
     assert "synthetic stand-in" in md and "not a reproduction" in result["data"]
     assert "| paper | 1.720e-04 | 4.86 | 20.3 |" in md  # Section 5.1.2's VAE beside ours
-    assert [r[0] for r in table_rows(md)].count("IRVAE+FM") == 2
+    methods = [r[0].removesuffix(" (collapsed)") for r in table_rows(md)]  # one epoch on 700 poses
+    assert methods.count("IRVAE+FM") == 2
     assert_png(tmp_path / "cmu-tradeoff" / "tradeoff.png")
 
 
@@ -191,8 +174,11 @@ def test_cmu_plan_reads_the_real_trials_with_the_cmu_preset():
 
 def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
     result = reproduce("isometry-vs-scaled", tmp_path, "tiny")
-    methods = [r["method"] for r in result["rows"]]
-    assert methods == ["IRVAE", "IRVAE", "ISOVAE k=1", "ISOVAE k=1", "ISOVAE k=100", "ISOVAE k=100"]
+    assert [(r["method"], r["k"]) for r in result["rows"]] == [
+        ("IRVAE", 1.0), ("IRVAE", 1.0), ("ISOVAE", 1.0), ("ISOVAE", 1.0), ("ISOVAE", 100.0), ("ISOVAE", 100.0)]
+    # one point per (k, alpha): the two k with the same alphas are not averaged together
+    assert [q["method"] for q in result["points"]] == ["IRVAE", "IRVAE", "ISOVAE k=1", "ISOVAE k=1",
+                                                       "ISOVAE k=100", "ISOVAE k=100"]
     assert [c["claim"] for c in result["claims"]][:2] == [
         "IRVAE's points lie below strict isometry's with k = 1 for most alpha",
         "IRVAE's points lie below strict isometry's with k = 100 for most alpha"]
@@ -202,8 +188,9 @@ def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
 def test_celeba_retrieval_tiny_tables_p_at_k_beside_table_1(tmp_path):
     reproduce("celeba-retrieval", tmp_path, "tiny")
     rows = table_rows((tmp_path / "celeba-retrieval" / "results.md").read_text())
-    assert [r[0] for r in rows] == ["VAE (ours)", "VAE (paper)", "FMVAE (ours)", "FMVAE (paper)", "IRVAE (ours)",
-                                    "IRVAE (paper)", "IRVAE+FM (ours)", "IRVAE+FM (paper)"]
+    assert [r[0] for r in rows] == ["VAE (ours, 1 seed)", "VAE (paper)", "FMVAE (ours, 1 seed)", "FMVAE (paper)",
+                                    "IRVAE (ours, 1 seed)", "IRVAE (paper)", "IRVAE+FM (ours, 1 seed)",
+                                    "IRVAE+FM (paper)"]
     assert rows[1][1:] == ["60", "60.5", "61", "58.4", "39.8", "38.7", "37", "34.7"]
     for r in rows[::2]:
         assert all(0 <= float(c) <= 100 for c in r[1:])
@@ -217,11 +204,12 @@ def test_full_and_quick_modes_use_the_presets_settings():
     assert (vae.data.name, vae.train.epochs, vae.train.lr, vae.train.lr_schedule) == ("mnist", 300, 1e-4, "constant")
     assert vae.model.hidden == paper.model.hidden
     quick = plan("mnist-tradeoff", "quick")
-    assert quick.jobs[0].cfg.data.name == "mnist5k" and quick.settings["alphas"]["ir"] == [100.0, 1000.0, 10000.0]
+    assert quick.jobs[0].cfg.data.name == "mnist5k" and quick.settings["alphas"]["ir"] == MNIST_QUICK["ir"]
+    assert min(len(v) for v in quick.settings["alphas"].values()) >= 5  # the quick grids: at least 5 per method
     celeba = plan("celeba-retrieval", "full", "/data/celeba")
     # Appendix D.3: IRVAE alpha 10, FMVAE 1, FM beta 100 and lr 1e-5
     keys = [j.key for j in celeba.jobs]
-    assert keys == ["vae", "fmvae-a1", "irvae-a10", "irvae-a10-fm"]
+    assert keys[:4] == ["vae", "fmvae-a1", "irvae-a10", "irvae-a10-fm"] and len(keys) == 12  # 3 seeds
     assert (celeba.jobs[3].fcfg.beta, celeba.jobs[3].fcfg.lr) == (100.0, 1e-5)
 
 
