@@ -12,10 +12,15 @@ import torch
 from irvae_core.cli import build_parser, config_from_args, main
 from irvae_core.config import RunConfig, apply_overrides, preset_config
 from irvae_core.geometry.metric import pullback_metric
-from irvae_core.geometry.regularizers import mixup_pairs, relaxed_distortion, training_defaults
+from irvae_core.geometry.regularizers import mixup_pairs, training_defaults
 from irvae_core.store.runs import Run, open_run
-from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, flatten_settings, new_flattened_run, \
-    paper_flatten_config
+from irvae_core.train.flattening import (
+    FlattenConfig,
+    FlatteningTrainer,
+    flatten_settings,
+    new_flattened_run,
+    paper_flatten_config,
+)
 from irvae_core.train.resolve import resolve_config
 from irvae_core.train.trainer import regularizer, train
 from tests.helpers import tiny_config

@@ -62,7 +62,8 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     for row in result["rows"]:  # the tradeoff reads geometry on P_Z (Section 5.1)
         ev = json.loads((folder / "runs" / row["run"] / "evaluation.json").read_text())
         pz = ev["augmented"]
-        assert (row["mse"], row["vor"], row["mcn"]) == (ev["mse"], pz["vor"], pz["mcn"]) and row["latent"] == "augmented"
+        assert (row["mse"], row["vor"], row["mcn"]) == (ev["mse"], pz["vor"], pz["mcn"])
+        assert row["latent"] == "augmented"
         assert pz["points"] == 100_000 and pz["latent"] == "P_Z"
         assert row["collapsed"] == (row["mse"] >= 0.9 * result["mean_example_mse"])
     assert "VoR and MCN on P_Z" in md
