@@ -12,7 +12,7 @@ from irvae_core.cli import main
 from irvae_core.config import preset_config
 from irvae_core.data import load_dataset
 from irvae_core.experiments.reproduce import list_reproductions, reproduce
-from irvae_core.experiments.reproduce.plan import MNIST_QUICK, QUICK_LATENT_ALPHA, ReproductionError, plan
+from irvae_core.experiments.reproduce.plan import CMU_QUICK, MNIST_QUICK, QUICK_LATENT_ALPHA, ReproductionError, plan
 from irvae_core.experiments.reproduce.report import claim_lines
 from irvae_core.store.runs import list_runs
 
@@ -171,6 +171,7 @@ def test_cmu_plan_reads_the_real_trials_with_the_cmu_preset():
     assert cfg.data.name == "cmu" and Path(cfg.data.root) == CMU.resolve()
     assert cfg.model.hidden == [512, 512] and cfg.model.out_act == "tanh" and cfg.train.epochs == 20
     assert cfg.model.fixed_sigma == 0.05 and cfg.train.lr_schedule == "constant"
+    assert p.settings["alphas"] == CMU_QUICK and p.settings["cmu_split"] == "frames"
 
 
 def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
@@ -206,7 +207,8 @@ def test_full_and_quick_modes_use_the_presets_settings():
     assert vae.model.hidden == paper.model.hidden
     quick = plan("mnist-tradeoff", "quick")
     assert quick.jobs[0].cfg.data.name == "mnist5k" and quick.settings["alphas"]["ir"] == MNIST_QUICK["ir"]
-    assert min(len(v) for v in quick.settings["alphas"].values()) >= 5  # the quick grids: at least 5 per method
+    # the quick grids: at least 5 per method, low to high regularization
+    assert all(len(v) >= 5 and v == sorted(v) for g in (MNIST_QUICK, CMU_QUICK) for v in g.values())
     celeba = plan("celeba-retrieval", "full", "/data/celeba")
     # Appendix D.3: IRVAE alpha 10, FMVAE 1, FM beta 100 and lr 1e-5
     keys = [j.key for j in celeba.jobs]
