@@ -55,12 +55,16 @@ if not reproductions:
 else:
     labels = [f"{r['experiment']} ({r['mode']} mode)" for r in reproductions]
     shown = reproductions[labels.index(st.selectbox("Reproduction", labels))]
-    st.caption(f"Data: {shown['data']}. Command: `{shown['command']}`. Our points beside the paper's claims; "
-               "each line says whether the claim holds on these runs.")
+    where = {"augmented": "VoR and MCN on P_Z", "encoded": "VoR and MCN on the encoded test data"}.get(
+        shown.get("latent", "encoded"), "")
+    st.caption(f"Data: {shown['data']}. Command: `{shown['command']}`. {where}. Each point is a mean ± std over "
+               f"{len(shown.get('seeds') or [0])} seed(s); each of the paper's claims holds, does not hold, or is "
+               "undecided beyond the seeds' spread. Collapsed runs (test MSE ≥ 90% of the mean example's) are "
+               "grey and not counted.")
     for path in shown["figure_paths"]:
         st.image(path)
     st.markdown("\n".join(f"- {line}" for line in claim_lines(shown)))
-    st.dataframe(shown["rows"], hide_index=True)
+    st.dataframe(shown.get("points") or shown["rows"], hide_index=True)
 
 st.subheader("α sweep")
 ray_address = os.environ.get("RAY_ADDRESS")

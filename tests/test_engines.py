@@ -176,10 +176,16 @@ def test_reproduce_on_ray_gives_the_local_engines_table(tmp_path, ray_instance):
     from irvae_core.experiments.engines import RayEngine
     from irvae_core.experiments.reproduce import reproduce
 
-    local = reproduce("isometry-vs-scaled", tmp_path / "local", "tiny", engine=LocalEngine(threads=1))
-    on_ray = reproduce("isometry-vs-scaled", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))
-    assert [r["key"] for r in on_ray["rows"]] == [r["key"] for r in local["rows"]] and len(local["rows"]) == 6
+    local = reproduce("mnist-tradeoff", tmp_path / "local", "tiny", engine=LocalEngine(threads=1))
+    on_ray = reproduce("mnist-tradeoff", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))
+    assert [r["key"] for r in on_ray["rows"]] == [r["key"] for r in local["rows"]] and len(local["rows"]) == 7
     for a, b in zip(local["rows"], on_ray["rows"]):  # the same seeds and thread count: the same numbers
         assert (a["mse"], a["vor"], a["mcn"]) == (b["mse"], b["vor"], b["mcn"]), a["key"]
-    again = reproduce("isometry-vs-scaled", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))
+    folder = tmp_path / "ray" / "mnist-tradeoff" / "runs"
+    flattened = [r for r in on_ray["rows"] if r["method"] == "IRVAE+FM"]
+    assert len(flattened) == 2  # the flattening modules trained on Ray workers too, after their bases
+    for r in flattened:
+        status = open_run(folder / r["run"]).status()
+        assert status["state"] == "done" and status["pid"] != os.getpid()
+    again = reproduce("mnist-tradeoff", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))
     assert [r["run"] for r in again["rows"]] == [r["run"] for r in on_ray["rows"]]  # resubmitted: reused

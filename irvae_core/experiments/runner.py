@@ -5,6 +5,7 @@ sweep, the reproductions and the shipped examples all do it.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import traceback
@@ -14,8 +15,9 @@ from typing import Any
 import torch
 
 from irvae_core.config import RunConfig
-from irvae_core.store.runs import Run
+from irvae_core.store.runs import Run, open_run
 from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer
 from irvae_core.train.loop import Cancelled, TrainingFailed, TrainingLoop
 from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.trainer import Trainer
@@ -38,11 +40,31 @@ def failure_reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
 
 
+@dataclasses.dataclass(frozen=True)
+class FlattenJob:
+    """A sweep job that trains a flattening module on a finished base run (``base``, its folder) into a run
+    folder made by ``new_flattened_run``; engines run it like a training config (``to_dict`` is what travels)."""
+
+    base: str
+    fcfg: FlattenConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"flatten_of": self.base, "flatten": dataclasses.asdict(self.fcfg)}
+
+
+def _trainer(cfg: dict[str, Any], run: Run, callback: ProgressCallback | None,
+             cancel: threading.Event | None) -> TrainingLoop:
+    if "flatten_of" in cfg:  # a FlattenJob
+        return FlatteningTrainer(open_run(cfg["flatten_of"]), run, FlattenConfig(**cfg["flatten"]).validated(),
+                                 callback=callback, cancel=cancel)
+    return Trainer(RunConfig.from_dict(cfg), run, callback=callback, cancel=cancel)
+
+
 def train_sweep_run(cfg: dict[str, Any], run_path: str, threads: int | None = None,
                     callback: ProgressCallback | None = None, cancel: threading.Event | None = None,
                     evaluate: bool = True) -> dict[str, Any]:
-    """One run of a sweep, on any engine: train the folder ``run_path`` from ``cfg`` (a dict) and evaluate it;
-    its final status, with ``run``.
+    """One run of a sweep, on any engine: train the folder ``run_path`` from ``cfg`` (a run config's dict, or a
+    ``FlattenJob``'s) and evaluate it; its final status, with ``run``.
 
     Every error ends as a failed run whose status holds the reason (a failing run never stops the others);
     only a cancel is raised (``Cancelled``), after marking the run cancelled. ``threads`` sets torch's intra-op
@@ -57,8 +79,7 @@ def train_sweep_run(cfg: dict[str, Any], run_path: str, threads: int | None = No
     if threads:
         torch.set_num_threads(int(threads))
     try:
-        train_and_evaluate(Trainer(RunConfig.from_dict(cfg), run, callback=callback, cancel=cancel),
-                           evaluate=evaluate)
+        train_and_evaluate(_trainer(cfg, run, callback, cancel), evaluate=evaluate)
     except TrainingFailed:
         pass  # the Trainer wrote the failed status and its reason
     except (Cancelled, KeyboardInterrupt):  # Ray cancels a running task with KeyboardInterrupt

@@ -5,13 +5,14 @@ config is reused), flattening jobs reused by the request they answer (``FINGERPR
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from irvae_core.config import CONFIG_VERSION, RunConfig
 from irvae_core.experiments.reproduce.plan import Job
-from irvae_core.experiments.runner import train_and_evaluate
+from irvae_core.experiments.runner import FlattenJob, train_and_evaluate
 from irvae_core.experiments.sweep import plan_sweep, run_sweep, same_config
 from irvae_core.store.files import atomic_write_json, read_json
 from irvae_core.store.runs import Run, list_runs
@@ -84,6 +85,25 @@ def _flatten_job(job: Job, base: Run, runs_dir: Path, callback: ProgressCallback
     return run
 
 
+def _flatten_on(engine: Any, jobs: list[Job], runs_dir: Path) -> None:
+    """Every flattening job whose base run finished and whose request no finished run answers, on the engine at
+    once; each that finishes gets its FINGERPRINT (the loop of ``run_configs`` then reuses it)."""
+    bases = {j.key: next((r for r in list_runs(runs_dir) if same_config(_job_config(j), r)
+                          and r.status().get("state") == "done" and r.evaluation() is not None), None)
+             for j in jobs if j.cfg is not None}
+    todo = []
+    for job in jobs:
+        base = bases.get(job.flatten_of) if job.flatten_of else None
+        if base is not None and find_flattened(runs_dir, _flatten_request(job, base)) is None:
+            run, fcfg = new_flattened_run(base, job.fcfg, runs_dir)
+            todo.append((FlattenJob(str(base.path), fcfg), run, _flatten_request(job, base)))
+    if todo:
+        engine.run([(fj, run) for fj, run, _ in todo], lambda event: None, threading.Event())
+    for _, run, request in todo:
+        if run.status().get("state") == "done" and run.evaluation() is not None:
+            atomic_write_json(run.file(FINGERPRINT), request)
+
+
 def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str], ProgressCallback] | None = None,
                 log: Callable[[str], None] | None = None, train: bool = True, engine: Any = None) -> dict[str, Run]:
     """Train (or reuse) every job's run under runs_dir, in order, each evaluated; {key: run}.
@@ -95,12 +115,13 @@ def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str],
     ``progress(description)`` gives a Trainer callback per run.
 
     ``engine`` (``engines.make_engine``, e.g. Ray): the training jobs are first run on it, all at once
-    (``sweep.run_sweep``, finished ones reused); the flattening jobs, which need their base, then run here.
+    (``sweep.run_sweep``, finished ones reused), then the flattening jobs whose base finished, all at once.
     """
     runs_dir, done = Path(runs_dir), {}
     if engine is not None and train:
         run_sweep([_job_config(j) for j in jobs if j.cfg is not None], runs_dir, engine)
-        train_here = {j.key: False for j in jobs if j.cfg is not None}  # what failed there is reported, not redone
+        _flatten_on(engine, jobs, runs_dir)
+        train_here = {j.key: False for j in jobs}  # what failed there is reported, not redone
     else:
         train_here = {}
     for i, job in enumerate(jobs, 1):
@@ -116,7 +137,7 @@ def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str],
             continue
         callback = progress(head) if progress and train else None
         run = (_train_job(job, runs_dir, callback, train_here.get(job.key, train), say) if job.cfg is not None
-               else _flatten_job(job, base, runs_dir, callback, train, say))
+               else _flatten_job(job, base, runs_dir, callback, train_here.get(job.key, train), say))
         if run is not None:
             done[job.key] = run
     return done
