@@ -19,6 +19,7 @@ from irvae_core.experiments.reproduce.verdicts import (
     every,
     is_collapsed,
     less,
+    lower_paired,
     majority,
 )
 
@@ -142,3 +143,24 @@ def test_cmu_trial_split_plan_sets_the_loader_option_and_its_own_folder(tmp_path
     assert p.jobs[0].cfg.data.options["split"] == "trials" and folder_name(p) == "cmu-tradeoff-trials"
     frames = plan("cmu-tradeoff", "quick", str(tmp_path), seeds=1)
     assert "split" not in frames.jobs[0].cfg.data.options and folder_name(frames) == "cmu-tradeoff"
+
+
+def test_the_flattening_claim_pairs_each_flattened_run_with_its_own_base():
+    # the base runs differ a lot between seeds (VoR 1, 2, 3); flattening lowers each by 0.1 +- 0.02
+    assert lower_paired([0.9, 1.88, 2.91], [1.0, 2.0, 3.0]) == HOLDS
+    assert lower_paired([1.1, 2.12, 3.09], [1.0, 2.0, 3.0]) == FAILS
+    assert lower_paired([0.9, 2.1, 2.95], [1.0, 2.0, 3.0]) == UNDECIDED  # down, up, down: within the spread
+    assert lower_paired([0.9], [1.0]) == UNDECIDED  # one pair: no spread
+    rows = []
+    for seed, (vor, mcn) in enumerate([(1.0, 2.0), (2.0, 3.0), (3.0, 4.0)]):
+        rows.append({"method": "IRVAE", "alpha": 10.0, "seed": seed, "mse": 1.0, "vor": vor, "mcn": mcn,
+                     "run": f"ir-{seed}", "key": "irvae-a10"})
+        rows.append({"method": "IRVAE+FM", "alpha": 10.0, "seed": seed, "mse": 1.0, "vor": vor - 0.1 - 0.01 * seed,
+                     "mcn": mcn - 0.05, "run": f"fm-{seed}", "key": "irvae-a10-fm"})
+    points = aggregate(rows)
+    fm = tradeoff_claims(points, rows)[1]
+    assert fm["verdict"] == HOLDS and fm["count"] == "1 of 1 IRVAE alphas hold, 0 do not, 0 undecided"
+    # the same points unpaired: 1.89 +- 1 against 2 +- 1 is within the spread
+    assert tradeoff_claims(points)[1]["verdict"] == UNDECIDED
+    rows[-1]["mcn"] = 4.5  # one seed's MCN rose: no longer lower in every pair beyond the spread
+    assert tradeoff_claims(aggregate(rows), rows)[1]["verdict"] == UNDECIDED

@@ -77,6 +77,18 @@ def less(a: dict[str, Any], b: dict[str, Any], q: str, scale_b: float = 1.0) -> 
     return HOLDS if gap > spread else FAILS if -gap > spread else UNDECIDED
 
 
+def lower_paired(after: Sequence[float], before: Sequence[float]) -> str:
+    """Is ``after`` lower than ``before``, seed by seed (pairs of one run and the run made from it, as a flattened
+    run and its base)? The paired differences' mean against their standard deviation: below it by more than the
+    std holds, above by more does not hold, else (or with fewer than two pairs) undecided. Unlike ``less``, the
+    seed-to-seed spread of the base runs themselves does not enter: each pair shares its base."""
+    diffs = [a - b for a, b in zip(after, before) if a is not None and b is not None]
+    if len(diffs) < 2 or any(not math.isfinite(d) for d in diffs):
+        return UNDECIDED
+    mean, std = statistics.fmean(diffs), statistics.stdev(diffs)
+    return HOLDS if -mean > std else FAILS if mean > std else UNDECIDED
+
+
 def below_value(a: dict[str, Any], q: str, bound: float) -> str:
     """Is point a's ``q`` at most ``bound``: mean + std <= bound holds, mean - std > bound does not."""
     if a.get("n", 0) < 2 or a.get(q) is None:
