@@ -197,6 +197,8 @@ def test_celeba_retrieval_tiny_tables_p_at_k_beside_table_1(tmp_path):
     for r in rows[::2]:
         assert all(0 <= float(c) <= 100 for c in r[1:])
     assert_png(tmp_path / "celeba-retrieval" / "retrieval.png")
+    md = (tmp_path / "celeba-retrieval" / "results.md").read_text()
+    assert "Reconstruction and geometry of the same runs" in md and "| FMVAE | 1 | " in md  # MSE beside P@K
 
 
 def test_full_and_quick_modes_use_the_presets_settings():

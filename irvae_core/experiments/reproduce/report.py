@@ -243,6 +243,7 @@ def report_retrieval(p: Plan, points: list[dict[str, Any]], rows: list[dict[str,
         if paper.table1_row(method):
             table.append([f"{method} (paper)", *paper.table1_row(method)])
     lines = _table(["method", *(f"SAR {k}" for k in RETRIEVAL_KS), *(f"DAR {k}" for k in RETRIEVAL_KS)], table)
+    lines += ["", "Reconstruction and geometry of the same runs (test split):", ""] + points_table(points)
     claims = []
     for col, name in ((1, "SAR P@5"), (5, "DAR P@5")):
         vae, ir = (_retrieval_point(per_method.get(m), col) for m in ("VAE", "IRVAE"))
