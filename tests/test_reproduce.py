@@ -123,7 +123,9 @@ def test_the_tradeoff_page_shows_a_finished_reproduction(tiny_tradeoff, tmp_path
     claims = [m.value for m in at.markdown if "IRVAE's points lie below" in m.value]
     assert claims and claim_lines(result)[0] in claims[0]
     latest = list_reproductions(out)[0]  # the resume test above may have retrained a run
-    assert at.dataframe[0].value["run"].tolist() == [r["run"] for r in latest["rows"]]
+    table = at.dataframe[0].value  # one row per point: mean ± std over seeds
+    assert table["key"].tolist() == [p["key"] for p in latest["points"]]
+    assert table["mse"].tolist() == pytest.approx([p["mse"] for p in latest["points"]])
     assert [r["key"] for r in latest["rows"]] == [r["key"] for r in result["rows"]]
 
 
