@@ -126,14 +126,18 @@ def tradeoff_claims(points: list[dict[str, Any]], rows: list[dict[str, Any]] | N
     return claims
 
 
+def _seed_pairs(fm: dict[str, Any], rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """Each flattened run of point ``fm`` with its own base run (same alpha and seed; None where it is missing)."""
+    by = {(r["method"], r["alpha"], r["seed"]): r for r in rows}
+    return [(by[("IRVAE+FM", fm["alpha"], s)], by.get(("IRVAE", fm["alpha"], s))) for s in fm["seeds"]]
+
+
 def _lower_than_base(fm: dict[str, Any], base: dict[str, Any], rows: list[dict[str, Any]] | None) -> list[str]:
     """VoR and MCN of the flattened runs against their own base runs: paired by seed when the runs are known
     (``lower_paired``), else the points' means against their spreads (``less``)."""
     if rows is None:
         return [less(fm, base, "vor"), less(fm, base, "mcn")]
-    by = {(r["method"], r["alpha"], r["seed"]): r for r in rows}
-    pairs = [(by[("IRVAE+FM", fm["alpha"], s)], by.get(("IRVAE", fm["alpha"], s))) for s in fm["seeds"]]
-    pairs = [(f, b) for f, b in pairs if b is not None]
+    pairs = [(f, b) for f, b in _seed_pairs(fm, rows) if b is not None]
     return [lower_paired([f[q] for f, _ in pairs], [b[q] for _, b in pairs]) for q in ("vor", "mcn")]
 
 
@@ -141,9 +145,7 @@ def _mse_unchanged(fm: dict[str, Any], base: dict[str, Any], rows: list[dict[str
     """Each flattened run's test MSE within 0.1% of its own base run's (same seed), or the means' when no rows."""
     if rows is None:
         return abs(fm["mse"] - base["mse"]) <= 1e-6 + 1e-3 * base["mse"]
-    by = {(r["method"], r["alpha"], r["seed"]): r for r in rows}
-    pairs = [(by[("IRVAE+FM", fm["alpha"], s)], by.get(("IRVAE", fm["alpha"], s))) for s in fm["seeds"]]
-    return all(b is not None and abs(f["mse"] - b["mse"]) <= 1e-6 + 1e-3 * b["mse"] for f, b in pairs)
+    return all(b is not None and abs(f["mse"] - b["mse"]) <= 1e-6 + 1e-3 * b["mse"] for f, b in _seed_pairs(fm, rows))
 
 
 def report_tradeoff(p: Plan, points: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path

@@ -49,7 +49,7 @@ def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, trai
     """The finished, evaluated run of a training job: reused, or trained by the one sweep (``sweep.run_sweep``)."""
     cfg = _job_config(job)
     if not train:
-        found = next((r for r in list_runs(runs_dir) if same_config(cfg, r) and r.evaluation() is not None), None)
+        found = _finished(cfg, runs_dir)
         say("reusing finished run " + str(found.path) if found else "not finished yet")
         return found
     plan = plan_sweep([cfg], runs_dir)
@@ -60,6 +60,11 @@ def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, trai
         say(f"failed ({row.get('error')})")
         return None
     return plan[0].run
+
+
+def _finished(cfg: RunConfig, runs_dir: Path) -> Run | None:
+    """A finished, evaluated training run of exactly ``cfg`` under runs_dir (``sweep.same_config``), else None."""
+    return next((r for r in list_runs(runs_dir) if same_config(cfg, r) and r.evaluation() is not None), None)
 
 
 def _job_config(job: Job) -> RunConfig:
@@ -88,15 +93,14 @@ def _flatten_job(job: Job, base: Run, runs_dir: Path, callback: ProgressCallback
 def _flatten_on(engine: Any, jobs: list[Job], runs_dir: Path) -> None:
     """Every flattening job whose base run finished and whose request no finished run answers, on the engine at
     once; each that finishes gets its FINGERPRINT (the loop of ``run_configs`` then reuses it)."""
-    bases = {j.key: next((r for r in list_runs(runs_dir) if same_config(_job_config(j), r)
-                          and r.status().get("state") == "done" and r.evaluation() is not None), None)
-             for j in jobs if j.cfg is not None}
+    bases = {j.key: _finished(_job_config(j), runs_dir) for j in jobs if j.cfg is not None}
     todo = []
     for job in jobs:
         base = bases.get(job.flatten_of) if job.flatten_of else None
-        if base is not None and find_flattened(runs_dir, _flatten_request(job, base)) is None:
+        request = _flatten_request(job, base) if base is not None else None
+        if request is not None and find_flattened(runs_dir, request) is None:
             run, fcfg = new_flattened_run(base, job.fcfg, runs_dir)
-            todo.append((FlattenJob(str(base.path), fcfg), run, _flatten_request(job, base)))
+            todo.append((FlattenJob(str(base.path), fcfg), run, request))
     if todo:
         engine.run([(fj, run) for fj, run, _ in todo], lambda event: None, threading.Event())
     for _, run, request in todo:
