@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors
@@ -10,6 +11,7 @@ from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import checkpoint_mtime, run_row
 from irvae_core.views.interpolation import (
+    certification,
     class_members,
     example_geodesic,
     example_modulation,
@@ -121,14 +123,17 @@ with friendly_errors("Could not walk through this run"):
         col.markdown(f"**{info[path]['method']}** · {info[path]['run']}")
         if data.is_image:
             col.image(viz.image_strip(geo.straight.decoded, data.value_range), caption="straight line, decoded")
-            col.image(viz.image_strip(geo.decoded, data.value_range), caption="geodesic, decoded")
+            col.image(viz.image_strip(geo.decoded, data.value_range, frames=len(geo.straight.path)),
+                      caption="geodesic, decoded")
         else:
             col.plotly_chart(viz.vector_path_figure(geo.straight.decoded, "straight line, decoded"), key=f"s-{path}")
-            col.plotly_chart(viz.vector_path_figure(geo.decoded, "geodesic, decoded"), key=f"g-{path}")
+            frames = np.linspace(0, len(geo.decoded) - 1, len(geo.straight.path)).round().astype(int)
+            col.plotly_chart(viz.vector_path_figure(geo.decoded[frames], "geodesic, decoded"), key=f"g-{path}")
         col.plotly_chart(viz.speed_figure(geo.straight.speeds, geo.speeds), key=f"speed-{path}")
         col.caption(f"Length: straight line {geo.straight.length:.3g}, geodesic {geo.length:.3g}, ratio "
                     f"{geo.length_ratio:.3f} (1 = the straight line is the shortest path). Speed max/min: straight "
-                    f"line {geo.straight.speed_ratio:.2f}, geodesic {geo.speed_ratio:.2f} (1 = even speed).")
+                    f"line {geo.straight.speed_ratio:.2f}, geodesic {geo.speed_ratio:.2f} (1 = even speed). "
+                    + certification(geo))
 
     st.subheader("Axis modulation")
     big = max(info[p]["latent"] or 2 for p in choice)

@@ -80,7 +80,7 @@ def test_two_runs_show_both_strips_paths_and_speeds_for_two_chosen_examples(two_
         expected = example_geodesic(model, data, a, b, 16)
         assert any(f"ratio {expected.length_ratio:.3f}" in c.value and f"geodesic {expected.length:.3g}" in c.value
                    for c in at.caption)
-    speeds = [f for f in figures(at) if f["layout"].get("yaxis", {}).get("title", {}).get("text") == "‖Δx‖"]
+    speeds = [f for f in figures(at) if f["layout"].get("yaxis", {}).get("title", {}).get("text") == "‖Δx‖ / Δt"]
     assert len(speeds) == 2 and all([t["name"] for t in f["data"]] == ["straight line", "geodesic"] for f in speeds)
     assert sum(c.startswith("columns: -2σ, -1σ, +0σ, +1σ, +2σ") for c in captions(at)) == 2  # axis modulation
 

@@ -7,7 +7,16 @@ import torch
 from torch import nn
 
 from irvae_core.data import load_dataset
-from irvae_core.geometry.curves import axis_modulation, code_spread, decode_path, geodesic, interpolate, straight_line
+from irvae_core.geometry.curves import (
+    axis_modulation,
+    code_spread,
+    decode_path,
+    fine_points,
+    geodesic,
+    geodesics,
+    interpolate,
+    straight_line,
+)
 from irvae_core.store.checkpoints import build_model
 from irvae_core.train.resolve import resolve_config
 from irvae_core.views.interpolation import example_geodesic, example_modulation
@@ -84,7 +93,10 @@ def test_polar_geodesic_is_the_chord_shorter_than_the_straight_arc():
     geo = geodesic(polar, z0, z1, 16)
     chord = 2 * math.sin(1.0)  # closed form: the flat metric's geodesic is the Cartesian segment
     assert geo.length == pytest.approx(chord, rel=0.02)
-    assert geo.straight.length == pytest.approx(15 * 2 * math.sin(1 / 15))  # 15 chords of the arc
+    assert geo.straight.discrete_length == pytest.approx(15 * 2 * math.sin(1 / 15))  # 15 chords of the arc ...
+    pieces = fine_points(16) - 1  # ... and its certified length: the arc, measured at the fine resampling
+    assert geo.straight.length == pytest.approx(pieces * 2 * math.sin(1 / pieces)) and geo.straight.certified
+    assert geo.certified and geo.length == pytest.approx(geo.discrete_length, rel=0.01)
     assert geo.length < geo.straight.length and geo.length_ratio > 1.15
     assert geo.decoded.shape == (16, 1, 4, 4) and geo.speed_ratio == pytest.approx(1.0, abs=1e-3)
     assert torch.equal(geo.path[0], z0) and torch.equal(geo.path[-1], z1)
@@ -109,9 +121,74 @@ def test_the_geodesics_energy_is_never_above_the_straight_lines(seed, act):
     z = torch.randn(2, 2, generator=torch.Generator().manual_seed(seed), dtype=D64) * 2
     for kwargs in ({}, {"max_iter": 1, "check_every": 1}):
         geo = geodesic(decoder, z[0], z[1], 16, **kwargs)
-        assert geo.energy <= geo.straight.energy
+        assert geo.length <= geo.straight.length  # certified lengths: never a longer curve than the straight one
+        if len(geo.path) == 16:  # not refined: the same discretisation as the straight line's
+            assert geo.energy <= geo.straight.energy
         assert geo.energy == pytest.approx(decode_path(decoder, geo.path).energy, rel=1e-12)
-        assert math.sqrt(15 * geo.energy) >= geo.length - 1e-9  # Cauchy-Schwarz: L^2 <= (n - 1) E
+        assert math.sqrt((len(geo.path) - 1) * geo.energy) >= geo.discrete_length - 1e-9  # Cauchy-Schwarz
+        assert geo.length >= geo.discrete_length - 1e-12  # a finer polyline is never shorter
+
+
+def bump(z: torch.Tensor, height: float = 5.0, width: float = 0.05) -> torch.Tensor:
+    """The plane with a narrow tall bump at the origin: far from it the identity (metric I), near it steep."""
+    return torch.cat([z, height * torch.exp(-(z.pow(2).sum(1, keepdim=True)) / width**2)], 1)
+
+
+def fine_length(decoder, path: torch.Tensor, pieces: int = 64) -> float:
+    """The decoded length of a latent polyline cut into ``pieces`` per segment: an independent measurement."""
+    t = torch.arange(pieces, dtype=path.dtype)[:, None] / pieces
+    pts = torch.cat([(path[:-1, None] + t * (path[1:] - path[:-1])[:, None]).reshape(-1, path.shape[1]), path[-1:]])
+    out = decoder(pts)
+    return float((out[1:] - out[:-1]).norm(dim=1).sum())
+
+
+def test_a_coarse_straight_line_across_a_narrow_bump_is_measured_at_the_points_it_needs():
+    z0, z1 = t64(-1.0, 0.0), t64(1.0, 0.0)
+    line = interpolate(bump, z0, z1, 16)  # 16 points step over the bump (width 0.05, steps 0.13)
+    exact = fine_length(bump, torch.stack([z0, z1]), 200_000)  # the integral of sqrt(1 + h'(x)^2): up and down
+    assert 11 < exact < 12 and line.discrete_length < 5  # what the 16 points see ...
+    assert line.length == pytest.approx(exact, rel=0.01) and line.certified  # ... and the curve's length
+    assert line.points_needed > 16 and len(line.path) == 16 and len(line.speeds) == 15
+    arc = interpolate(polar, t64(1.0, 0.0), t64(1.0, 5.0), 4)  # chords of an arc of length 5: 4.44, 4.86, 4.96
+    assert arc.points_needed == 13 and arc.certified and arc.length == pytest.approx(5.0, rel=1e-3)
+
+
+def test_a_geodesic_on_a_curved_decoder_reports_the_length_of_its_own_curve():
+    z0, z1 = t64(-1.0, 0.01), t64(1.0, -0.01)
+    exact = fine_length(bump, torch.stack([z0, z1]), 200_000)
+    for n in (4, 16):
+        geo = geodesic(bump, z0, z1, n)
+        assert geo.certified and geo.length == pytest.approx(fine_length(bump, geo.path), rel=0.01)
+        assert geo.discrete_length >= 0.99 * geo.length
+        assert 2.0 <= geo.length < 2.3  # around the bump, not over it (12)
+        assert geo.straight.length == pytest.approx(exact, rel=0.01) and geo.length_ratio > 5
+    coarse = decode_path(bump, straight_line(z0, z1, 16))
+    assert not coarse.certified and coarse.length == pytest.approx(exact, rel=0.05)
+
+
+def test_batched_geodesics_match_one_call_per_pair():
+    decoder = mlp(3, nn.Tanh())
+    g = torch.Generator().manual_seed(5)
+    z0, z1 = torch.randn(4, 2, generator=g, dtype=D64) * 2, torch.randn(4, 2, generator=g, dtype=D64) * 2
+    batch = geodesics(decoder, z0, z1, 12)
+    one = [geodesic(decoder, a, b, 12) for a, b in zip(z0, z1)]
+    assert batch.lengths.shape == (4,) and bool(batch.certified.all())
+    assert torch.allclose(batch.lengths, torch.tensor([o.length for o in one], dtype=D64), rtol=5e-3)
+    assert torch.allclose(batch.straight_lengths, torch.tensor([o.straight.length for o in one], dtype=D64))
+    assert batch.n_points.tolist() == [len(o.path) for o in one]
+    assert bool((batch.length_ratios >= 1).all())
+    for path, a, b in zip(batch.paths, z0, z1):
+        assert torch.equal(path[0], a) and torch.equal(path[-1], b)
+
+
+def test_batched_geodesics_say_which_pair_is_wrong():
+    z = torch.zeros(3, 2, dtype=D64)
+    z1 = torch.ones(3, 2, dtype=D64)
+    z1[1] = 0
+    with pytest.raises(ValueError, match=r"the two latent points are the same \(pair 1\)"):
+        geodesics(polar, z, z1, 8)
+    with pytest.raises(ValueError, match="must both have shape"):
+        geodesics(polar, z, z1[:2], 8)
 
 
 def test_a_decoder_that_fails_off_the_line_still_gives_a_path_no_worse_than_the_straight_one():

@@ -1,6 +1,7 @@
 """The Interpolation page's figures as data: image strips and grids, paths on the latent plot, speeds, vectors."""
 
 import numpy as np
+import pytest
 import torch
 
 from irvae_core.views.latent import build_view
@@ -58,7 +59,9 @@ def test_paths_are_drawn_on_their_own_panel_and_are_not_taken_for_test_points():
 def test_speed_figure_and_vector_paths():
     fig = speed_figure(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([2.0, 2.0, 2.0]))
     assert [t.name for t in fig.data] == ["straight line", "geodesic"]
-    assert list(fig.data[0].y) == [1.0, 2.0, 3.0] and list(fig.data[0].x) == [1, 2, 3]
+    # three steps of t = 1/3 each: drawn at their middles with speed ||dx|| / dt; the area under each is its length
+    assert list(fig.data[0].y) == [3.0, 6.0, 9.0] and fig.data[0].x == pytest.approx([1 / 6, 1 / 2, 5 / 6])
+    assert float(np.sum(fig.data[1].y) / len(fig.data[1].y)) == pytest.approx(6.0)
     paths = vector_path_figure(torch.arange(12.0).reshape(4, 3), "decoded")
     assert len(paths.data) == 4 and list(paths.data[3].y) == [9.0, 10.0, 11.0]
     assert paths.data[0].line.color != paths.data[-1].line.color and paths.layout.title.text == "decoded"

@@ -14,6 +14,7 @@ from torch.utils.data import Subset
 
 from irvae_core.data import DATASETS, DatasetSplits
 from irvae_core.geometry.curves import (
+    LENGTH_TOLERANCE,
     Geodesic,
     GeodesicProgress,
     ModulationGrid,
@@ -78,6 +79,18 @@ def example_geodesic(model, data: DatasetSplits, i: int, j: int, n_points: int =
     if torch.equal(z[0], z[1]):
         raise ValueError(f"test examples #{i} and #{j} have the same latent code: there is no path between them")
     return geodesic(model.decode, z[0], z[1], n_points, progress=progress)
+
+
+def certification(geo: Geodesic) -> str:
+    """One sentence on how the lengths were measured: points needed, certified or not (``geodesic``'s tolerance)."""
+    asked = len(geo.straight.path)
+    parts = []
+    for name, curve in (("geodesic", geo), ("straight line", geo.straight)):
+        where = f"{curve.points_needed} points" + (f" ({asked} asked)" if curve.points_needed != asked else "")
+        parts.append(f"the {name}'s at {where}" + ("" if curve.certified else ", NOT certified: the decoder "
+                                                    "stretches too much between points even there"))
+    return (f"Lengths are of each curve decoded at a fine resampling, certified when its {LENGTH_TOLERANCE:.0%}-"
+            "agreement with the discrete length held: " + "; ".join(parts) + ".")
 
 
 def training_codes(model, data: DatasetSplits, max_points: int = TRAINING_CODES, seed: int = 0) -> torch.Tensor:

@@ -36,8 +36,10 @@ def image_grid(decoded, value_range: tuple[float, float] = (0.0, 1.0), pad: int 
     return out[..., 0] if c == 1 else out
 
 
-def image_strip(decoded, value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
-    """A decoded path of images (n, C, H, W) side by side, start on the left."""
+def image_strip(decoded, value_range: tuple[float, float] = (0.0, 1.0), frames: int | None = None) -> np.ndarray:
+    """A decoded path of images (n, C, H, W) side by side, start on the left; ``frames`` evenly spaced ones if given."""
+    if frames is not None and len(decoded) > frames:
+        decoded = decoded[np.linspace(0, len(decoded) - 1, frames).round().astype(int)]
     return image_grid(decoded, value_range)
 
 
@@ -54,15 +56,20 @@ def vector_path_figure(decoded, title: str = "") -> go.Figure:
 
 
 def speed_figure(straight_speeds, geodesic_speeds, title: str = "") -> go.Figure:
-    """Data-space speed ||Δx|| of each step along the straight line and the geodesic (flat = constant speed)."""
+    """Data-space speed along the straight line and the geodesic (flat = constant speed).
+
+    Each step k of n - 1 is drawn at its middle t = (k + 1/2) / (n - 1) with speed ||Δx|| / Δt, so curves
+    measured at different numbers of points (a refined geodesic) share one axis; the area under each is its length.
+    """
     fig = go.Figure()
     for name, speeds in (("straight line", straight_speeds), ("geodesic", geodesic_speeds)):
         s = np.asarray(speeds, dtype=np.float64)
-        fig.add_trace(go.Scatter(x=np.arange(1, len(s) + 1), y=s, mode="lines+markers", name=name,
+        fig.add_trace(go.Scatter(x=(np.arange(len(s)) + 0.5) / len(s), y=s * len(s), mode="lines+markers", name=name,
                                  line={"color": PATH_COLORS["straight" if name == "straight line" else "geodesic"],
                                        "dash": "dash" if name == "straight line" else "solid"}))
     fig.update_layout(height=220, margin={"l": 40, "r": 10, "t": 30 if title else 10, "b": 30},
-                      title={"text": title} if title else None, xaxis_title="step", yaxis_title="‖Δx‖",
+                      title={"text": title} if title else None, xaxis_title="t (start 0, end 1)",
+                      yaxis_title="‖Δx‖ / Δt",
                       yaxis={"rangemode": "tozero"}, legend={"orientation": "h", "y": 1.15})
     return fig
 
