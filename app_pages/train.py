@@ -24,7 +24,8 @@ from irvae_core.train.flattening import FlattenConfig
 from irvae_core.train.resolve import resolve_config
 
 REG_LABELS = {"none": "none (plain model)", "ir": "ir: relaxed distortion (IRVAE)",
-              "fmvae": "fmvae: flatness (FMVAE)", "iso": "iso: strict isometry"}
+              "fmvae": "fmvae: flatness (FMVAE)", "iso": "iso: strict isometry",
+              "geomae": "geomae: even volume, Var log det G (Geometric AE)"}
 
 
 def parse_widths(text: str) -> list[int]:

@@ -92,10 +92,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
                         "(the encoder trained on the attributes; needs an attribute data set and --reg none)")
     p.add_argument("--reg", choices=REG_KINDS + tuple(DEPRECATED_REG_KINDS), metavar="{" + ",".join(REG_KINDS) + "}",
                    help="geometric regularizer: none, ir (relaxed distortion, IRVAE), fmvae (FMVAE's flatness "
-                        "term), iso (strict isometry to k I); default none")
+                        "term), iso (strict isometry to k I), geomae (the Geometric Autoencoder's Var log det G "
+                        "on the batch's codes, Nazari et al. 2023: exact metric, no mixup); default none")
     p.add_argument("--alpha", type=float,
                    help="regularization weight in the paper's units (for ir: on the official code's "
-                        "E[Tr G^2]/E[Tr G]^2), so the paper's values copy over; defaults by model family: "
+                        "E[Tr G^2]/E[Tr G]^2; for geomae: Nazari et al.'s lambda on Var log det G), so the "
+                        "paper's values copy over; defaults by model family: "
                         f"{alphas} (ir: at m = 2, times (m/2)^2 at latent size m); a --preset with --paper "
                         "uses the paper's alpha")
     p.add_argument("--latent-dim", type=int, help="latent size m (default 2)")
@@ -313,7 +315,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     if bool(a.dataset) != bool(a.data_root) and a.data_root:
         raise UsageError("--data-root goes with --dataset")
     result = evaluate_run(a.run_dir, dataset=a.dataset, data_root=a.data_root, split=a.split,
-                          max_points=a.max_points, device=a.device)
+                          max_points=a.max_points, device=a.device, distances=a.distances)
     if a.json:
         print(json.dumps(result, indent=2))
     else:
@@ -327,6 +329,16 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                     if singular else "")
             print(f"  {label} VoR {geo['vor']:.4g}  MCN {geo['mcn']:.4g}  "
                   f"cond {geo['cond_mean']:.4g} +- {geo['cond_std']:.4g}{note}")
+        d = result.get("distances")
+        if d:
+            man = d["manifold"]
+            print(f"  geodesic agreement: Spearman {d['geo_spearman']:.3f}  Pearson {d['geo_pearson']:.3f}  "
+                  f"ratio CV {d['geo_ratio_cv']:.3f}  ({d['geo_certified']}/{d['geo_pairs']} lengths certified)")
+            for label, sc in (("vs inputs:   ", d), ("vs decodings:", man)):
+                print(f"  {label} trustworthiness {sc['trustworthiness']:.3f}  continuity {sc['continuity']:.3f}  "
+                      f"kNN recall {sc['knn_recall']:.3f}  KL_0.1 {sc['kl_0.1']:.4f}  KL_1 {sc['kl_1']:.4f}  "
+                      f"KL_10 {sc['kl_10']:.5f}")
+            print(f"  (distances measured on {d['measured_on']})")
     return 0
 
 
@@ -336,7 +348,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
     cfg = config_from_args(a)
     if cfg.reg.kind == "none":
-        raise UsageError("a sweep varies the regularization weight: give --reg ir, fmvae or iso")
+        raise UsageError("a sweep varies the regularization weight: give --reg ir, fmvae, iso or geomae")
     if a.engine == "local" and (a.cpus_per_run is not None or a.gpus_per_run is not None):
         raise UsageError("--cpus-per-run and --gpus-per-run go with --engine ray")
     engine = make_engine(a.engine, a.address, a.cpus_per_run or 1, a.gpus_per_run or 0, a.threads)
@@ -444,12 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="skip the test-split evaluation (MSE, VoR, MCN into evaluation.json) after training")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="test-split MSE, VoR and MCN of a run")
+    p = sub.add_parser("evaluate", help="test-split MSE, VoR and MCN of a run, and its distortion suite")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--dataset", help="evaluate on another dataset of the same input shape")
     p.add_argument("--data-root", help="folder of that dataset")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
     p.add_argument("--max-points", type=int, help="cap the points used for VoR/MCN")
+    p.add_argument("--distances", action="store_true",
+                   help="add the distortion suite: geodesic agreement, trustworthiness, continuity, kNN recall, "
+                        "KL_sigma (minutes on a curved decoder)")
     p.add_argument("--device", help="where to evaluate: cpu, cuda or mps (default: the device the run trained on, "
                                     "or cpu where that one is not here)")
     p.add_argument("--json", action="store_true", help="print JSON")

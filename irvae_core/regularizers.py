@@ -5,6 +5,7 @@ from irvae_core.geometry.regularizers import (  # noqa: F401
     TRAINING_SUBBATCH,
     Estimator,
     fmvae_distortion,
+    geomae_distortion,
     isometry_distortion,
     jackknife_F,
     metric_with_graph,
@@ -38,4 +39,5 @@ __all__ = [
     "relaxed_distortion",
     "fmvae_distortion",
     "isometry_distortion",
+    "geomae_distortion",
 ]

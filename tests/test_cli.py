@@ -131,7 +131,7 @@ def test_evaluate_on_another_dataset_of_the_same_shape_and_refuse_another_shape(
     (["train", "--reg", "bogus"], "invalid choice"),
     (["evaluate", "/no/such/run"], "run folder /no/such/run does not exist"),
     (["sweep", "--reg", "ir", "--alphas", "1,x"], "comma-separated numbers"),
-    (["sweep", "--alphas", "1,2"], "give --reg ir, fmvae or iso"),
+    (["sweep", "--alphas", "1,2"], "give --reg ir, fmvae, iso or geomae"),
     (["flatten", "/no/such/run"], "does not exist"),
 ])
 def test_bad_usage_exits_2_with_one_sentence(tmp_path, args, message):

@@ -24,7 +24,7 @@ from tests.helpers import official_relaxed_distortion, rolled_sheet, tiny_config
 @pytest.mark.parametrize("model", MODEL_KINDS)
 def test_loss_falls_for_every_model_and_regularizer(tmp_path, model, reg):
     data = tiny_images()
-    alpha = {"none": 0.0, "ir": 4.0, "fmvae": 1.0, "iso": 0.1}[reg] * (1.0 if model == "vae" else 1e-3)
+    alpha = {"none": 0.0, "ir": 4.0, "fmvae": 1.0, "iso": 0.1, "geomae": 1.0}[reg] * (1.0 if model == "vae" else 1e-3)
     cfg = tiny_config(**{"model.kind": model, "reg.kind": reg, "reg.alpha": alpha, "train.epochs": 6})
     records = []
     Trainer(cfg, new_run(tmp_path, cfg), data=data, callback=lambda e: records.append(e)).fit()

@@ -24,7 +24,10 @@ MODEL_KINDS = ("ae", "vae", "dae", "wae")
 SUPERVISED_KINDS = ("br",)  # binary relevance: the retrieval experiment's supervised baseline (trained on labels)
 
 
-REG_KINDS = ("none", "ir", "fmvae", "iso")  # fmvae = FMVAE's flatness term (Chen et al. 2020)
+# fmvae = FMVAE's flatness term (Chen et al. 2020); geomae = the Geometric Autoencoder's determinant loss,
+# Var log det G on the batch's codes (Nazari et al. 2023): exact metric, whole batch, no mixup, so it takes
+# no estimator or sub-batch (``validated`` says so) and ignores eta, h and k.
+REG_KINDS = ("none", "ir", "fmvae", "iso", "geomae")
 
 
 # Old names still accepted, with a deprecation message: "fm" is the paper's flattening module.
@@ -112,8 +115,8 @@ class ModelConfig:
 class RegConfig:
     kind: str = "none"
     alpha: float | None = None  # None = the preset's default for this model and regularizer
-    eta: float = 0.2  # mixup parameter (Section 4.3)
-    estimator: str = "auto"  # auto: the exact metric for latent size <= 4, Hutchinson above
+    eta: float = 0.2  # mixup parameter (Section 4.3); geomae has no mixup and ignores it
+    estimator: str = "auto"  # auto: the exact metric for latent size <= 4, Hutchinson above (geomae: always exact)
     h: str = "square"  # relaxed distortion h(lambda): square (eq. 10), log (exact only) or paper (H_CHOICES)
     k: float = 1.0  # target scale of the strict isometry (reg = iso, Appendix E.6)
     samples: int | str | None = None  # mixup points a step; None: the device's default; "batch": all (WHOLE_BATCH)
@@ -213,6 +216,12 @@ class RunConfig:
             (r.k > 0, f"the isometry scale k must be > 0; got {r.k}"),
             (r.samples in (None, WHOLE_BATCH) or (isinstance(r.samples, int) and r.samples >= 2),
              f"regularizer samples must be an integer >= 2 or '{WHOLE_BATCH}' (the whole batch); got {r.samples!r}"),
+            (r.kind != "geomae" or r.estimator in ("auto", "exact"),
+             f"the geomae regularizer needs log det G, so the exact metric: use estimator auto or exact, "
+             f"not {r.estimator!r}"),
+            (r.kind != "geomae" or r.samples in (None, WHOLE_BATCH),
+             f"the geomae regularizer is a variance over the whole batch's codes (no mixup sub-batch): leave "
+             f"samples unset or '{WHOLE_BATCH}'; got {r.samples!r}"),
             (t.epochs is None or t.epochs >= 1, f"epochs must be >= 1; got {t.epochs}"),
             (t.batch_size >= 2, f"batch size must be >= 2; got {t.batch_size}"),
             (t.lr > 0, f"learning rate must be > 0; got {t.lr}"),

@@ -2,7 +2,9 @@
 
 All functions take a decoder (callable (B, m) -> (B, ...)) and latent codes z (B, m), draw
 the mixup-augmented distribution P_Z from z (Section 4.3) and return a scalar that can be
-added to a loss. They run on whatever device z lives on.
+added to a loss. They run on whatever device z lives on. The one exception is the Geometric
+Autoencoder's term (``geomae_distortion``, Nazari et al. 2023), which its authors evaluate on the
+batch's codes themselves, with the exact metric: no mixup, no probes.
 
 Zero at the optimum, for every draw. Each regularizer is written as a sum of squares of
 per-point terms (``point_terms``), with Hutchinson probes of fixed length (``probe_vectors``):
@@ -326,3 +328,39 @@ def isometry_distortion(
     m = z.shape[1]
     t, r, _ = point_terms(decoder, mixup(z, eta, n, generator), estimator, generator)
     return (r + (t - m * k).pow(2) / m).mean()
+
+
+def geomae_distortion(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
+    """The Geometric Autoencoder's determinant loss Var_z[log det G(z)] over the batch's codes z (B >= 2).
+
+    Nazari, Damrich & Hamprecht, "Geometric Autoencoders - What You See is What You Decode", ICML 2023
+    (https://proceedings.mlr.press/v202/nazari23a.html, arXiv 2306.17638). Read in the official code,
+    https://github.com/phnazari/GeometricAutoencoder at c032280 (src/criterions.py ``DeterminantLoss``,
+    src/diffgeo/manifolds.py ``metric_logdet``, src/diffgeo/metrics.py ``PullbackMetric.metric_matrix``):
+    (a) the points: the batch's latent codes, all of them (the encoder's outputs, caught by a forward
+        hook and not detached, so the gradient reaches the encoder too); no mixup, no sub-sampling.
+        Here: the codes the decoder saw in the step (``LossOutput.z``), whole batch, as given.
+    (b) the value per point: torch.logdet(J^T J), the natural log of det G itself (no factor 1/2; the
+        code's comments call it the log of the generalized Jacobian determinant). Before the commit
+        9bb076e (2023-06-30) it was log10(det G), with dets outside (1e-20, 1e20) set to 1; the
+        published runs' configs (experiments/train_model/best_runs, trained 2023-03-15) date from then.
+    (c) the variance: torch.var's default, the unbiased one, sum (l_i - mean l)^2 / (B - 1).
+    (d) the weight: lam = 0.1 on MNIST (best_runs/MNIST/GeomReg.json; also FashionMNIST and the conv
+        nets), against nn.MSELoss, the per-pixel MSE averaged over batch and pixels of [0, 1] images:
+        loss = MSE + lam * Var(log det G). Our AE family's loss is that MSE, so ``reg.alpha`` is lam as
+        it is (trainer.reg_weight: 1). With log10 (the published runs), 0.1 weighs Var(ln det G) by
+        0.1 / ln(10)^2 = 0.019.
+    The official code's torch.nan_to_num on the log dets discards its result (a no-op), so here too
+    a singular G (log det = -inf) makes the value non-finite, which stops training (the NaN guard).
+
+    >= 0 for every batch, and 0 iff det G is the same at every point: volume is preserved up to one
+    factor, with no constraint on the shape of G (unlike ``relaxed_distortion``, a shear is optimal).
+    Invariant to scaling the decoder (log det s^2 G = log det G + 2m log s) and to every affine change
+    of latent coordinates z = A w + b (log det A^T G A = log det G + 2 log |det A|).
+    G from ``metric_with_graph`` (the one Jacobian routine, graph kept); log det by ``slogdet``.
+    """
+    if z.ndim != 2 or z.shape[0] < 2:
+        raise ValueError(f"the determinant loss is a variance over the batch: z must be (B >= 2, m); "
+                         f"got {tuple(z.shape)}")
+    log_det = torch.linalg.slogdet(metric_with_graph(decoder, z)).logabsdet  # G is SPD: det G = |det G|
+    return log_det.var()  # unbiased (correction 1), torch.var's default as in the official code

@@ -13,7 +13,8 @@ from irvae_core.config import paper_alpha
 from irvae_core.store.files import RunError
 from irvae_core.store.runs import Run
 
-REG_PREFIX = {"none": "", "ir": "IR", "fmvae": "FM", "fm": "FM", "iso": "ISO"}  # "fm": runs from before the rename
+# "fm": runs from before the rename; geomae: GEOMAE (Nazari et al.'s Geometric Autoencoder), GEOMVAE
+REG_PREFIX = {"none": "", "ir": "IR", "fmvae": "FM", "fm": "FM", "iso": "ISO", "geomae": "GEOM"}
 
 
 def method_name(raw_config: dict[str, Any]) -> str:

@@ -5,6 +5,11 @@ as Table 3 does; also under ``encoded``) and on P_Z, the mixup augmentation of t
 data with eta = 0.2 (``augmented``: where Section 5.1 measures VoR and MCN, and what the
 regularizer sees, Section 4.3). P_Z is sampled with a fixed seed at PZ_POINTS points (pairs of
 test codes drawn with replacement), so a rerun gives the same numbers.
+
+Under ``distances``, the distortion suite (``geometry.distances``): geodesic agreement on
+SUITE_PAIRS random pairs of the test codes, neighbourhoods (trustworthiness, continuity, kNN
+recall) and KL_sigma on SUITE_POINTS test points, against the inputs and against their
+decodings; the headline columns are copied to the top level (``DISTANCE_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 import torch
 
 from irvae_core.data import DatasetSplits, load_dataset, load_run_data
+from irvae_core.geometry.distances import distance_suite
 from irvae_core.geometry.metric import condition_numbers, pullback_metric, variance_of_riemannian_metric
 from irvae_core.geometry.regularizers import mixup
 from irvae_core.store.checkpoints import load_model
@@ -34,6 +40,13 @@ GEOMETRY_POINTS_LARGE = 2000
 # a 64x64 conv decoder took 4 minutes for 100,000 points; larger ones get as many P_Z points as encoded ones.
 PZ_POINTS = 100_000
 PZ_MAX_PER_POINT = 4096
+
+# The distortion suite's subsets (fixed seed): geodesics between SUITE_PAIRS random pairs of test codes,
+# neighbourhood and density scores on SUITE_POINTS test points (their cost grows as its square).
+SUITE_PAIRS = 100
+SUITE_POINTS = 1000
+DISTANCE_COLUMNS = ("geo_spearman", "geo_pearson", "geo_ratio_cv", "trustworthiness", "continuity", "knn_recall",
+                    "kl_0.1", "kl_1", "kl_10")
 
 
 def geometry_summary(G: torch.Tensor) -> dict[str, Any]:
@@ -77,8 +90,10 @@ def pz_summary(decode, z: torch.Tensor, n: int, device, seed: int = 0, chunk: in
 
 
 def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: int | None = None,
-                   seed: int = 0, pz_points: int | None = None) -> dict[str, Any]:
-    """MSE on the split, and VoR / MCN / cond mean & std on the encoded latents and on P_Z (``augmented``).
+                   seed: int = 0, pz_points: int | None = None, distances: bool = False,
+                   suite_pairs: int = SUITE_PAIRS, suite_points: int = SUITE_POINTS) -> dict[str, Any]:
+    """MSE on the split, and VoR / MCN / cond mean & std on the encoded latents and on P_Z (``augmented``);
+    with ``distances``, the distortion suite (module docstring).
 
     P_Z gets ``pz_points`` points (default PZ_POINTS for a small Jacobian, else as many as the encoded
     points: PZ_MAX_PER_POINT)."""
@@ -88,6 +103,7 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     model = model.eval()
     device = next(model.parameters()).device
     z, _, mse = encode_split(model, ds, device=device)
+    z_all = z
     g = torch.Generator().manual_seed(seed)
     d = data.x_shape
     per_point = z.shape[1] * int(torch.tensor(d).prod())
@@ -101,12 +117,16 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     result["encoded"] = {k: result[k] for k in ("vor", "mcn", "cond_mean", "cond_std", "singular_points")}
     result["encoded"].update(latent="encoded", points=len(z))
     result["augmented"] = pz_summary(model.decode, z, n_pz, device, seed)
+    if distances and len(z_all) >= 4:
+        suite = distance_suite(model.decode, ds, z_all.to(device), pairs=suite_pairs, points=suite_points, seed=seed)
+        result["distances"] = suite
+        result.update({key: suite[key] for key in DISTANCE_COLUMNS})
     return result
 
 
 def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: str | None = None,
                  split: str = "test", max_points: int | None = None, save: bool = True,
-                 device: str | None = None) -> dict[str, Any]:
+                 device: str | None = None, distances: bool = False) -> dict[str, Any]:
     """Evaluate a run's best model on its own test split (or on another dataset of the same shape),
     on the device the run trained on (``run_device``) unless ``device`` says otherwise."""
     run = run if isinstance(run, Run) else open_run(run)
@@ -121,7 +141,7 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: s
     if tuple(data.x_shape) != expected:
         raise ValueError(f"dataset {data.name!r} has inputs of shape {tuple(data.x_shape)}, but the run "
                          f"was trained on shape {expected}")
-    result = evaluate_model(model, data, split, max_points)
+    result = evaluate_model(model, data, split, max_points, distances=distances)
     result["run"], result["device"] = str(run.path), str(where)
     if save and dataset is None and not run.is_example:  # an example keeps the evaluation it shipped with
         atomic_write_json(run.file("evaluation.json"), result)

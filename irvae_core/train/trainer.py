@@ -5,7 +5,8 @@ The loop itself (``TrainingLoop``) is shared with the flattening module's traine
 
 R is a geometric regularizer of the decoder evaluated at mixup samples of the latent codes
 the decoder saw in the step (Section 4.3): the relaxed distortion (ir), FMVAE's term (fmvae) or
-the strict isometry (iso), weighted so that alpha is in the paper's units (``reg_weight``).
+the strict isometry (iso), weighted so that alpha is in the paper's units (``reg_weight``); or the
+Geometric Autoencoder's Var log det G on those codes themselves (geomae, Nazari et al. 2023; no mixup).
 Runs are deterministic on CPU for a given seed, also across a stop and resume from last.pt
 and beside other jobs in the same process: every random draw of training (the VAE's noise, DAE
 noise, WAE prior samples, mixup, Hutchinson probes) comes from the trainer's own
@@ -26,6 +27,7 @@ from irvae_core.config import SUPERVISED_KINDS, ConfigError, RunConfig
 from irvae_core.data import DatasetSplits, load_run_data
 from irvae_core.geometry.regularizers import (
     fmvae_distortion,
+    geomae_distortion,
     isometry_distortion,
     relaxed_distortion,
     training_defaults,
@@ -53,7 +55,8 @@ def reg_weight(kind: str, alpha: float, latent_dim: int) -> float:
     ir: ``relaxed_distortion`` returns F (eq. 10), the official code E[Tr G^2] / E[Tr G]^2 =
     (F + m) / m^2; so alpha * official = (alpha / m^2) F + alpha / m, a constant apart: the
     loss adds (alpha / m^2) F, with the official gradient at every m. fmvae and iso: their
-    values are the paper's terms (Appendices C, E.6), weighted by alpha itself.
+    values are the paper's terms (Appendices C, E.6), weighted by alpha itself; geomae too (Nazari et
+    al.'s lam on Var log det G).
     """
     return alpha / latent_dim**2 if kind == "ir" else alpha
 
@@ -66,9 +69,12 @@ def regularizer(cfg: RunConfig, decoder: Callable, z: torch.Tensor,
     metric on TRAINING_SUBBATCH mixup points a step, else the whole batch. On a sub-batch, ir and
     fmvae are jackknife-corrected (their plug-in values on n points are off by O(1/n); for ir on a
     trained MNIST decoder -2.4% at n = 10, corrected: within 0.1%, bench/subbatch_bias.py); on the
-    whole batch they are the paper's estimator.
+    whole batch they are the paper's estimator. geomae takes none of these: the exact metric at every
+    code of the batch, as Nazari et al.'s code (``geomae_distortion``; eta, estimator and samples unused).
     """
     r = cfg.reg
+    if r.kind == "geomae":
+        return geomae_distortion(decoder, z)
     est, n = training_defaults(z.shape[1], r.estimator, r.samples, z.device)
     sub = n is not None and n < z.shape[0]
     if r.kind == "ir":
