@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import streamlit as st
 
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors
@@ -127,8 +126,8 @@ with friendly_errors("Could not walk through this run"):
                       caption="geodesic, decoded")
         else:
             col.plotly_chart(viz.vector_path_figure(geo.straight.decoded, "straight line, decoded"), key=f"s-{path}")
-            frames = np.linspace(0, len(geo.decoded) - 1, len(geo.straight.path)).round().astype(int)
-            col.plotly_chart(viz.vector_path_figure(geo.decoded[frames], "geodesic, decoded"), key=f"g-{path}")
+            col.plotly_chart(viz.vector_path_figure(geo.decoded, "geodesic, decoded", frames=len(geo.straight.path)),
+                             key=f"g-{path}")
         col.plotly_chart(viz.speed_figure(geo.straight.speeds, geo.speeds), key=f"speed-{path}")
         col.caption(f"Length: straight line {geo.straight.length:.3g}, geodesic {geo.length:.3g}, ratio "
                     f"{geo.length_ratio:.3f} (1 = the straight line is the shortest path). Speed max/min: straight "

@@ -8,6 +8,7 @@ from irvae_core.views.latent import build_view
 from irvae_core.viz.latent import latent_figure, selected_example
 from irvae_core.viz.paths import (
     add_latent_paths,
+    evenly_spaced,
     image_grid,
     image_strip,
     modulation_figure,
@@ -65,6 +66,12 @@ def test_speed_figure_and_vector_paths():
     paths = vector_path_figure(torch.arange(12.0).reshape(4, 3), "decoded")
     assert len(paths.data) == 4 and list(paths.data[3].y) == [9.0, 10.0, 11.0]
     assert paths.data[0].line.color != paths.data[-1].line.color and paths.layout.title.text == "decoded"
+    # a refined geodesic (31 points) is shown at the 16 frames of the straight line: first and last kept
+    long = torch.arange(31.0)[:, None].repeat(1, 3)
+    shown = vector_path_figure(long, frames=16)
+    assert len(shown.data) == 16 and shown.data[0].y[0] == 0.0 and shown.data[-1].y[0] == 30.0
+    assert [float(r[0]) for r in evenly_spaced(long, 16)] == [float(2 * k) for k in range(16)]
+    assert evenly_spaced(long, 40) is long
 
 
 def test_modulation_figure_has_one_panel_per_direction_and_one_line_per_multiple():

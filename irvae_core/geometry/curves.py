@@ -396,12 +396,15 @@ def interpolate(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n: int = 1
     z0, z1 = _endpoints(z0, z1, n)
     f = flat_decoder(decoder)
     (line,) = _certified_straight(f, z0[None], z1[None], n, tol, max_points)
+    return _shown_straight(decoder, f, z0, z1, n, line)
+
+
+def _shown_straight(decoder: Decoder, f: Decoder, z0: torch.Tensor, z1: torch.Tensor, n: int,
+                    line: _Found) -> DecodedPath:
+    """The straight segment shown at n points, with the certified length of ``line`` (measured at as many as needed)."""
     path = straight_line(z0, z1, n)
-    speeds = _speeds(f, path[None])[0]
-    with torch.no_grad():
-        decoded = decoder(path)
-    return DecodedPath(path=path, decoded=decoded, speeds=speeds, length=line.length, certified=line.certified,
-                       points_needed=len(line.path))
+    speeds = line.speeds if len(line.path) == n else _speeds(f, path[None])[0]
+    return _decoded(decoder, path, _Found(line.path, speeds, line.length, line.certified))
 
 
 @contextmanager
@@ -457,9 +460,7 @@ def geodesic(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n_points: int
         (geo,), (line,), iterations = _geodesics(f, z0[None], z1[None], start[None], max_iter, rtol, check_every,
                                                  progress, tol, max_points)
         found = _decoded(decoder, geo.path, geo)
-        coarse = straight_line(z0, z1, n_points)  # shown at the points asked for, its length the certified one
-        straight = _decoded(decoder, coarse, _Found(line.path, _speeds(f, coarse[None])[0], line.length,
-                                                    line.certified))
+        straight = _shown_straight(decoder, f, z0, z1, n_points, line)
         if progress is not None:
             progress(1.0, found.energy)
     return Geodesic(path=found.path, decoded=found.decoded, speeds=found.speeds, length=found.length,

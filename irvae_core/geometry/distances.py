@@ -208,13 +208,11 @@ def distance_suite(decoder: Decoder, x, z: torch.Tensor, *, pairs: int = 100, po
     xs, zs = _take(x, subset), _flat(zs_t)
     k = min(k, math.ceil(len(subset) / 2) - 1)
     out: dict = {**agreement.as_dict(), "suite_points": len(subset), "k": k, "seed": seed}
-    for name, ref in (("data", xs), ("manifold", fs)):
-        scores = {**neighbourhood_scores(ref, zs, k),
-                  **{kl_key(s): v for s, v in density_kl(ref, zs).items()}}
-        if name == "data":
-            out.update(scores)
-        else:
-            out["manifold"] = scores
+    def scores(ref: np.ndarray) -> dict[str, float]:
+        return {**neighbourhood_scores(ref, zs, k), **{kl_key(s): v for s, v in density_kl(ref, zs).items()}}
+
+    out.update(scores(xs))
+    out["manifold"] = scores(fs)
     out["measured_on"] = (f"geodesics: {len(agreement.latent)} random pairs of the {n} test codes "
                           f"({n_points} points to start, lengths certified); neighbourhoods (k = {k}) and KL: "
                           f"{len(subset)} test points, against the inputs (pixel space) and, under 'manifold', "

@@ -36,15 +36,22 @@ def image_grid(decoded, value_range: tuple[float, float] = (0.0, 1.0), pad: int 
     return out[..., 0] if c == 1 else out
 
 
+def evenly_spaced(decoded, frames: int | None):
+    """``frames`` evenly spaced points of a decoded path, first and last kept (all of it when it is not longer)."""
+    if frames is None or len(decoded) <= frames:
+        return decoded
+    return decoded[np.linspace(0, len(decoded) - 1, frames).round().astype(int)]
+
+
 def image_strip(decoded, value_range: tuple[float, float] = (0.0, 1.0), frames: int | None = None) -> np.ndarray:
     """A decoded path of images (n, C, H, W) side by side, start on the left; ``frames`` evenly spaced ones if given."""
-    if frames is not None and len(decoded) > frames:
-        decoded = decoded[np.linspace(0, len(decoded) - 1, frames).round().astype(int)]
-    return image_grid(decoded, value_range)
+    return image_grid(evenly_spaced(decoded, frames), value_range)
 
 
-def vector_path_figure(decoded, title: str = "") -> go.Figure:
-    """A decoded path of vectors (n, D): one line per point, coloured from the start (blue) to the end (red)."""
+def vector_path_figure(decoded, title: str = "", frames: int | None = None) -> go.Figure:
+    """A decoded path of vectors (n, D): one line per point (``frames`` evenly spaced ones if given), coloured
+    from the start (blue) to the end (red)."""
+    decoded = evenly_spaced(decoded, frames)
     arr = np.asarray(decoded, dtype=np.float64).reshape(len(decoded), -1)
     colors = sample_colorscale("Bluered", list(np.linspace(0, 1, len(arr))))
     fig = go.Figure([go.Scatter(y=row, mode="lines", line={"color": c, "width": 1.5}, name=f"point {k + 1}",
