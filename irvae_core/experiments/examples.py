@@ -225,8 +225,15 @@ def generate_examples(names: Sequence[str] | None = None, out: str | Path | None
 METRIC_KEYS = ("mse", "vor", "mcn", "cond_mean", "cond_std")
 
 
-def evaluation_mismatches(run: Run, rtol: float = 1e-6) -> list[str]:
-    """The stored evaluation of an example against a fresh one: one sentence per metric that differs."""
+# The P_Z statistics (``augmented``) are sums over 100,000 float32 metrics, whose rounding depends on the
+# CPU's vector kernels: the shipped mnist5k and mocap IRVAEs' VoR and cond std, evaluated on another 2-core
+# machine with the same torch, moved by up to 2e-5 relative (the encoded ones not at all).
+AUGMENTED_RTOL = 1e-4
+
+
+def evaluation_mismatches(run: Run, rtol: float = 1e-6, augmented_rtol: float = AUGMENTED_RTOL) -> list[str]:
+    """The stored evaluation of an example against a fresh one: one sentence per metric that differs
+    (relative ``rtol`` on the encoded test data, ``augmented_rtol`` on P_Z)."""
     from irvae_core.train.evaluation import evaluate_run
 
     stored = run.evaluation()
@@ -234,9 +241,10 @@ def evaluation_mismatches(run: Run, rtol: float = 1e-6) -> list[str]:
         return [f"{run.name} has no evaluation.json"]
     fresh = evaluate_run(run, save=False)
     out = []
-    for where, a, b in (("", stored, fresh), ("augmented ", stored.get("augmented", {}), fresh["augmented"])):
+    for where, a, b, tol in (("", stored, fresh, rtol),
+                             ("augmented ", stored.get("augmented", {}), fresh["augmented"], augmented_rtol)):
         for key in (k for k in METRIC_KEYS if k in a or k in b):
             s, f = a.get(key), b.get(key)
-            if s is None or f is None or abs(f - s) > rtol * max(abs(s), abs(f), 1e-12):
+            if s is None or f is None or abs(f - s) > tol * max(abs(s), abs(f), 1e-12):
                 out.append(f"{run.name}: {where}{key} stored {s}, evaluated now {f}")
     return out
