@@ -3,7 +3,8 @@
 On the shipped mnist5k VAE example (784-256x4-2 FC, m = 2) and ``--pairs`` random pairs of its
 test digits (seed 0):
 
-- ``geodesics(decoder, z0, z1, n)``: one certified batched optimisation over all pairs;
+- ``geodesics(decoder, z0, z1, n, batched=True)``: one certified batched optimisation over all pairs
+  (the default ``geodesics`` runs one optimisation per pair: the loop below, by another route);
 - a loop of ``geodesic(decoder, z0[i], z1[i], n)``: the same certification, one pair at a time;
 - stochman 0.3.0's ``EmbeddedManifold.connecting_geodesic`` (cubic spline, Adam, its defaults) when
   ``import stochman`` works (``pip install --no-deps stochman==0.3.0``, or ``--stochman-path DIR``).
@@ -96,7 +97,7 @@ def main() -> None:
     geodesic(model.decode, z0[0], z1[0], args.points)  # warm-up
 
     t0 = time.perf_counter()
-    batch = geodesics(model.decode, z0, z1, args.points)
+    batch = geodesics(model.decode, z0, z1, args.points, batched=True)
     t_batch = time.perf_counter() - t0
     t0 = time.perf_counter()
     loop = [geodesic(model.decode, a, b, args.points) for a, b in zip(z0, z1)]
