@@ -61,7 +61,7 @@ def independent_evaluation(run_dir: Path, x: torch.Tensor) -> dict[str, float]:
 
 
 def test_train_then_evaluate_json_on_the_embedded_data(trained_run, mnist5k_test):
-    r = cli("evaluate", str(trained_run), "--json")
+    r = cli("evaluate", str(trained_run), "--json", "--no-distances")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["dataset"] == "mnist5k" and result["split"] == "test" and result["n"] == 500
@@ -77,10 +77,17 @@ def test_train_then_evaluate_json_on_the_embedded_data(trained_run, mnist5k_test
     assert config["reg"]["kind"] == "ir" and config["reg"]["alpha"] == 1500.0  # the documented default (README)
 
 
-def test_evaluate_text_output_names_both_latent_distributions(trained_run):
-    r = cli("evaluate", str(trained_run))
-    assert r.returncode == 0
+def test_evaluate_text_output_names_both_latent_distributions_and_the_distance_suite(trained_run):
+    r = cli("evaluate", str(trained_run), "--pairs", "5", "--suite-points", "60")
+    assert r.returncode == 0, r.stderr
     assert "encoded test data" in r.stdout and "mixup-augmented" in r.stdout and "MSE" in r.stdout
+    assert "geodesic agreement: Spearman" in r.stdout and "/5 lengths certified" in r.stdout
+    stored = json.loads((trained_run / "evaluation.json").read_text())
+    detail = json.loads((trained_run / "distances.json").read_text())
+    assert stored["distances"]["geo_pairs"] == 5 and stored["distances"]["suite_points"] == 60
+    assert len(detail["geodesic"]) == 5 and len(detail["rank_error"]) == len(detail["codes"]) == 60
+    # each point's rank error is its share of the trustworthiness penalty (distances.rank_errors)
+    assert sum(detail["rank_error"]) / 60 == pytest.approx(1 - stored["distances"]["trustworthiness"], abs=1e-9)
 
 
 def test_flatten_prints_a_new_run_that_evaluates(trained_run, tmp_path):
@@ -88,9 +95,9 @@ def test_flatten_prints_a_new_run_that_evaluates(trained_run, tmp_path):
     assert r.returncode == 0, r.stderr
     new = Path(r.stdout.strip().splitlines()[-1])
     assert json.loads((new / "config.json").read_text())["type"] == "flatten"
-    ev = cli("evaluate", str(new), "--json")
+    ev = cli("evaluate", str(new), "--json", "--no-distances")
     assert ev.returncode == 0, ev.stderr
-    base = json.loads(cli("evaluate", str(trained_run), "--json").stdout)
+    base = json.loads(cli("evaluate", str(trained_run), "--json", "--no-distances").stdout)
     assert json.loads(ev.stdout)["mse"] == pytest.approx(base["mse"], rel=1e-3)
 
 
@@ -108,7 +115,8 @@ def test_evaluate_on_another_dataset_of_the_same_shape_and_refuse_another_shape(
     own = (trained_run / "evaluation.json").read_bytes() if (trained_run / "evaluation.json").exists() else None
     digits = mnist5k_test
     write_mnist_layout(tmp_path, digits[:60], digits[-16:])  # real digits in the "mnist" layout
-    r = cli("evaluate", str(trained_run), "--dataset", "mnist", "--data-root", str(tmp_path), "--json")
+    r = cli("evaluate", str(trained_run), "--dataset", "mnist", "--data-root", str(tmp_path), "--json",
+            "--no-distances")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert (result["dataset"], result["split"], result["n"]) == ("mnist", "test", 16)

@@ -109,3 +109,14 @@ def test_fm_is_read_as_fmvae_with_a_deprecation_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert cli_config("--reg", "fmvae").reg.kind == "fmvae"  # the new name: no warning
+
+
+def test_a_runs_config_file_is_a_config_to_train_another_seed_from(tmp_path):
+    run = new_run(tmp_path, cli_config("--reg", "ir", "--alpha", "500", "--seed", "3"))
+    raw = {**run.raw_config(), "type": "train", "x_shape": [1, 28, 28], "parameters": 1234}  # as training records
+    run.file("config.json").write_text(json.dumps(raw))
+    again = cli_config("--config", str(run.file("config.json")), "--seed", "4")
+    assert (again.reg.kind, again.reg.alpha, again.train.seed) == ("ir", 500.0, 4)
+    assert again.model == run.config().model and again.data == run.config().data
+    with pytest.raises(ConfigError, match="flattening run's config"):
+        RunConfig.from_dict({**raw, "type": "flatten"})

@@ -68,6 +68,8 @@ def tiny(args: list[str], cmu_root: Path) -> list[str]:
         dataset = args[args.index("--dataset") + 1] if "--dataset" in args else \
             {"cmu-fc": "cmu"}[args[args.index("--preset") + 1]]
         args += TINY[dataset]
+    if args[0] == "evaluate":
+        args += ["--pairs", "6", "--suite-points", "60"]
     if args[0] == "flatten":
         args[args.index("--epochs") + 1] = "1"
         args += ["--depth", "2", "--width", "16"]

@@ -149,7 +149,11 @@ class RunConfig:
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         """Build and validate a config; a dict without "version" is read as version 1 (see CONFIG_VERSION)."""
         sections = {"data": DataConfig, "model": ModelConfig, "reg": RegConfig, "train": TrainConfig}
-        unknown = set(d) - set(sections) - {"name", "version"}
+        if d.get("type") == "flatten":
+            raise ConfigError("this is a flattening run's config, not a training one: `flatten BASE_RUN` trains "
+                              "a flattening module")
+        # what a run's config.json records beside its config (store.runs): read past, so a run's file is a config
+        unknown = set(d) - set(sections) - {"name", "version", "type", "x_shape", "parameters"}
         version = d.get("version", 1)
         if not isinstance(version, int) or not 1 <= version <= CONFIG_VERSION:
             raise ConfigError(f"config version must be an integer from 1 to {CONFIG_VERSION}; got {version!r}")

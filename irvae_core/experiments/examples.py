@@ -1,12 +1,12 @@
 """Shipped example runs: finished VAE / IRVAE pairs that every page can show before anyone trains.
 
-The examples live in ``examples/`` beside the code (or ``$IRVAE_EXAMPLES``), one folder each with
-config.json, metrics.jsonl, status.json, evaluation.json and one checkpoint (best.pt: weights only,
-no optimizer state), plus ``example.json`` (EXAMPLE_MARKER), which makes the run store refuse
-every write to the folder. ``EXAMPLES`` below is the one place their configs are written;
-``python -m irvae_core examples`` regenerates them from it. Generation is deterministic on one
-CPU thread with the configs' seeds: the same torch version gives the same best.pt bytes (saved
-through an in-memory buffer, so no temp-file name enters the archive) and the same metrics.
+The examples live in ``examples/`` beside the code (or ``$IRVAE_EXAMPLES``), one folder each with config.json,
+metrics.jsonl, status.json, evaluation.json, the distortion suite's distances.json (for the Distances page)
+and one checkpoint (best.pt: weights only, no optimizer state), plus ``example.json`` (EXAMPLE_MARKER), which
+makes the run store refuse every write to the folder. ``EXAMPLES`` below is the one place their configs are
+written; ``python -m irvae_core examples`` regenerates them from it. Generation is deterministic on one CPU
+thread with the configs' seeds: the same torch version gives the same best.pt bytes (saved through an
+in-memory buffer, so no temp-file name enters the archive) and the same metrics.
 """
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ from irvae_core.store.files import (
 )
 from irvae_core.store.runs import Run, default_runs_dir, list_runs, new_run
 from irvae_core.store.summaries import is_finished
+from irvae_core.train.evaluation import DISTANCES_FILE
 
 # Files an example keeps; everything else a run writes (last.pt with its optimizer state, caches,
 # TensorBoard logs) is left out.
-KEPT_FILES = ("config.json", "metrics.jsonl", "status.json", "evaluation.json", "best.pt")
+KEPT_FILES = ("config.json", "metrics.jsonl", "status.json", "evaluation.json", DISTANCES_FILE, "best.pt")
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ PAGE_EXAMPLES = {
     "latent": ("mnist5k-vae", "mnist5k-irvae"),
     "interpolation": ("mnist5k-vae", "mnist5k-irvae"),
     "tradeoff": ("mnist5k-vae", "mnist5k-irvae"),
+    "distances": ("mnist5k-vae", "mnist5k-irvae"),
     "mocap": ("mocap-vae", "mocap-irvae"),
     "retrieval": ("faces-vae", "faces-irvae"),
 }
@@ -164,6 +166,8 @@ def _finish(run: Run, dest: Path, example: Example) -> Run:
                                             "epochs": status.get("epochs"), "best_val": status.get("best_val")})
     evaluation = {**run.evaluation(), "run": example.name}
     atomic_write_json(tmp / "evaluation.json", evaluation)
+    if run.file(DISTANCES_FILE).is_file():
+        shutil.copyfile(run.file(DISTANCES_FILE), tmp / DISTANCES_FILE)
     _portable_checkpoint(run.file("best.pt"), tmp / "best.pt")
     atomic_write_json(tmp / EXAMPLE_MARKER, {"name": example.name, "title": example.title,
                                              "torch": torch.__version__, "regenerate": "./lab examples"})
@@ -176,6 +180,7 @@ def _finish(run: Run, dest: Path, example: Example) -> Run:
 def generate_example(example: Example, out: Path, work: Path) -> Run:
     """Train (or flatten), evaluate and store one example under ``out``; ``work`` holds the scratch runs."""
     from irvae_core.experiments.runner import train_and_evaluate
+    from irvae_core.train.evaluation import evaluate_run
     from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
     from irvae_core.train.loop import TrainingFailed
     from irvae_core.train.resolve import resolve_config
@@ -193,6 +198,7 @@ def generate_example(example: Example, out: Path, work: Path) -> Run:
         trainer = Trainer(cfg, run)
     if train_and_evaluate(trainer).get("state") != "done":
         raise TrainingFailed(f"example {example.name} did not finish: {run.status().get('error', '')}")
+    evaluate_run(run, distances=True)  # the same numbers again, with the distortion suite the Distances page shows
     return _finish(run, out / example.name, example)
 
 

@@ -43,8 +43,9 @@ PZ_MAX_PER_POINT = 4096
 
 # The distortion suite's subsets (fixed seed): geodesics between SUITE_PAIRS random pairs of test codes,
 # neighbourhood and density scores on SUITE_POINTS test points (their cost grows as its square).
-SUITE_PAIRS = 100
+SUITE_PAIRS = 64
 SUITE_POINTS = 1000
+DISTANCES_FILE = "distances.json"  # the suite's pairs and points, for the Distances page
 DISTANCE_COLUMNS = ("geo_spearman", "geo_pearson", "geo_ratio_cv", "trustworthiness", "continuity", "knn_recall",
                     "kl_0.1", "kl_1", "kl_10")
 
@@ -91,12 +92,14 @@ def pz_summary(decode, z: torch.Tensor, n: int, device, seed: int = 0, chunk: in
 
 def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: int | None = None,
                    seed: int = 0, pz_points: int | None = None, distances: bool = False,
-                   suite_pairs: int = SUITE_PAIRS, suite_points: int = SUITE_POINTS) -> dict[str, Any]:
+                   suite_pairs: int | None = None, suite_points: int | None = None,
+                   detail: dict | None = None) -> dict[str, Any]:
     """MSE on the split, and VoR / MCN / cond mean & std on the encoded latents and on P_Z (``augmented``);
     with ``distances``, the distortion suite (module docstring).
 
     P_Z gets ``pz_points`` points (default PZ_POINTS for a small Jacobian, else as many as the encoded
-    points: PZ_MAX_PER_POINT)."""
+    points: PZ_MAX_PER_POINT). A ``detail`` dict receives the suite's per-pair and per-point values
+    (``distances.json``)."""
     ds = {"train": data.train, "val": data.val, "test": data.test}[split]
     if len(ds) == 0:
         raise ValueError(f"the {split} split of {data.name} is empty")
@@ -117,8 +120,14 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     result["encoded"] = {k: result[k] for k in ("vor", "mcn", "cond_mean", "cond_std", "singular_points")}
     result["encoded"].update(latent="encoded", points=len(z))
     result["augmented"] = pz_summary(model.decode, z, n_pz, device, seed)
-    if distances and len(z_all) >= 4:
-        suite = distance_suite(model.decode, ds, z_all.to(device), pairs=suite_pairs, points=suite_points, seed=seed)
+    if distances and z_all.shape[1] < 2:
+        result["distances"] = {"skipped": "a 1-D latent space: every curve between two codes is the segment "
+                                          "itself, so there is no geodesic to compare"}
+    elif distances and len(z_all) >= 4:
+        suite, more = distance_suite(model.decode, ds, z_all.to(device), pairs=suite_pairs or SUITE_PAIRS,
+                                     points=suite_points or SUITE_POINTS, seed=seed, detail=True)
+        if detail is not None:
+            detail.update(more)
         result["distances"] = suite
         result.update({key: suite[key] for key in DISTANCE_COLUMNS})
     return result
@@ -126,9 +135,11 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
 
 def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: str | None = None,
                  split: str = "test", max_points: int | None = None, save: bool = True,
-                 device: str | None = None, distances: bool = False) -> dict[str, Any]:
+                 device: str | None = None, distances: bool = False, suite_pairs: int | None = None,
+                 suite_points: int | None = None) -> dict[str, Any]:
     """Evaluate a run's best model on its own test split (or on another dataset of the same shape),
-    on the device the run trained on (``run_device``) unless ``device`` says otherwise."""
+    on the device the run trained on (``run_device``) unless ``device`` says otherwise. With
+    ``distances``, the suite's per-pair and per-point values go to the run's distances.json."""
     run = run if isinstance(run, Run) else open_run(run)
     cfg = run.config()
     where = run_device(run, device)
@@ -141,8 +152,12 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: s
     if tuple(data.x_shape) != expected:
         raise ValueError(f"dataset {data.name!r} has inputs of shape {tuple(data.x_shape)}, but the run "
                          f"was trained on shape {expected}")
-    result = evaluate_model(model, data, split, max_points, distances=distances)
+    detail: dict = {}
+    result = evaluate_model(model, data, split, max_points, distances=distances, suite_pairs=suite_pairs,
+                            suite_points=suite_points, detail=detail)
     result["run"], result["device"] = str(run.path), str(where)
     if save and dataset is None and not run.is_example:  # an example keeps the evaluation it shipped with
+        if detail:
+            atomic_write_json(run.file(DISTANCES_FILE), {"split": split, **detail})
         atomic_write_json(run.file("evaluation.json"), result)
     return result
