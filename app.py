@@ -14,6 +14,7 @@ st.navigation([
     st.Page("app_pages/latent.py", title="Latent geometry", url_path="latent"),
     st.Page("app_pages/tradeoff.py", title="Tradeoff", url_path="tradeoff"),
     st.Page("app_pages/interpolation.py", title="Interpolation", url_path="interpolation"),
+    st.Page("app_pages/distances.py", title="Distances", url_path="distances"),
     st.Page("app_pages/retrieval.py", title="Face retrieval", url_path="retrieval"),
     st.Page("app_pages/mocap.py", title="Motion capture", url_path="mocap"),
 ]).run()

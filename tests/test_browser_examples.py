@@ -33,6 +33,7 @@ DEEP_LINKS = {
     "interpolation": "mnist5k-irvae (example)",
     "retrieval": "faces-irvae (example)",
     "mocap": "mocap-irvae (example)",
+    "distances": "mnist5k-irvae (example) · Spearman",
 }
 
 
@@ -85,5 +86,27 @@ def test_each_page_opened_by_deep_link_shows_an_example(fresh_app, tmp_path, pag
         driver.save_screenshot(str(tmp_path / f"{page}.png"))
         assert text, f"/{page} showed no {DEEP_LINKS[page]!r}"
         assert "Traceback" not in text and "No finished run" not in text
+    finally:
+        driver.quit()
+
+
+def test_the_distances_page_draws_each_examples_stored_pairs_and_rank_errors(fresh_app, shipped_examples, tmp_path):
+    import json
+
+    driver = new_driver(tmp_path)
+    try:
+        driver.get(f"{fresh_app}/distances")
+        figures = wait_for(driver, lambda: (lambda f: f if len(f) == 2 else None)(driver.execute_script(
+            "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => gd.data.map(t => "
+            "[t.xaxis || 'x', t.mode, (t.x || []).length, Array.from(t.marker && t.marker.color && "
+            "t.marker.color.length ? t.marker.color : [])]))")), 180)
+        driver.save_screenshot(str(tmp_path / "distances.png"))
+        agreement, distortion = figures
+        for axis, name in (("x", "mnist5k-vae"), ("x2", "mnist5k-irvae")):
+            stored = json.loads((shipped_examples / name / "distances.json").read_text())
+            dots = sum(n for a, mode, n, _ in agreement if a == axis and mode == "markers")
+            assert dots == len(stored["latent"]), (name, dots)
+            (colours,) = [c for a, mode, n, c in distortion if a == axis and mode == "markers"]
+            assert colours == pytest.approx(stored["rank_error"], abs=1e-6)
     finally:
         driver.quit()
