@@ -97,8 +97,9 @@ def test_the_distances_page_draws_each_examples_stored_pairs_and_rank_errors(fre
     try:
         driver.get(f"{fresh_app}/distances")
         figures = wait_for(driver, lambda: (lambda f: f if len(f) == 2 else None)(driver.execute_script(
-            "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => gd.data.map(t => "
-            "[t.xaxis || 'x', t.mode, (t.x || []).length, Array.from(t.marker && t.marker.color && "
+            # _fullData: the traces as drawn, their typed arrays decoded (gd.data keeps them base64-encoded)
+            "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => (gd._fullData || []).map(t => "
+            "[t.xaxis || 'x', t.mode, Array.from(t.x || []).length, Array.from(t.marker && t.marker.color && "
             "t.marker.color.length ? t.marker.color : [])]))")), 180)
         driver.save_screenshot(str(tmp_path / "distances.png"))
         agreement, distortion = figures
