@@ -43,6 +43,9 @@ else:
     shown = [r for r in rows if str(r["dataset"]) == dataset]
     st.plotly_chart(tradeoff_figure(shown), key="tradeoff")
     st.dataframe(shown, hide_index=True)
+    st.caption("geo_spearman, geo_ratio_cv: do latent distances follow the decoder's geodesic lengths (1 and 0 for "
+               "a scaled isometry); trustworthiness, knn_recall: are latent neighbours pixel-space neighbours. "
+               "Empty for a run evaluated without the suite; the Distances page shows them in full.")
     if any(r["run"].endswith("(example)") for r in shown):
         st.caption("Read-only, shipped with IRVAE Lab: " + ", ".join(r["run"] for r in shown
                                                                     if r["run"].endswith("(example)")))
@@ -78,7 +81,7 @@ with st.form("sweep"):
                                 key="sweep-dataset")
     root = c1.text_input("Data folder (real datasets only)", "")
     model = c2.selectbox("Model", MODEL_KINDS, index=MODEL_KINDS.index("vae"))
-    reg = c2.selectbox("Regularizer", ["ir", "fmvae", "iso"])
+    reg = c2.selectbox("Regularizer", ["ir", "fmvae", "iso", "geomae"])
     alphas = c3.text_input("α values", "100, 1000, 10000", help="in the paper's units (ir: the official code's)")
     epochs = c3.number_input("Epochs per run", 1, 10_000, 20)
     latent_dim = c1.number_input("Latent size", 1, 512, 2)

@@ -111,7 +111,8 @@ def test_run_rows_and_tradeoff_rows(tmp_path):
     done = new_run(tmp_path, cfg)
     done.set_status("done")
     (done.path / "evaluation.json").write_text(json.dumps(
-        {"mse": 0.01, "vor": 0.2, "mcn": 1.5, "augmented": {"vor": 0.3, "mcn": 1.7}}))
+        {"mse": 0.01, "vor": 0.2, "mcn": 1.5, "augmented": {"vor": 0.3, "mcn": 1.7},
+         "distances": {"geo_spearman": 0.9, "geo_ratio_cv": 0.1, "trustworthiness": 0.8, "knn_recall": 0.3}}))
     failed = new_run(tmp_path, cfg)
     failed.set_status("failed", error="the loss became nan at epoch 1, step 3", trace="Traceback ...")
     broken = new_run(tmp_path, cfg)
@@ -122,5 +123,6 @@ def test_run_rows_and_tradeoff_rows(tmp_path):
     assert rows[done.name]["method"] == "IRVAE"
     assert (rows[done.name]["mse"], rows[done.name]["vor"], rows[done.name]["mcn"]) == (0.01, 0.2, 1.5)
     assert tradeoff_rows(list_runs(tmp_path)) == [
-        {"dataset": "digits", "method": "IRVAE", "alpha": 2.0, "mse": 0.01, "vor": 0.2, "mcn": 1.5, "run": done.name}]
+        {"dataset": "digits", "method": "IRVAE", "alpha": 2.0, "mse": 0.01, "vor": 0.2, "mcn": 1.5,
+         "geo_spearman": 0.9, "geo_ratio_cv": 0.1, "trustworthiness": 0.8, "knn_recall": 0.3, "run": done.name}]
     assert tradeoff_rows(list_runs(tmp_path), "augmented")[0]["mcn"] == 1.7

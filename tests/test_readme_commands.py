@@ -99,7 +99,13 @@ def test_every_command_of_the_command_line_section_runs(tmp_path, env):
                 out = cli(["train", "--dataset", dataset, "--reg", "ir", *TINY[dataset]], env).stdout
                 made[prefix] = out.strip().splitlines()[-1]
             args = [made[prefix] if x == a else x for x in args]
-        known = {"train", "evaluate", "flatten", "sweep", "retrieve"}
+        if args[0] == "stability":  # RUN_A RUN_B: runs of one config, other seeds
+            seeded = [cli(["train", "--dataset", "mnist5k", "--seed", str(i), *TINY["mnist5k"]], env).stdout
+                      for i in range(sum(a.startswith("RUN_") for a in args))]
+            runs = iter(out.strip().splitlines()[-1] for out in seeded)
+            args = [next(runs) if a.startswith("RUN_") else a for a in args]
+            args += ["--pairs", "10", "--geodesic-pairs", "2"]
+        known = {"train", "evaluate", "flatten", "sweep", "retrieve", "stability"}
         assert args[0] in known, f"README shows `./lab {' '.join(args)}`, which this test does not run"
         out = cli(tiny(args, cmu_root), env).stdout
         if args[0] == "train":
@@ -114,6 +120,8 @@ def test_every_command_of_the_command_line_section_runs(tmp_path, env):
             assert (Path(out.strip().splitlines()[-1]) / "best.pt").is_file()
         if args[0] in ("evaluate", "sweep") and "--json" in args:
             assert '"mse"' in out
+        if args[0] == "stability":
+            assert "CV across seeds" in out
 
 
 def test_reproduce_runs_every_experiment_tiny_from_the_command_line(tmp_path, env):

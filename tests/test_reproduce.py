@@ -83,6 +83,11 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     assert [c["claim"].split(" (")[0] for c in result["claims"][2:]] == ["no run of the grid collapsed"]
     assert all(c["verdict"] == "undecided" for c in result["claims"][:2])  # one seed: no spread, no verdict
     assert result["seeds"] == [0]
+    # each run carries the distortion suite's geodesic agreement, shown per point in the table
+    for row in result["rows"]:
+        suite = json.loads((folder / "runs" / row["run"] / "evaluation.json").read_text())["distances"]
+        assert row["geo_spearman"] == suite["geo_spearman"] and suite["geo_pairs"] == 6
+    assert "| geodesic Spearman | geodesic/latent CV | CV across seeds: latent / geodesic |" in md
     assert "## The paper's claims on these points" in md and result["missing"] == []
     assert "mnist5k" in result["data"]
     before = sorted(r.name for r in list_runs(folder / "runs"))

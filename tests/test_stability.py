@@ -71,3 +71,15 @@ def test_stability_refuses_other_configs_one_run_and_one_seed_twice(seeded_runs)
         assert r.returncode == 2 and sentence in r.stderr and "Traceback" not in r.stderr, r.stderr
     with pytest.raises(ValueError, match="differ in model"):
         seed_stability([runs[0], other], geodesic_pairs=0)
+
+
+def test_a_reproductions_point_of_several_seeds_gets_their_spread(seeded_runs):
+    from irvae_core.experiments.reproduce import add_stability
+
+    runs, _ = seeded_runs
+    points = [{"key": "vae", "runs": [r.name for r in runs]}, {"key": "alone", "runs": [runs[0].name]}]
+    add_stability(points, {r.name: r for r in runs}, "tiny")
+    direct = seed_stability(runs, geodesic_pairs=3)
+    assert points[0]["stability"]["latent_cv"] == pytest.approx(direct["latent_cv"], rel=1e-12)
+    assert points[0]["stability"]["geodesic_cv"] == pytest.approx(direct["geodesic_cv"], rel=1e-9)
+    assert "stability" not in points[1]  # one seed: no spread

@@ -62,8 +62,14 @@ def run_row(run: Run) -> dict[str, Any]:
     return row
 
 
+# The distortion suite's columns of the tradeoff table (None for a run evaluated without it): geodesic agreement,
+# and the neighbourhood scores against the inputs.
+TRADEOFF_DISTANCES = ("geo_spearman", "geo_ratio_cv", "trustworthiness", "knn_recall")
+
+
 def tradeoff_rows(runs: list[Run], latent: str = "encoded") -> list[dict[str, Any]]:
-    """MSE, VoR and MCN of every evaluated, finished run, sorted by dataset, method and alpha.
+    """MSE, VoR and MCN of every evaluated, finished run, with the distortion suite's columns where it was
+    measured (TRADEOFF_DISTANCES), sorted by dataset, method and alpha.
 
     ``latent`` chooses the geometry measured on the encoded test data ("encoded") or on its
     mixup augmentation ("augmented"), both written by ``evaluate_run``. A flattened run's alpha
@@ -79,9 +85,11 @@ def tradeoff_rows(runs: list[Run], latent: str = "encoded") -> list[dict[str, An
         if ev is None or run.status().get("state") != "done":
             continue
         geo = ev if latent == "encoded" else ev.get("augmented", {})
+        suite = ev.get("distances") or {}
         rows.append({"dataset": raw.get("data", {}).get("name"), "method": method_name(raw),
                      "alpha": float(paper_alpha(raw) or 0.0), "mse": ev.get("mse"),
-                     "vor": geo.get("vor"), "mcn": geo.get("mcn"), "run": example_label(run)})
+                     "vor": geo.get("vor"), "mcn": geo.get("mcn"),
+                     **{key: suite.get(key) for key in TRADEOFF_DISTANCES}, "run": example_label(run)})
     return sorted(rows, key=lambda r: (str(r["dataset"]), r["method"], r["alpha"]))
 
 

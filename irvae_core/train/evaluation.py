@@ -45,6 +45,7 @@ PZ_MAX_PER_POINT = 4096
 # neighbourhood and density scores on SUITE_POINTS test points (their cost grows as its square).
 SUITE_PAIRS = 64
 SUITE_POINTS = 1000
+ONE_D = "a 1-D latent space: every curve between two codes is the segment itself, so there is no geodesic to compare"
 DISTANCES_FILE = "distances.json"  # the suite's pairs and points, for the Distances page
 DISTANCE_COLUMNS = ("geo_spearman", "geo_pearson", "geo_ratio_cv", "trustworthiness", "continuity", "knn_recall",
                     "kl_0.1", "kl_1", "kl_10")
@@ -121,8 +122,7 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     result["encoded"].update(latent="encoded", points=len(z))
     result["augmented"] = pz_summary(model.decode, z, n_pz, device, seed)
     if distances and z_all.shape[1] < 2:
-        result["distances"] = {"skipped": "a 1-D latent space: every curve between two codes is the segment "
-                                          "itself, so there is no geodesic to compare"}
+        result["distances"] = {"skipped": ONE_D}
     elif distances and len(z_all) >= 4:
         suite, more = distance_suite(model.decode, ds, z_all.to(device), pairs=suite_pairs or SUITE_PAIRS,
                                      points=suite_points or SUITE_POINTS, seed=seed, detail=True)
@@ -161,3 +161,31 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: s
             atomic_write_json(run.file(DISTANCES_FILE), {"split": split, **detail})
         atomic_write_json(run.file("evaluation.json"), result)
     return result
+
+
+def add_distance_suite(run: Run | str | Path, suite_pairs: int | None = None, suite_points: int | None = None,
+                       seed: int = 0, example: bool = False) -> dict[str, Any]:
+    """The distortion suite of an evaluated run's test split, merged into its evaluation.json (its other numbers
+    untouched: no second P_Z) and its pairs and points into distances.json; the updated evaluation. A shipped
+    example is refused unless ``example`` (tools/example_distances.py, which maintains them)."""
+    run = run if isinstance(run, Run) else open_run(run)
+    if run.is_example and not example:
+        raise ValueError(f"{run.name} is a shipped example: it keeps the evaluation it shipped with")
+    ev = run.evaluation()
+    if ev is None:
+        raise ValueError(f"{run.name} is not evaluated yet: evaluate it (with the suite) instead")
+    model = load_model(run, device=run_device(run, None)).eval()
+    data = load_run_data(run.config().data)
+    device = next(model.parameters()).device
+    z, _, _ = encode_split(model, data.test, device=device)
+    if z.shape[1] < 2:
+        suite, detail = {"skipped": ONE_D}, {}
+    else:
+        suite, detail = distance_suite(model.decode, data.test, z.to(device), pairs=suite_pairs or SUITE_PAIRS,
+                                       points=suite_points or SUITE_POINTS, seed=seed, detail=True)
+    ev = {**ev, "distances": suite, **{key: suite[key] for key in DISTANCE_COLUMNS if key in suite}}
+    if detail:
+        atomic_write_json(run.file(DISTANCES_FILE), {"split": "test", **detail})
+    atomic_write_json(run.file("evaluation.json"), ev)
+    return ev
+

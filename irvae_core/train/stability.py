@@ -30,7 +30,11 @@ _FREE = {"name", "version", "parameters", "base_run", "run", "created", "label"}
 _FREE_TRAIN = {"seed", "device", "tensorboard"}
 
 
-def _setting(raw: dict[str, Any]) -> dict[str, Any]:
+def _setting(run: Run, raw: dict[str, Any]) -> dict[str, Any]:
+    """What makes runs "one config": a training run's config as read (older versions filled in), a flattening
+    run's record, each without names, seeds and devices."""
+    if raw.get("type", "train") == "train":
+        raw = {**run.config().to_dict(), "type": "train", "x_shape": raw.get("x_shape")}
     out = {k: v for k, v in raw.items() if k not in _FREE}
     for block in ("train", "flatten"):
         if isinstance(out.get(block), dict):
@@ -55,9 +59,9 @@ def seed_stability(runs: Sequence[Run | str | Path], pairs: int = STABILITY_PAIR
         if not is_finished(r):
             raise ValueError(f"{example_label(r)} has not finished training ({r.status().get('state', 'unknown')})")
     raws = [r.raw_config() for r in runs]
-    first = _setting(raws[0])
+    first = _setting(runs[0], raws[0])
     for r, raw in zip(runs[1:], raws[1:]):
-        here = _setting(raw)
+        here = _setting(r, raw)
         if here != first:
             keys = sorted(k for k in set(first) | set(here) if first.get(k) != here.get(k))
             raise ValueError(f"{example_label(r)} is not of the same config as {example_label(runs[0])} (they differ "

@@ -63,6 +63,45 @@ def _order(r: dict[str, Any]) -> tuple:
     return (METHOD_ORDER.get(r["method"], 4), r["method"], r["k"] or 0, r["latent_dim"], r["alpha"], r.get("seed", 0))
 
 
+# Experiments whose runs get the distortion suite's geodesic agreement and the spread across seeds (FC decoders;
+# the celeba conv decoders' geodesics would cost more than their training), and the suite's size per mode.
+SUITE_EXPERIMENTS = ("mnist-tradeoff", "cmu-tradeoff", "mnist-latent-dims", "isometry-vs-scaled")
+SUITE_SIZE = {"full": {"suite_pairs": 64, "suite_points": 1000}, "quick": {"suite_pairs": 64, "suite_points": 1000},
+              "tiny": {"suite_pairs": 6, "suite_points": 60}}
+STABILITY_GEODESIC_PAIRS = {"full": 16, "quick": 16, "tiny": 3}
+
+
+def add_distance_suite(runs: dict[str, Any], mode: str, log: Callable[[str], None] | None = None) -> None:
+    """The distortion suite added to each run's evaluation that lacks it (``evaluation.add_distance_suite``)."""
+    from irvae_core.train.evaluation import add_distance_suite as add_suite
+
+    for key, run in runs.items():
+        ev = run.evaluation() or {}
+        if "distances" not in ev:
+            if log is not None:
+                log(f"{key}: the distortion suite (geodesic agreement, neighbourhoods)")
+            add_suite(run, **SUITE_SIZE[mode])
+
+
+def add_stability(points: list[dict[str, Any]], by_name: dict[str, Any], mode: str,
+                  log: Callable[[str], None] | None = None) -> None:
+    """Each point of two or more seeds gets ``stability``: the spread across its seeds of latent distances and
+    geodesic lengths between the same test pairs (``train.stability``)."""
+    from irvae_core.train.stability import seed_stability
+
+    for point in points:
+        members = [by_name[n] for n in point["runs"] if n in by_name]
+        if len(members) < 2:
+            continue
+        try:
+            s = seed_stability(members, geodesic_pairs=STABILITY_GEODESIC_PAIRS[mode])
+        except ValueError as e:  # e.g. runs whose configs differ beyond their seed: said, not fatal
+            if log is not None:
+                log(f"{point['key']}: no spread across seeds ({e})")
+            continue
+        point["stability"] = {k: s[k] for k in ("latent_cv", "geodesic_cv", "pairs", "geodesic_pairs") if k in s}
+
+
 def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", data_root: str | None = None,
               progress: Callable[[str], ProgressCallback] | None = None,
               log: Callable[[str], None] | None = None, train: bool = True, engine: Any = None,
@@ -76,6 +115,8 @@ def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", dat
     folder = Path(out if out is not None else default_reproductions_dir()) / folder_name(p)
     folder.mkdir(parents=True, exist_ok=True)
     runs = run_configs(p.jobs, folder / "runs", progress, log, train, engine)
+    if train and name in SUITE_EXPERIMENTS:
+        add_distance_suite(runs, mode, log)
     rows = sorted((result_row(j.key, runs[j.key], p.latent) for j in p.jobs if j.key in runs), key=_order)
     missing = [j.key for j in p.jobs if j.key not in runs]
     first = next(j.cfg for j in p.jobs if j.cfg is not None)
@@ -83,6 +124,8 @@ def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", dat
     for r in rows:
         r["collapsed"] = is_collapsed(r["mse"], mean_mse)
     points = sorted(aggregate(rows, mean_mse), key=_order)
+    if name in SUITE_EXPERIMENTS:
+        add_stability(points, {r.name: r for r in runs.values()}, mode, log)
     if name in ("mnist-tradeoff", "cmu-tradeoff"):
         lines, claims = report_tradeoff(p, points, rows, folder)
     elif name == "mnist-latent-dims":

@@ -55,7 +55,9 @@ def result_row(key: str, run: Run, latent: str = "augmented") -> dict[str, Any]:
             "latent_dim": raw.get("model", {}).get("latent_dim"), "k": base_raw.get("reg", {}).get("k"),
             "seed": int(base_raw.get("train", {}).get("seed") or 0), "latent": latent,
             "mse": ev.get("mse"), "vor": geo.get("vor"), "mcn": geo.get("mcn"),
-            "cond_mean": geo.get("cond_mean"), "cond_std": geo.get("cond_std"), "run": run.name}
+            "cond_mean": geo.get("cond_mean"), "cond_std": geo.get("cond_std"),
+            "geo_spearman": (ev.get("distances") or {}).get("geo_spearman"),
+            "geo_ratio_cv": (ev.get("distances") or {}).get("geo_ratio_cv"), "run": run.name}
 
 
 def mean_example_mse(cfg: RunConfig) -> float | None:
@@ -87,10 +89,21 @@ def _alpha(point: dict[str, Any]) -> Any:
 
 
 def points_table(points: list[dict[str, Any]]) -> list[str]:
-    """Method, alpha, MSE / VoR / MCN as mean ± std over seeds, and the seeds counted (collapsed ones apart)."""
-    return _table(["method", "alpha", "MSE", "VoR", "MCN", "seeds"],
+    """Method, alpha, MSE / VoR / MCN and the distortion suite's geodesic agreement (Spearman, CV of the ratio) as
+    mean ± std over seeds, the spread across seeds of latent and geodesic distances (``stability``), and the
+    seeds counted (collapsed ones apart)."""
+    return _table(["method", "alpha", "MSE", "VoR", "MCN", "geodesic Spearman", "geodesic/latent CV",
+                   "CV across seeds: latent / geodesic", "seeds"],
                   [[p["method"] + (" (collapsed)" if p["collapsed"] else ""), _alpha(p),
-                    *(mean_std_text(p, q) for q in ("mse", "vor", "mcn")), _seeds(p)] for p in points])
+                    *(mean_std_text(p, q) for q in ("mse", "vor", "mcn", "geo_spearman", "geo_ratio_cv")),
+                    _stability(p), _seeds(p)] for p in points])
+
+
+def _stability(point: dict[str, Any]) -> str:
+    s = point.get("stability")
+    if not s:
+        return "-"
+    return f"{fmt(s['latent_cv'])} / {fmt(s['geodesic_cv'])}" if "geodesic_cv" in s else fmt(s["latent_cv"])
 
 
 def collapse_claim(rows: list[dict[str, Any]], mean_mse: float | None) -> list[dict[str, Any]]:

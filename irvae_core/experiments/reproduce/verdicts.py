@@ -22,7 +22,7 @@ VERDICTS = (HOLDS, FAILS, UNDECIDED)
 # example: its decoder barely depends on the code, and its geometry says nothing.
 COLLAPSE_SHARE = 0.9
 
-QUANTITIES = ("mse", "vor", "mcn", "cond_mean", "cond_std")
+QUANTITIES = ("mse", "vor", "mcn", "cond_mean", "cond_std", "geo_spearman", "geo_ratio_cv")
 SETTING = ("method", "alpha", "k", "latent_dim")  # what makes runs the same point (the seed aside)
 
 
