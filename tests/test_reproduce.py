@@ -56,9 +56,11 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     grid = plan("mnist-tradeoff", "tiny").settings["alphas"]
     assert methods == [("VAE", "-"), *(("FMVAE", f"{a:g}") for a in sorted(grid["fmvae"])),
                        *(("IRVAE", f"{a:g}") for a in sorted(grid["ir"])),
-                       *(("IRVAE+FM", f"{a:g}") for a in sorted(grid["ir"]))]
+                       *(("IRVAE+FM", f"{a:g}") for a in sorted(grid["ir"])),
+                       *(("GEOMVAE", f"{a:g}") for a in sorted(grid["geomae"]))]  # Nazari et al.'s, last
     for r in rows:  # MSE, VoR, MCN are numbers from each run's evaluation.json; one seed each
-        assert all(float(c) > 0 for c in r[2:5]) and r[5].split(",")[0] in ("0", "1")
+        assert all(float(c) > 0 for c in r[2:5]) and r[-1].split(",")[0] in ("0", "1")
+        assert -1 <= float(r[5]) <= 1 and float(r[6]) >= 0 and r[7] == "-"  # Spearman, ratio CV; one seed: no spread
     for row in result["rows"]:  # the tradeoff reads geometry on P_Z (Section 5.1)
         ev = json.loads((folder / "runs" / row["run"] / "evaluation.json").read_text())
         pz = ev["augmented"]
@@ -91,13 +93,13 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     assert "## The paper's claims on these points" in md and result["missing"] == []
     assert "mnist5k" in result["data"]
     before = sorted(r.name for r in list_runs(folder / "runs"))
-    assert len(before) == 7
+    assert len(before) == 9
 
     # resume: a second call trains nothing; a run that did not finish is trained again, alone
     logs.clear()
     again = reproduce("mnist-tradeoff", tmp_path, "tiny", log=logs.append)
     assert sorted(r.name for r in list_runs(folder / "runs")) == before
-    assert len(logs) == 7 and all("reusing finished run" in line for line in logs)
+    assert len(logs) == 9 and all("reusing finished run" in line for line in logs)
     assert again["rows"] == result["rows"]
     key = f"fmvae-a{grid['fmvae'][-1]:g}"
     fmvae = next(r for r in result["rows"] if r["key"] == key)
@@ -105,14 +107,14 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     # --report-only: the table of the finished runs, the unfinished one named, nothing trained
     assert main(["reproduce", "mnist-tradeoff", "--tiny", "--report-only", "--out", str(tmp_path)]) == 0
     partial = json.loads((folder / "results.json").read_text())
-    assert partial["missing"] == [key] and len(partial["rows"]) == 6
+    assert partial["missing"] == [key] and len(partial["rows"]) == 8
     assert f"Runs not finished (not trained yet, or failed: see their status.json): {key}" in \
         (folder / "results.md").read_text()
     assert sorted(r.name for r in list_runs(folder / "runs")) == before
     logs.clear()
     reproduce("mnist-tradeoff", tmp_path, "tiny", log=logs.append)
     after = sorted(r.name for r in list_runs(folder / "runs"))
-    assert len(after) == 8 and sum("reusing" in line for line in logs) == 6
+    assert len(after) == 10 and sum("reusing" in line for line in logs) == 8
     assert list_reproductions(tmp_path)[0]["figure_paths"] == [str(folder / "tradeoff.png")]
 
 

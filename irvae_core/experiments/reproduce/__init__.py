@@ -41,7 +41,7 @@ from irvae_core.store.files import atomic_write_json
 from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.resolve import resolve_config
 
-METHOD_ORDER = {"VAE": 0, "FMVAE": 1, "IRVAE": 2, "IRVAE+FM": 3}
+METHOD_ORDER = {"VAE": 0, "FMVAE": 1, "IRVAE": 2, "IRVAE+FM": 3, "GEOMVAE": 4}
 
 
 def command_line(p: Plan, data_root: str | None) -> str:

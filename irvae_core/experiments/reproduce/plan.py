@@ -97,11 +97,14 @@ def _tradeoff_jobs(base: RunConfig, alphas: dict[str, list[float]], fm: FlattenC
         return sorted(values, key=lambda a: abs(values.index(a) - (len(values) - 1) / 2))
 
     ir, fmvae = middle_out(alphas["ir"]), middle_out(alphas["fmvae"])
+    geom = middle_out(alphas.get("geomae", []))
     jobs = [Job("vae", _with(base, "none", None))]
     for i in range(max(len(ir), len(fmvae))):
         jobs += [Job(f"irvae-a{a:g}", _with(base, "ir", a)) for a in ir[i:i + 1]]
         jobs += [Job(f"fmvae-a{a:g}", _with(base, "fmvae", a)) for a in fmvae[i:i + 1]]
         jobs += [Job(f"irvae-a{a:g}-fm", flatten_of=f"irvae-a{a:g}", fcfg=fm) for a in ir[i:i + 1]]
+    # the Geometric Autoencoder (Nazari et al. 2023) last: a method after the paper, compared on the same protocol
+    jobs += [Job(f"geomvae-a{a:g}", _with(base, "geomae", a)) for a in geom]
     return jobs
 
 
@@ -117,13 +120,19 @@ def _fm(mode: str, quick_epochs: int, full_epochs: int = 100) -> FlattenConfig:
 
 # alpha grids in the paper's units. The paper plots curves without listing its alphas; these span
 # the CPU defaults (config.DEFAULT_ALPHA) by a decade each way.
-MNIST_ALPHAS = {"ir": [10.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0], "fmvae": [0.01, 0.1, 1.0, 10.0, 100.0]}
+MNIST_ALPHAS = {"ir": [10.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0], "fmvae": [0.01, 0.1, 1.0, 10.0, 100.0],
+                "geomae": [60.0, 200.0, 600.0, 2000.0, 6000.0]}
+
+
+# GeomAE's lambda for a VAE base: a decade each way of its CPU default (config.DEFAULT_ALPHA: 600, Nazari et al.'s
+# 0.1 scaled from their per-pixel MSE to the VAE's summed Gaussian loss); no pilot has chosen it yet.
+GEOMAE_ALPHAS = MNIST_ALPHAS["geomae"]
 
 
 # The quick grids are the pilot's choice (``reproduce EXPERIMENT --quick --pilot``; its rule in pilot.py and
 # docs/REPRODUCTION.md): five values per method from where the regularizer acts to the largest alpha that
 # still reconstructs with a margin on the 60-epoch schedule.
-MNIST_QUICK = {"ir": [3.0, 9.5, 30.0, 95.0, 300.0], "fmvae": [0.01, 0.1, 1.0, 10.0, 100.0]}
+MNIST_QUICK = {"ir": [3.0, 9.5, 30.0, 95.0, 300.0], "fmvae": [0.01, 0.1, 1.0, 10.0, 100.0], "geomae": GEOMAE_ALPHAS}
 
 
 # CMU on a CPU: the mocap page's offered runs (README, "Motion capture"): decoder sigma fixed at 0.05,
@@ -132,7 +141,8 @@ MNIST_QUICK = {"ir": [3.0, 9.5, 30.0, 95.0, 300.0], "fmvae": [0.01, 0.1, 1.0, 10
 CMU_SIGMA = 0.05
 
 
-CMU_QUICK = {"ir": [10.0, 74.0, 550.0, 4100.0, 30000.0], "fmvae": [0.01, 0.1, 1.0, 10.0, 100.0]}  # the pilot's
+CMU_QUICK = {"ir": [10.0, 74.0, 550.0, 4100.0, 30000.0], "fmvae": [0.01, 0.1, 1.0, 10.0, 100.0],  # the pilot's
+             "geomae": GEOMAE_ALPHAS}
 
 
 # IRVAE's alpha per latent size in quick (and tiny) mode, chosen by the pilot (``pilot.py``; docs/REPRODUCTION.md):
