@@ -34,7 +34,7 @@ import torch
 
 from irvae_core.geometry.metric import DEFAULT_CHUNK_ELEMENTS, Decoder, flat_decoder
 
-# progress(fraction done in [0, 1], best energy of the current discretisation)
+# progress(fraction done in [0, 1], best energy of the current discretisation; at the end, the curve's)
 GeodesicProgress = Callable[[float, float], None]
 
 LENGTH_TOLERANCE = 0.01  # a length is certified when the discrete and the fine length agree within this
@@ -82,13 +82,15 @@ class DecodedPath:
 class Geodesic(DecodedPath):
     """The discrete geodesic: a DecodedPath of least energy, with the straight line it started beside.
 
-    ``path`` has ``points_needed`` points: the requested number, or more where certifying its length
-    needed a finer discretisation.
+    ``curve`` is the latent polyline found, at the ``points_needed`` points its length was certified
+    on; ``path`` shows it at the requested number of points, evenly spaced along it in data-space
+    arc length (so its speeds are even), and ``length`` is the curve's.
     """
 
     straight: DecodedPath  # the straight segment between the same endpoints, its length certified the same way
     iterations: int  # optimiser iterations run, over every refinement
     converged: bool  # the last optimisation stopped on its tolerance (not on the iteration limit or a NaN)
+    curve: torch.Tensor  # (points_needed, m) the polyline whose length is ``length``
 
     @property
     def length_ratio(self) -> float:
@@ -409,6 +411,22 @@ def geodesics(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n_points: in
                      converged=torch.tensor([g.converged for g in found]), iterations=iterations)
 
 
+def _along(curve: torch.Tensor, speeds: torch.Tensor, n: int) -> torch.Tensor:
+    """n points on the latent polyline ``curve`` (K, m), whose pieces decode to lengths ``speeds`` (K - 1,), evenly
+    spaced in that arc length (linear within a piece: the pieces are the fine ones the length was measured on);
+    the endpoints exactly."""
+    arc = torch.cat([speeds.new_zeros(1), speeds.cumsum(0)])
+    if float(arc[-1]) <= 0:
+        return straight_line(curve[0], curve[-1], n)
+    target = torch.linspace(0, float(arc[-1]), n, dtype=arc.dtype, device=arc.device)
+    k = torch.searchsorted(arc, target, right=True).clamp(1, len(curve) - 1) - 1
+    piece = (arc[k + 1] - arc[k]).clamp_min(torch.finfo(arc.dtype).tiny)
+    frac = ((target - arc[k]) / piece).clamp(0, 1).to(curve.dtype)[:, None]
+    out = curve[k] + frac * (curve[k + 1] - curve[k])
+    out[0], out[-1] = curve[0], curve[-1]
+    return out
+
+
 def _decoded(decoder: Decoder, path: torch.Tensor, found: _Found) -> DecodedPath:
     with torch.no_grad():
         decoded = decoder(path)
@@ -500,13 +518,14 @@ def geodesic(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n_points: int
         f = flat_decoder(decoder)
         (geo,), (line,), iterations = _geodesics(f, z0[None], z1[None], start[None], max_iter, rtol, check_every,
                                                  progress, tol, max_points)
-        found = _decoded(decoder, geo.path, geo)
+        shown = _along(geo.path, geo.speeds, n_points)
+        found = _decoded(decoder, shown, _Found(geo.path, _speeds(f, shown[None])[0], geo.length, geo.certified))
         straight = _shown_straight(decoder, f, z0, z1, n_points, line)
         if progress is not None:
-            progress(1.0, found.energy)
+            progress(1.0, float(geo.speeds.pow(2).sum()))  # the curve's energy at the discretisation found
     return Geodesic(path=found.path, decoded=found.decoded, speeds=found.speeds, length=found.length,
                     certified=found.certified, points_needed=found.points_needed, straight=straight,
-                    iterations=iterations, converged=geo.converged)
+                    iterations=iterations, converged=geo.converged, curve=geo.path.detach().clone())
 
 
 @dataclass

@@ -28,6 +28,21 @@ DEFAULT_CHUNK_ELEMENTS = 2**22
 _FORWARD_AD_LOCK = threading.Lock()
 
 
+def _load_forward_ad_quietly() -> None:
+    """The first ``make_dual`` of a process loads torch's jvp decompositions, which call ``torch.jit.script`` and
+    so print its deprecation notice (a FutureWarning) on every normal run of ours; it is torch's own use, not
+    ours. That one load happens here, with that one notice silenced; every other warning is left as it is."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
+        with fwAD.dual_level():
+            fwAD.make_dual(torch.zeros(1), torch.zeros(1))
+
+
+_load_forward_ad_quietly()
+
+
 def jvp(decoder: Decoder, z: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Decoder outputs and J v at every point, both flattened to (B, D), by one forward-mode pass.
 
