@@ -73,5 +73,6 @@ st.page_link("app_pages/train.py", label="Train: launch runs, watch them live, r
 st.page_link("app_pages/latent.py", label="Latent geometry: encoded data with equidistance ellipses")
 st.page_link("app_pages/tradeoff.py", label="Tradeoff: MSE against VoR and MCN, alpha sweeps")
 st.page_link("app_pages/interpolation.py", label="Interpolation: straight lines, geodesics and axis modulation")
+st.page_link("app_pages/distances.py", label="Distances: do latent distances follow the decoder's geodesics?")
 st.page_link("app_pages/retrieval.py", label="Face retrieval: find faces by example, two runs side by side, P@K")
 st.page_link("app_pages/mocap.py", label="Motion capture: poses decoded from the latent space as 3-D skeletons")

@@ -41,6 +41,8 @@ def suite_run(tmp_path_factory) -> Path:
 
 def test_opens_on_the_shipped_pair_with_their_stored_suites(shipped_examples, tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
+    home = open_page("app_pages/home.py")
+    assert "distances" in [link.proto.page for link in home.get("page_link")]  # Home links here (url_path)
     at = open_page(PAGE)
     assert not at.warning and not at.error
     chosen = widget(at.multiselect, RUNS).value
