@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages.common import friendly_errors
 from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import run_row
-from irvae_core.views.distances import distance_view, geodesic_table, neighbourhood_table
+from irvae_core.views.distances import NoSuite, compute_suite, distance_view, geodesic_table, neighbourhood_table
 from irvae_core.viz.distances import agreement_figure, distortion_figure
 
 st.title("Distances")
@@ -33,6 +34,13 @@ views = []
 for path in choice:
     try:
         views.append(distance_view(runs[path]))
+    except NoSuite as e:
+        st.warning(str(e))
+        if not runs[path].is_example and st.button(f"Compute it now for {info[path]['run']}", key=f"suite-{path}"):
+            with st.spinner("Computing geodesics between 64 test pairs and the neighbourhood scores..."), \
+                    friendly_errors("Could not compute the distance suite"):
+                compute_suite(runs[path])
+                st.rerun()
     except ValueError as e:
         st.warning(str(e))
 if not views:

@@ -106,7 +106,7 @@ def test_runs_it_cannot_describe_are_each_one_sentence(suite_run, tmp_path, monk
     evaluate_run(flat, distances=True)
     monkeypatch.setenv("IRVAE_RUNS", str(folder))
     at = open_page(PAGE)
-    expected = {"not-evaluated": "is not evaluated yet", "no-suite": "evaluated without the distance suite",
+    expected = {"not-evaluated": "is not evaluated yet", "no-suite": "evaluated without it",
                 "damaged": "distances.json is damaged", "still-running": "has not finished training (interrupted)",
                 flat.name: "has a 1-D latent space"}
     for name, sentence in expected.items():
@@ -117,3 +117,22 @@ def test_runs_it_cannot_describe_are_each_one_sentence(suite_run, tmp_path, monk
         if name != "still-running" and name != flat.name:
             assert "./lab evaluate" in warning
         assert not at.get("plotly_chart")
+
+
+def test_a_run_without_the_suite_gets_it_from_one_button(suite_run, tmp_path, monkeypatch):
+    good = next(p for p in suite_run.iterdir() if p.is_dir())
+    plain = shutil.copytree(good, tmp_path / "runs" / "no-suite")
+    ev = json.loads((plain / "evaluation.json").read_text())
+    ev.pop("distances")
+    atomic_write_json(plain / "evaluation.json", ev)
+    (plain / "distances.json").unlink()
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
+    at = open_page(PAGE)
+    (button,) = [b for b in at.button if b.label.startswith("Compute it now")]
+    button.click().run()
+    assert not at.exception and not at.warning and not at.error
+    stored = json.loads((plain / "evaluation.json").read_text())
+    assert stored["mse"] == ev["mse"] and stored["distances"]["geo_pairs"] == 64  # added, the rest untouched
+    detail = json.loads((plain / "distances.json").read_text())
+    dots = panels(json.loads(at.get("plotly_chart")[0].proto.spec))["x"]
+    assert sum(len(array(t["x"])) for t in dots) == len(detail["latent"]) == 64
