@@ -47,7 +47,12 @@ if not views:
     st.stop()
 
 st.subheader("Latent distance against geodesic length")
-st.plotly_chart(agreement_figure(views), key="agreement")
+for v in views:
+    if not v.has_pairs:
+        st.info(f"{v.label}: no geodesic pairs were measured (a costly decoder gets none by default; "
+                "`./lab evaluate RUN --pairs 16` measures some).")
+if any(v.has_pairs for v in views):
+    st.plotly_chart(agreement_figure([v for v in views if v.has_pairs]), key="agreement")
 st.dataframe(geodesic_table(views), hide_index=True, key="geodesic-table")
 st.caption("Spearman: do the pairs keep their order? Pearson: do they lie on a line? CV of ratio: the spread of "
            "geodesic length / latent distance (0 for a scaled isometry). Each length is the decoded curve's own, "

@@ -335,8 +335,12 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             print(f"  distance suite skipped: {d['skipped']}")
         elif d:
             man = d["manifold"]
-            print(f"  geodesic agreement: Spearman {d['geo_spearman']:.3f}  Pearson {d['geo_pearson']:.3f}  "
-                  f"ratio CV {d['geo_ratio_cv']:.3f}  ({d['geo_certified']}/{d['geo_pairs']} lengths certified)")
+            if d["geo_pairs"]:
+                print(f"  geodesic agreement: Spearman {d['geo_spearman']:.3f}  Pearson {d['geo_pearson']:.3f}  "
+                      f"ratio CV {d['geo_ratio_cv']:.3f}  ({d['geo_certified']}/{d['geo_pairs']} lengths certified)")
+            else:
+                print("  geodesic agreement: not measured (a costly decoder gets no geodesic pairs by default: "
+                      "--pairs N asks for them)")
             for label, sc in (("vs inputs:   ", d), ("vs decodings:", man)):
                 print(f"  {label} trustworthiness {sc['trustworthiness']:.3f}  continuity {sc['continuity']:.3f}  "
                       f"kNN recall {sc['knn_recall']:.3f}  KL_0.1 {sc['kl_0.1']:.4f}  KL_1 {sc['kl_1']:.4f}  "

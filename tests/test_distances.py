@@ -137,3 +137,20 @@ def test_distance_suite_columns_and_subsets():
     assert distance_suite(f, dataset, z, pairs=12, points=30, k=5, n_points=6) == out
     with pytest.raises(ValueError, match="at least 4 test points"):
         distance_suite(f, x[:3], z[:3])
+
+
+def test_a_suite_without_geodesic_pairs_says_so_and_measures_the_rest():
+    f, _ = isometric_linear(D=4)
+    z = torch.randn(40, 2, generator=torch.Generator().manual_seed(5), dtype=D64)
+    out, detail = distance_suite(f, f(z), z, pairs=0, points=30, k=5, detail=True)
+    assert out["geo_pairs"] == 0 and out["geo_spearman"] is None and out["geo_ratio_cv"] is None
+    assert out["trustworthiness"] == pytest.approx(1.0) and "geodesics: none" in out["measured_on"]
+    assert detail["latent"] == [] and len(detail["rank_error"]) == 30
+
+
+def test_the_default_number_of_geodesic_pairs_follows_the_decoders_size():
+    from irvae_core.train.evaluation import SUITE_PAIRS, SUITE_PAIRS_LARGE, suite_pairs_for
+
+    assert suite_pairs_for(2 * 784) == SUITE_PAIRS == 64  # MNIST FC at m = 2
+    assert suite_pairs_for(2 * 3 * 64 * 64) == SUITE_PAIRS_LARGE == 8  # the shipped faces' conv decoder
+    assert suite_pairs_for(64 * 3 * 64 * 64) == 0  # CelebA at the paper's m = 64: asked for with --pairs

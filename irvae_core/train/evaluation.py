@@ -29,7 +29,8 @@ from irvae_core.store.runs import Run, open_run
 from irvae_core.train.encoding import encode_split
 from irvae_core.train.resolve import run_device
 
-# Above this many Jacobian entries per point (m * D), geometry uses a subsample of points.
+# Above LARGE_JACOBIAN Jacobian entries per point (m * D), geometry uses GEOMETRY_POINTS_LARGE points.
+LARGE_JACOBIAN = 200_000
 GEOMETRY_POINTS_LARGE = 2000
 
 
@@ -45,6 +46,18 @@ PZ_MAX_PER_POINT = 4096
 # neighbourhood and density scores on SUITE_POINTS test points (their cost grows as its square).
 SUITE_PAIRS = 64
 SUITE_POINTS = 1000
+# Geodesics cost a decoder pass per ~64 codes per L-BFGS evaluation: 0.1-0.5 s a pair for MNIST's FC decoder, ~9 s
+# for the shipped faces' small conv decoder (64x64x3, m = 2). By default the suite takes SUITE_PAIRS pairs for a
+# decoder of at most PZ_MAX_PER_POINT Jacobian entries a point (m * D), SUITE_PAIRS_LARGE up to
+# LARGE_JACOBIAN, and none above (``--pairs N`` asks for them); the neighbourhood scores always.
+SUITE_PAIRS_LARGE = 8
+
+
+def suite_pairs_for(per_point: int) -> int:
+    """The suite's default number of geodesic pairs for a decoder of ``per_point`` = m * D Jacobian entries a point."""
+    if per_point <= PZ_MAX_PER_POINT:
+        return SUITE_PAIRS
+    return SUITE_PAIRS_LARGE if per_point <= LARGE_JACOBIAN else 0
 ONE_D = "a 1-D latent space: every curve between two codes is the segment itself, so there is no geodesic to compare"
 DISTANCES_FILE = "distances.json"  # the suite's pairs and points, for the Distances page
 DISTANCE_COLUMNS = ("geo_spearman", "geo_pearson", "geo_ratio_cv", "trustworthiness", "continuity", "knn_recall",
@@ -111,7 +124,7 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     g = torch.Generator().manual_seed(seed)
     d = data.x_shape
     per_point = z.shape[1] * int(torch.tensor(d).prod())
-    limit = max_points or (GEOMETRY_POINTS_LARGE if per_point > 200_000 else None)
+    limit = max_points or (GEOMETRY_POINTS_LARGE if per_point > LARGE_JACOBIAN else None)
     if limit is not None and len(z) > limit:
         z = z[torch.randperm(len(z), generator=g)[:limit]]
     n_pz = pz_points or (PZ_POINTS if per_point <= PZ_MAX_PER_POINT else len(z))
@@ -124,7 +137,8 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     if distances and z_all.shape[1] < 2:
         result["distances"] = {"skipped": ONE_D}
     elif distances and len(z_all) >= 4:
-        suite, more = distance_suite(model.decode, ds, z_all.to(device), pairs=suite_pairs or SUITE_PAIRS,
+        pairs = suite_pairs if suite_pairs is not None else suite_pairs_for(per_point)
+        suite, more = distance_suite(model.decode, ds, z_all.to(device), pairs=pairs,
                                      points=suite_points or SUITE_POINTS, seed=seed, detail=True)
         if detail is not None:
             detail.update(more)
@@ -181,7 +195,9 @@ def add_distance_suite(run: Run | str | Path, suite_pairs: int | None = None, su
     if z.shape[1] < 2:
         suite, detail = {"skipped": ONE_D}, {}
     else:
-        suite, detail = distance_suite(model.decode, data.test, z.to(device), pairs=suite_pairs or SUITE_PAIRS,
+        per_point = z.shape[1] * int(torch.tensor(data.x_shape).prod())
+        pairs = suite_pairs if suite_pairs is not None else suite_pairs_for(per_point)
+        suite, detail = distance_suite(model.decode, data.test, z.to(device), pairs=pairs,
                                        points=suite_points or SUITE_POINTS, seed=seed, detail=True)
     ev = {**ev, "distances": suite, **{key: suite[key] for key in DISTANCE_COLUMNS if key in suite}}
     if detail:

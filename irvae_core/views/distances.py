@@ -44,8 +44,8 @@ class DistanceView:
     rank_error_manifold: np.ndarray  # (n,) against the decodings
 
     @property
-    def spearman(self) -> float:
-        return float(self.suite["geo_spearman"])
+    def has_pairs(self) -> bool:
+        return len(self.latent) > 0
 
 
 def _evaluate_hint(run: Run) -> str:
