@@ -178,7 +178,7 @@ def test_reproduce_on_ray_gives_the_local_engines_table(tmp_path, ray_instance):
 
     local = reproduce("mnist-tradeoff", tmp_path / "local", "tiny", engine=LocalEngine(threads=1))
     on_ray = reproduce("mnist-tradeoff", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))
-    assert [r["key"] for r in on_ray["rows"]] == [r["key"] for r in local["rows"]] and len(local["rows"]) == 7
+    assert [r["key"] for r in on_ray["rows"]] == [r["key"] for r in local["rows"]] and len(local["rows"]) == 9
     for a, b in zip(local["rows"], on_ray["rows"]):  # the same seeds and thread count: the same numbers
         assert (a["mse"], a["vor"], a["mcn"]) == (b["mse"], b["vor"], b["mcn"]), a["key"]
     folder = tmp_path / "ray" / "mnist-tradeoff" / "runs"
