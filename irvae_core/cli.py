@@ -488,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-points", type=int, help="cap the points used for VoR/MCN")
     p.add_argument("--distances", action=argparse.BooleanOptionalAction, default=True,
                    help="the distortion suite: geodesic agreement, trustworthiness, continuity, kNN recall, KL_sigma "
-                        "(default on; about 40 s for a 2-D MNIST run on one CPU core, bench/distance_suite.py)")
+                        "(default on; about 30 s for a 2-D MNIST run on one CPU core, bench/distance_suite.py)")
     p.add_argument("--pairs", type=int, default=None,
                    help="random test pairs for the geodesic agreement (default 64)")
     p.add_argument("--suite-points", type=int, default=None,

@@ -161,3 +161,19 @@ def test_on_the_shipped_faces_irvae_retrieves_better_than_the_vae(shipped_exampl
           for name in ("faces-vae", "faces-irvae")}
     assert p5["faces-irvae"] > p5["faces-vae"] + 0.1, p5  # 10 attributes x 5 results: 0.1 is 5 more hits
     assert not (shipped_examples / "faces-vae" / "cache").exists()
+
+
+def test_the_shipped_mnist_pairs_suite_shows_irvaes_distances_following_its_geodesics(shipped_examples):
+    from irvae_core.geometry.distances import agreement_scores
+
+    suites = {}
+    for name in ("mnist5k-vae", "mnist5k-irvae"):
+        stored = json.loads((shipped_examples / name / "evaluation.json").read_text())["distances"]
+        detail = json.loads((shipped_examples / name / "distances.json").read_text())
+        # the stored headline is what its own pairs give, every length certified
+        assert agreement_scores(detail["latent"], detail["geodesic"]) == pytest.approx(
+            (stored["geo_spearman"], stored["geo_pearson"], stored["geo_ratio_cv"]))
+        assert stored["geo_pairs"] == len(detail["latent"]) == 64 and all(detail["certified"])
+        suites[name] = stored
+    vae, irvae = suites["mnist5k-vae"], suites["mnist5k-irvae"]
+    assert irvae["geo_spearman"] > vae["geo_spearman"] and irvae["geo_ratio_cv"] < vae["geo_ratio_cv"]

@@ -180,7 +180,7 @@ def _finish(run: Run, dest: Path, example: Example) -> Run:
 def generate_example(example: Example, out: Path, work: Path) -> Run:
     """Train (or flatten), evaluate and store one example under ``out``; ``work`` holds the scratch runs."""
     from irvae_core.experiments.runner import train_and_evaluate
-    from irvae_core.train.evaluation import evaluate_run
+    from irvae_core.train.evaluation import add_distance_suite
     from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer, new_flattened_run
     from irvae_core.train.loop import TrainingFailed
     from irvae_core.train.resolve import resolve_config
@@ -198,7 +198,7 @@ def generate_example(example: Example, out: Path, work: Path) -> Run:
         trainer = Trainer(cfg, run)
     if train_and_evaluate(trainer).get("state") != "done":
         raise TrainingFailed(f"example {example.name} did not finish: {run.status().get('error', '')}")
-    evaluate_run(run, distances=True)  # the same numbers again, with the distortion suite the Distances page shows
+    add_distance_suite(run)  # the distortion suite the Distances page shows, beside the evaluation just made
     return _finish(run, out / example.name, example)
 
 

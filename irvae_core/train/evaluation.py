@@ -134,17 +134,28 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     result["encoded"] = {k: result[k] for k in ("vor", "mcn", "cond_mean", "cond_std", "singular_points")}
     result["encoded"].update(latent="encoded", points=len(z))
     result["augmented"] = pz_summary(model.decode, z, n_pz, device, seed)
-    if distances and z_all.shape[1] < 2:
-        result["distances"] = {"skipped": ONE_D}
-    elif distances and len(z_all) >= 4:
-        pairs = suite_pairs if suite_pairs is not None else suite_pairs_for(per_point)
-        suite, more = distance_suite(model.decode, ds, z_all.to(device), pairs=pairs,
-                                     points=suite_points or SUITE_POINTS, seed=seed, detail=True)
+    if distances and (len(z_all) >= 4 or z_all.shape[1] < 2):
+        suite, more = _suite(model, ds, z_all.to(device), d, suite_pairs, suite_points, seed)
         if detail is not None:
             detail.update(more)
-        result["distances"] = suite
-        result.update({key: suite[key] for key in DISTANCE_COLUMNS})
+        result.update(_with_suite(suite))
     return result
+
+
+def _suite(model, ds, z: torch.Tensor, x_shape, pairs: int | None, points: int | None,
+           seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The distortion suite of codes ``z`` of split ``ds`` (pairs by the decoder's size unless given) and its
+    per-pair and per-point detail; a 1-D latent space is skipped, with the reason."""
+    if z.shape[1] < 2:
+        return {"skipped": ONE_D}, {}
+    per_point = z.shape[1] * int(torch.tensor(x_shape).prod())
+    return distance_suite(model.decode, ds, z, pairs=pairs if pairs is not None else suite_pairs_for(per_point),
+                          points=points or SUITE_POINTS, seed=seed, detail=True)
+
+
+def _with_suite(suite: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation's entries for a suite: under ``distances``, and its headline columns at the top level."""
+    return {"distances": suite, **{key: suite[key] for key in DISTANCE_COLUMNS if key in suite}}
 
 
 def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: str | None = None,
@@ -192,14 +203,8 @@ def add_distance_suite(run: Run | str | Path, suite_pairs: int | None = None, su
     data = load_run_data(run.config().data)
     device = next(model.parameters()).device
     z, _, _ = encode_split(model, data.test, device=device)
-    if z.shape[1] < 2:
-        suite, detail = {"skipped": ONE_D}, {}
-    else:
-        per_point = z.shape[1] * int(torch.tensor(data.x_shape).prod())
-        pairs = suite_pairs if suite_pairs is not None else suite_pairs_for(per_point)
-        suite, detail = distance_suite(model.decode, data.test, z.to(device), pairs=pairs,
-                                       points=suite_points or SUITE_POINTS, seed=seed, detail=True)
-    ev = {**ev, "distances": suite, **{key: suite[key] for key in DISTANCE_COLUMNS if key in suite}}
+    suite, detail = _suite(model, data.test, z.to(device), data.x_shape, suite_pairs, suite_points, seed)
+    ev = {**ev, **_with_suite(suite)}
     if detail:
         atomic_write_json(run.file(DISTANCES_FILE), {"split": "test", **detail})
     atomic_write_json(run.file("evaluation.json"), ev)

@@ -71,16 +71,16 @@ SUITE_SIZE = {"full": {"suite_pairs": 64, "suite_points": 1000}, "quick": {"suit
 STABILITY_GEODESIC_PAIRS = {"full": 16, "quick": 16, "tiny": 3}
 
 
-def add_distance_suite(runs: dict[str, Any], mode: str, log: Callable[[str], None] | None = None) -> None:
+def add_suites(runs: dict[str, Any], mode: str, log: Callable[[str], None] | None = None) -> None:
     """The distortion suite added to each run's evaluation that lacks it (``evaluation.add_distance_suite``)."""
-    from irvae_core.train.evaluation import add_distance_suite as add_suite
+    from irvae_core.train.evaluation import add_distance_suite
 
     for key, run in runs.items():
         ev = run.evaluation() or {}
         if "distances" not in ev:
             if log is not None:
                 log(f"{key}: the distortion suite (geodesic agreement, neighbourhoods)")
-            add_suite(run, **SUITE_SIZE[mode])
+            add_distance_suite(run, **SUITE_SIZE[mode])
 
 
 def add_stability(points: list[dict[str, Any]], by_name: dict[str, Any], mode: str,
@@ -116,7 +116,7 @@ def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", dat
     folder.mkdir(parents=True, exist_ok=True)
     runs = run_configs(p.jobs, folder / "runs", progress, log, train, engine)
     if train and name in SUITE_EXPERIMENTS:
-        add_distance_suite(runs, mode, log)
+        add_suites(runs, mode, log)
     rows = sorted((result_row(j.key, runs[j.key], p.latent) for j in p.jobs if j.key in runs), key=_order)
     missing = [j.key for j in p.jobs if j.key not in runs]
     first = next(j.cfg for j in p.jobs if j.cfg is not None)
