@@ -45,16 +45,29 @@ class AE(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
 
+    # A loss that draws from the generator after decoding sets this (WAE: its prior samples); the Trainer then
+    # leaves the regularizer's mixup draw after the loss instead of inside the decoding (``decode=`` below).
+    draws_after_decode = False
+
+    @property
+    def jacobian_pass(self):
+        """The decoder's one-pass decoding-and-Jacobian (``FCDecoder.jacobian_pass``) when ``decode`` is the
+        decoder itself; None otherwise (a conv decoder, a subclass that decodes differently)."""
+        if type(self).decode is not AE.decode:
+            return None
+        return getattr(self.decoder, "jacobian_pass", None)
+
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
     def corrupt(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return x
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
-        """L of the batch x; ``generator`` draws any noise the model needs (None: the global RNG)."""
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None, decode=None) -> LossOutput:
+        """L of the batch x; ``generator`` draws any noise the model needs (None: the global RNG); ``decode``
+        replaces ``self.decode`` for the reconstruction (the Trainer's decoding that also computes the metric)."""
         z = self.encode(self.corrupt(x, generator))
-        mse = _mse(self.decode(z), x).mean()
+        mse = _mse((decode or self.decode)(z), x).mean()
         extra, parts = self.latent_penalty(z, generator)
         return LossOutput(mse + extra, z, {"mse": mse.item(), **parts})
 
@@ -94,6 +107,7 @@ class WAE(AE):
     """Wasserstein autoencoder (MMD, median-heuristic bandwidth, coefficient 0.001; E.5)."""
 
     kind = "wae"
+    draws_after_decode = True  # the prior samples of the MMD
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, latent_dim: int,
                  mmd_weight: float = 0.001):
@@ -130,11 +144,11 @@ class VAE(AE):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x)[:, : self.latent_dim]
 
-    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None) -> LossOutput:
+    def loss(self, x: torch.Tensor, generator: torch.Generator | None = None, decode=None) -> LossOutput:
         h = self.encoder(x)
         mu, log_std = h[:, : self.latent_dim], h[:, self.latent_dim :]
         z = mu + log_std.exp() * _noise_like(mu, generator)
-        recon = self.decode(z)
+        recon = (decode or self.decode)(z)
         sq = (recon - x).pow(2).flatten(1)
         d = sq.shape[1]
         nll = 0.5 * sq.sum(1) * torch.exp(-2 * self.log_sigma) + d * (

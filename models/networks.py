@@ -108,6 +108,32 @@ class FCEncoder(nn.Module):
         return self.net(x)
 
 
+def _push_tangent(act: nn.Module, t: torch.Tensor, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """act'(pre) * t for an elementwise activation of ``ACTIVATIONS``, given out = act(pre); t may carry a leading
+    batch of tangents (broadcast over it).
+
+    ReLU, sigmoid and tanh use the ops their own backward uses (``threshold_backward``, ``sigmoid_backward``,
+    ``tanh_backward``, as forward-mode AD does): one op each, differentiable by reverse mode. The others are
+    written as the derivative times t. ReLU's and LeakyReLU's derivatives are piecewise constant: no gradient
+    flows through them."""
+    aten = torch.ops.aten
+    if isinstance(act, nn.Identity):
+        return t
+    if isinstance(act, nn.ReLU):
+        return aten.threshold_backward(t, pre, 0)
+    if isinstance(act, nn.Sigmoid):
+        return aten.sigmoid_backward(t, out)
+    if isinstance(act, nn.Tanh):
+        return aten.tanh_backward(t, out)
+    if isinstance(act, nn.LeakyReLU):
+        return t * ((pre > 0).to(pre.dtype) * (1 - act.negative_slope) + act.negative_slope)
+    if isinstance(act, nn.ELU):
+        return t * torch.where(pre > 0, torch.ones_like(out), out + act.alpha)
+    if isinstance(act, nn.Softplus):  # softplus is the identity above its threshold
+        return t * torch.where(pre * act.beta > act.threshold, torch.ones_like(out), torch.sigmoid(pre * act.beta))
+    raise TypeError(f"no derivative for the activation {type(act).__name__}")
+
+
 class FCDecoder(nn.Module):
     """Fully connected decoder: (B, m) -> (B, *out_shape); MNIST 4x256 sigmoid, CMU 2x512 tanh."""
 
@@ -125,6 +151,37 @@ class FCDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).reshape(z.shape[0], *self.out_shape)
+
+    def jacobian_pass(self, z: torch.Tensor, points: torch.Tensor, tangents: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoding of z, and the Jacobian at other ``points`` along ``tangents``, in one pass.
+
+        z (B, m) may be empty; points (n, m); tangents (k, m), the same k directions at every point, or
+        (k, n, m), one set per point, or None: the m coordinate axes (the Jacobian's columns). Returns
+        (self(z), J t as (k, n, D)), D the flattened output size: the numbers of ``self(z)`` and of
+        ``torch.func.jacfwd``, and their gradients (tests/test_fast_paths.py). Why one pass: the decodings, the
+        points and the tangents go through each layer as the rows of one matrix product (the bias on
+        the first two only), then each activation's derivative at the points multiplies the tangents.
+        In a training step the regularizer's points and tangents ride along with the reconstruction's
+        codes: the weights' gradient is one product per layer, not three.
+        """
+        b, n = z.shape[0], points.shape[0]
+        k = points.shape[1] if tangents is None else tangents.shape[0]
+        rows, t = torch.cat([z, points]), None
+        layers = list(self.net)
+        for lin, act in zip(layers[0::2], layers[1::2]):
+            if t is None:  # first layer: the tangents are the inputs' own, (k, m) or (k, n, m)
+                pre = F.linear(rows, lin.weight, lin.bias)
+                tpre = lin.weight.t() if tangents is None else F.linear(tangents, lin.weight)  # axes: W's columns
+                tpre = tpre[:, None] if tpre.dim() == 2 else tpre
+            else:
+                y = torch.cat([rows, t.reshape(k * n, -1)]).mm(lin.weight.t())
+                pre, tpre = y.split([b + n, k * n])
+                pre = pre if lin.bias is None else pre + lin.bias
+                tpre = tpre.view(k, n, -1)
+            rows = act(pre)
+            t = _push_tangent(act, tpre.expand(k, n, -1), pre[b:], rows[b:])
+        return rows[:b].reshape(b, *self.out_shape), t
 
 
 def _conv_stack(specs: Sequence[tuple[int, int, int, int, int]], transpose: bool, act: str,

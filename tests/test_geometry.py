@@ -235,11 +235,14 @@ def perturbed_realnvp(dim: int, seed: int):
 
 
 @pytest.mark.parametrize("arch, shape, m", [("fc", (1, 28, 28), 3), ("conv", (1, 28, 28), 2), ("fc", (50,), 5)])
-def test_jacobian_stacked_tangents_equal_jacfwd(arch, shape, m):
+@pytest.mark.parametrize("path", ["as given", "stacked forward mode"])
+def test_jacobian_stacked_tangents_equal_jacfwd(arch, shape, m, path):
+    """The FC decoders' one pass and the stacked forward-mode pass (any other callable) both give jacfwd's."""
     from irvae_core.geometry.metric import jacobian
 
     torch.manual_seed(3)
-    dec = build_autoencoder("vae", arch, shape, latent_dim=m).double().decode
+    model = build_autoencoder("vae", arch, shape, latent_dim=m).double()
+    dec = model.decode if path == "as given" else (lambda q: model.decode(q))
     z = torch.randn(4, m, dtype=torch.float64)
     want = jacfwd_columns(dec, z)
     got = jacobian(dec, z)

@@ -98,12 +98,29 @@ def jacobian(decoder: Decoder, z: torch.Tensor, directions: torch.Tensor | None 
         if directions is not None:
             jac = jac @ directions.T.to(jac.dtype)  # (B, m, k): d inner along each direction
         k = jac.shape[2]
+        one_pass = jacobian_pass(decoder.outer)
+        if one_pass is not None:
+            return one_pass(x[:0], x, jac.permute(2, 0, 1))[1]
         _, jt = jvp(decoder.outer, x.repeat(k, 1), jac.permute(2, 0, 1).reshape(k * b, -1))
         return jt.view(k, b, -1)
     basis = torch.eye(m, dtype=z.dtype, device=z.device) if directions is None else directions.to(z.dtype)
+    one_pass = jacobian_pass(decoder)
+    if one_pass is not None:
+        return one_pass(z[:0], z, None if directions is None else basis)[1]
     k = basis.shape[0]
     _, jt = jvp(decoder, z.repeat(k, 1), basis.repeat_interleave(b, dim=0))
     return jt.view(k, b, -1)
+
+
+def jacobian_pass(decoder: Decoder):
+    """The decoder's own one-pass decoding-and-Jacobian, ``f(z, points, tangents) -> (decoder(z), J t)``, or None.
+
+    Offered by ``models.networks.FCDecoder`` (``jacobian_pass``: every layer's decodings, points and tangents as
+    the rows of one product) and by an autoencoder's ``decode`` when that is its decoder (``AE.jacobian_pass``)."""
+    f = getattr(decoder, "jacobian_pass", None)
+    if f is None and getattr(decoder, "__name__", None) == "decode":  # a bound ``model.decode``
+        f = getattr(getattr(decoder, "__self__", None), "jacobian_pass", None)
+    return f
 
 
 def flat_decoder(decoder: Decoder) -> Decoder:

@@ -131,10 +131,14 @@ def _probed_metric(decoder: Decoder, z: torch.Tensor, estimator: Estimator, v: t
         return "exact", _gram(jacobian(decoder, z))
     if v is None:
         v = probe_vectors(z, generator)
-    if not z.requires_grad:
-        z = z.detach().requires_grad_(True)
-    out, jv = jvp(decoder, z, v)
-    (gv,) = torch.autograd.grad(out, z, grad_outputs=jv, create_graph=True)  # J^T J v
+    graph = torch.is_grad_enabled()  # under no_grad (validation) J^T J v still needs one reverse pass
+    with torch.enable_grad():
+        if not z.requires_grad:
+            z = z.detach().requires_grad_(True)
+        out, jv = jvp(decoder, z, v)
+        (gv,) = torch.autograd.grad(out, z, grad_outputs=jv, create_graph=graph)  # J^T J v
+    if not graph:
+        jv = jv.detach()
     return "hutchinson", (v, jv.pow(2).sum(1), gv)
 
 
@@ -153,7 +157,12 @@ def trace_estimates(
     ``exact``: the full Jacobian by forward mode (cost ~ m dual forward passes), for small m.
     ``auto``: exact for m <= AUTO_EXACT_MAX_DIM, else Hutchinson.
     """
-    kind, value = _probed_metric(decoder, z, estimator, v, generator)
+    return _traces(_probed_metric(decoder, z, estimator, v, generator))
+
+
+def _traces(probed) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Tr G, Tr G^2) per point of a ``_probed_metric`` result (exact or Hutchinson estimates)."""
+    kind, value = probed
     if kind == "exact":
         return value.diagonal().sum(-1), value.pow(2).sum((0, 1))  # Tr G^2 = ||G||_F^2 (G symmetric)
     _, t, gv = value
@@ -170,8 +179,12 @@ def point_terms(decoder: Decoder, z: torch.Tensor, estimator: Estimator = "hutch
     quadratic regularizer is a sum of squares of these two, so it is >= 0 in floating point too
     and vanishes (to rounding) where G = cI: t = mc, r = 0, for every probe.
     """
-    kind, value = _probed_metric(decoder, z, estimator, None, generator)
-    m = z.shape[1]
+    return _terms(_probed_metric(decoder, z, estimator, None, generator), z.shape[1])
+
+
+def _terms(probed, m: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """``point_terms`` of a ``_probed_metric`` result."""
+    kind, value = probed
     if kind == "exact":
         t = value.diagonal().sum(-1)
         eye = torch.eye(m, dtype=value.dtype, device=value.device)[:, :, None]
@@ -260,20 +273,26 @@ def relaxed_distortion(
     bench/subbatch_bias.py); ``jackknife`` removes that term (square only). ``generator``: the
     source of the mixup draw and the probes (None: torch's global RNG).
     """
-    m = z.shape[1]
+    if h == "log" and estimator not in ("exact", "auto"):
+        raise ValueError("h='log' needs the eigenvalues of G: use estimator='exact'")
+    if h not in ("square", "log"):
+        raise ValueError(f"h must be 'square' or 'log'; got {h!r}")
     za = mixup(z, eta, n, generator)
+    return relaxed_value(_probed_metric(decoder, za, "exact" if h == "log" else estimator, None, generator),
+                         z.shape[1], h, jackknife)
+
+
+def relaxed_value(probed, m: int, h: Literal["square", "log"] = "square", jackknife: bool = False) -> torch.Tensor:
+    """F (``relaxed_distortion``) from the metric at its points: ``_probed_metric``'s ("exact", G as (m, m, n))
+    or ("hutchinson", (v, v^T G v, G v)); the Trainer passes the exact G of its one-pass decoding."""
+    kind, value = probed
     if h == "log":
-        if estimator not in ("exact", "auto"):
-            raise ValueError("h='log' needs the eigenvalues of G: use estimator='exact'")
-        G = metric_with_graph(decoder, za)
-        lam = torch.linalg.eigvalsh(G)
+        lam = torch.linalg.eigvalsh(value.permute(2, 0, 1))
         c = lam.sum(-1).mean() / m
         return (lam / c).log().pow(2).sum(-1).mean()
-    if h != "square":
-        raise ValueError(f"h must be 'square' or 'log'; got {h!r}")
     if jackknife:
-        return jackknife_F(*trace_estimates(decoder, za, estimator, generator=generator), m)
-    t, r, _ = point_terms(decoder, za, estimator, generator)
+        return jackknife_F(*_traces(probed), m)
+    t, r, _ = _terms(probed, m)
     return relaxed_from_terms(t, r, m)
 
 
@@ -298,9 +317,13 @@ def fmvae_distortion(
     Not scale invariant: it favours small Jacobians. ``n``: mixup points, as in
     ``relaxed_distortion``; ``generator`` too.
     """
-    m = z.shape[1]
     za = mixup(z, eta, n, generator)
-    t, r, probed = point_terms(decoder, za, estimator, generator)
+    return fmvae_value(_probed_metric(decoder, za, estimator, None, generator), z.shape[1], jackknife)
+
+
+def fmvae_value(probed, m: int, jackknife: bool = False) -> torch.Tensor:
+    """FMVAE's term (``fmvae_distortion``) from the metric at its points (see ``relaxed_value``)."""
+    t, r, probed = _terms(probed, m)
     _, spread = scale_spread(t, ustat=jackknife)
     value = r.mean() + spread / m
     if probed and not jackknife:
@@ -325,9 +348,36 @@ def isometry_distortion(
     """
     if k <= 0:
         raise ValueError(f"the target scale k must be > 0; got {k}")
-    m = z.shape[1]
-    t, r, _ = point_terms(decoder, mixup(z, eta, n, generator), estimator, generator)
+    return isometry_value(_probed_metric(decoder, mixup(z, eta, n, generator), estimator, None, generator),
+                          z.shape[1], k)
+
+
+def isometry_value(probed, m: int, k: float) -> torch.Tensor:
+    """The strict isometry's distortion (``isometry_distortion``) from the metric at its points."""
+    t, r, _ = _terms(probed, m)
     return (r + (t - m * k).pow(2) / m).mean()
+
+
+class MetricDecode:
+    """A model's decoding that also gives the exact metric at mixup points of the codes it decodes.
+
+    Called as ``model.loss(x, decode=MetricDecode(...))``: on the codes z of the step it draws the mixup
+    points (``mixup(z, eta, n, generator)``, the draw the regularizer makes after the loss otherwise) and
+    runs the decoder's ``jacobian_pass`` once on the codes, the points and the coordinate tangents; the
+    reconstruction is returned, G = J^T J at the points kept in ``metric`` as ("exact", G (m, m, n)) for
+    ``relaxed_value`` and its siblings. Same values and gradients as decoding and then calling the
+    regularizer (tests), in one pass through the decoder instead of two.
+    """
+
+    def __init__(self, one_pass, eta: float | None, n: int | None, generator: torch.Generator | None = None):
+        self.one_pass, self.eta, self.n, self.generator = one_pass, eta, n, generator
+        self.metric = None
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        za = mixup(z, self.eta, self.n, self.generator)
+        out, jt = self.one_pass(z, za, None)
+        self.metric = ("exact", _gram(jt))
+        return out
 
 
 def geomae_distortion(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
