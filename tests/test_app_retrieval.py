@@ -95,3 +95,21 @@ def test_uploaded_photos_query_each_run_and_a_bad_file_is_one_sentence(face_runs
     at.file_uploader[0].set_value([("notes.png", b"this is not an image", "image/png")]).run()
     assert not at.exception and len(at.error) == 1
     assert at.error[0].value == "Could not retrieve: notes.png is not an image: upload a JPEG or PNG file"
+
+
+def test_every_hostile_upload_is_one_sentence_on_the_page_and_nothing_is_stored(face_runs, monkeypatch):
+    from tests.test_uploads import hostile_files
+
+    def stored() -> set[tuple[str, float]]:
+        return {(str(p), p.stat().st_mtime) for p in face_runs.rglob("*") if p.is_file()}
+
+    at = open_page(face_runs, monkeypatch)
+    at.radio[0].set_value("my own photos").run()
+    before = stored()  # the runs with their embedding caches, written when the page first opened
+    for name, (data, says) in hostile_files().items():
+        at.file_uploader[0].set_value([(name, data, "image/png" if name.endswith(".png") else "image/jpeg")]).run()
+        assert not at.exception, name
+        assert [e.value for e in at.error] == [f"Could not retrieve: {at.error[0].value.split(': ', 1)[1]}"], name
+        assert says in at.error[0].value and at.error[0].value.count("\n") == 0, name
+        assert not at.get("plotly_chart"), name  # no query shown for a refused file
+    assert stored() == before  # the runs folder holds no trace of any upload

@@ -88,3 +88,75 @@ def test_the_upload_limit_is_set_in_the_apps_streamlit_config_and_read_from_the_
     assert int(out.stdout.strip().splitlines()[-1]) * 2**20 == MAX_BYTES  # what `streamlit run` in the root uses
     with pytest.raises(UploadError, match="the limit is 20 MB"):
         image_from_bytes(b"\xff" * (MAX_BYTES + 1), name="huge.jpg")
+
+
+# ---------------------------------------------------------------- hostile files, crafted byte by byte
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def with_png_chunk(chunk: bytes) -> bytes:
+    png = encoded(Image.new("RGB", (16, 16), (10, 200, 30)), "PNG")
+    return png[:33] + chunk + png[33:]  # after the 8-byte signature and the 25-byte IHDR chunk
+
+
+def with_exif(tiff: bytes) -> bytes:
+    import struct
+
+    jpeg = encoded(Image.new("RGB", (32, 24), (200, 40, 40)), "JPEG")
+    payload = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]  # APP1 after SOI
+
+
+def hostile_files() -> dict[str, tuple[bytes, str]]:
+    """name: (bytes, what the refusal says) for every kind of hostile upload the page refuses."""
+    import struct
+    import zlib
+
+    rng = np.random.default_rng(1)
+    photo = encoded(Image.fromarray(rng.integers(0, 256, (120, 120, 3), dtype=np.uint8)), "JPEG")
+    orientation = Image.Exif()
+    orientation[0x0112] = 9999
+    return {
+        "empty.jpg": (b"", "is empty"),
+        "huge.jpg": (photo + b"\x00" * MAX_BYTES, "the limit is 20 MB"),
+        "notes.jpg": (b"Dear diary, this is text with a .jpg name", "is not an image"),
+        "cut.jpg": (photo[: len(photo) // 2], "is truncated or corrupt"),
+        "bomb.png": (encoded(Image.new("1", (10_000, 10_000)), "PNG"), "megapixels); the limit is 40"),
+        "ztxt.png": (with_png_chunk(png_chunk(b"zTXt", b"Comment\x00\x00" + zlib.compress(b"\x00" * 2**27, 9))),
+                     "text block that decompresses past 1 MB"),
+        "text.png": (with_png_chunk(png_chunk(b"tEXt", b"Comment\x00" + b"A" * (8 * 2**20))),
+                     "8 MB of text metadata"),
+        "orientation.jpg": (encoded(Image.new("RGB", (32, 24)), "JPEG", exif=orientation.tobytes()),
+                            "orientation 9999, not 1-8"),
+        "count.jpg": (with_exif(b"II\x2a\x00\x08\x00\x00\x00\x01\x00" + struct.pack("<HHII", 0x010E, 2, 0x7FFFFFFF, 64)
+                                + b"\x00" * 4), "damaged EXIF block (Tag data larger than file"),
+        "entries.jpg": (with_exif(b"II\x2a\x00\x08\x00\x00\x00\xff\xff" + b"\x00" * 12),
+                        "damaged EXIF block (Corrupt EXIF data"),
+    }
+
+
+@pytest.mark.parametrize("name", list(hostile_files()))
+def test_every_hostile_upload_is_refused_in_one_sentence(name, recwarn):
+    data, says = hostile_files()[name]
+    with pytest.raises(UploadError) as e:
+        image_from_bytes(data, name=name)
+    message = str(e.value)
+    assert says in message and message.startswith(f"{name} ") and "\n" not in message
+    assert not [w for w in recwarn if "EXIF" in str(w.message) or "Tag data" in str(w.message)]  # nothing printed
+
+
+def test_a_photo_with_ordinary_exif_is_accepted_and_turned_upright():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotated 90 degrees: the camera was held upright
+    exif[0x010F] = "Camera maker"
+    exif.get_ifd(0x8769)[0x9003] = "2026:12:03 10:00:00"  # an Exif sub-block, as phones write
+    im = Image.new("RGB", (80, 40), (0, 0, 0))
+    im.paste((255, 255, 255), (0, 0, 40, 40))  # the left half white
+    x = image_from_bytes(encoded(im, "JPEG", exif=exif.tobytes(), quality=95), shape=(3, 64, 64))
+    assert x.shape == (3, 64, 64)
+    top, bottom = x[:, :8].mean(), x[:, -8:].mean()  # upright: the white half on top
+    assert top > 0.9 and bottom < -0.9
