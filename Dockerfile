@@ -1,4 +1,8 @@
 # IRVAE Lab web app on port 8501 (CPU; the torch wheel also runs on CUDA hosts).
+#   docker build -t irvae-lab .
+#   docker run -p 8501:8501 -v "$PWD/lab-data:/data" irvae-lab                    # your lab: runs in /data/runs
+#   docker run -p 8501:8501 -v "$PWD/lab-data:/data" -e IRVAE_DEMO=1 irvae-lab    # a public, read-only demo
+# (README "Running it for others": what a visitor of each can and cannot do.)
 FROM python:3.11-slim
 WORKDIR /app
 COPY requirements.txt .

@@ -7,7 +7,11 @@ navigation. Each page keeps its URL (/train, /latent, ...) through url_path.
 
 import streamlit as st
 
+from irvae_core.demo import BANNER, demo_mode
+
 st.set_page_config(page_title="IRVAE Lab", layout="wide")
+if demo_mode():  # ./lab app --demo, IRVAE_DEMO=1: on every page
+    st.info(BANNER, icon=":material/visibility:")
 st.navigation([
     st.Page("app_pages/home.py", title="Home", default=True),
     st.Page("app_pages/train.py", title="Train", url_path="train"),

@@ -11,6 +11,7 @@ import streamlit as st
 
 from irvae_core.config import ConfigError, DataConfig
 from irvae_core.data import DataError, DatasetSplits, load_run_data
+from irvae_core.demo import DemoRefused, demo_mode
 from irvae_core.experiments.jobs import Job, JobManager, get_manager
 from irvae_core.geometry.planes import Plane
 from irvae_core.store.checkpoints import load_model
@@ -21,7 +22,7 @@ from irvae_core.views.latent import LatentView, run_view
 from irvae_core.viz.runs import training_curves
 
 POLL_S = 1.5
-EXPECTED_ERRORS = (RunError, DataError, ConfigError, ValueError, KeyError)
+EXPECTED_ERRORS = (RunError, DataError, ConfigError, ValueError, KeyError, DemoRefused)
 
 
 def manager() -> JobManager:
@@ -65,7 +66,7 @@ def _job_card(job: Job, curves: bool) -> None:
     with st.container(border=True):
         head, button = st.columns([5, 1])
         head.markdown(f"**{job.label}** · {job.kind} · `{job.state}`")
-        if job.active and button.button("Cancel", key=f"cancel-{job.id}"):
+        if job.active and not demo_mode() and button.button("Cancel", key=f"cancel-{job.id}"):
             manager().cancel(job.id)
         eta = f" · ETA {job.eta_s:.0f} s" if job.eta_s is not None and job.active else ""
         losses = f" · loss {job.loss:.4g}" if job.loss is not None else ""

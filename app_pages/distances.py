@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages.common import friendly_errors
+from irvae_core.demo import demo_mode
 from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import run_row
@@ -36,7 +37,8 @@ for path in choice:
         views.append(distance_view(runs[path]))
     except NoSuite as e:
         st.warning(str(e))
-        if not runs[path].is_example and st.button(f"Compute it now for {info[path]['run']}", key=f"suite-{path}"):
+        writable = not runs[path].is_example and not demo_mode()
+        if writable and st.button(f"Compute it now for {info[path]['run']}", key=f"suite-{path}"):
             with st.spinner("Computing geodesics between 64 test pairs and the neighbourhood scores..."), \
                     friendly_errors("Could not compute the distance suite"):
                 compute_suite(runs[path])

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages.common import cached_view, friendly_errors, job_panel, manager
 from irvae_core.config import QUICK_START_EPOCHS, quick_start_config
+from irvae_core.demo import demo_mode
 from irvae_core.experiments.examples import page_examples
 from irvae_core.store.files import RunError
 from irvae_core.store.runs import Run, default_runs_dir, list_runs
@@ -48,7 +49,9 @@ st.markdown(
 st.subheader("Quick start")
 st.caption(f"Trains a VAE and an IRVAE (2-D latent, {QUICK_START_EPOCHS} epochs each) on 5,000 embedded MNIST "
            "digits in the background, one after the other: about two minutes on a laptop CPU.")
-if st.button("Train a VAE and an IRVAE on MNIST", type="primary"):
+if demo_mode():
+    st.caption("(Training is switched off in this demo: below, the shipped example runs trained this way.)")
+elif st.button("Train a VAE and an IRVAE on MNIST", type="primary"):
     with friendly_errors("Could not start the quick start"):
         start_quick_start()
 job_panel(lambda job: job.label.startswith("quick start"), curves=False, limit=2)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages.common import cached_data, cached_model, cached_view, friendly_errors, job_panel, manager
 from irvae_core import viz
+from irvae_core.demo import demo_mode
 from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import checkpoint_mtime, run_row
@@ -28,6 +29,8 @@ PICK = ["by class", "by clicking two points on the plot"]
 
 def offer(expanded: bool) -> None:
     """Train a VAE and an IRVAE in the background: offline on synthetic-mocap, or on the user's CMU files."""
+    if demo_mode():
+        return
     with st.expander("Train a VAE and an IRVAE on motion capture", expanded=expanded):
         st.caption(f"The paper's CMU networks (fully connected, 2 × 512, 2-D latent), {OFFER_EPOCHS} epochs each, "
                    "one after the other in the background. On synthetic-mocap (offline, generated poses) this "

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages.common import friendly_errors
 from irvae_core.data.roots import allowed_data_folder
+from irvae_core.demo import demo_mode
 from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.retrieval.protocol import KS
 from irvae_core.store.runs import default_runs_dir, open_run
@@ -40,8 +41,9 @@ choice = st.multiselect("Runs (one, or two side by side)", list(runs), max_selec
 left, right = st.columns(2)
 mode = left.radio("Query with", ["attributes", "my own photos"], horizontal=True)
 k = right.slider("Results per run (K)", 5, 20, 10, step=5)
-root = st.text_input("CelebA folder (only when a run's data folder has moved)", "",
-                     help="The folder holding celeba/ (img_align_celeba, list_attr_celeba.txt, ...).")
+root = "" if demo_mode() else st.text_input(
+    "CelebA folder (only when a run's data folder has moved)", "",
+    help="The folder holding celeba/ (img_align_celeba, list_attr_celeba.txt, ...).")
 if not choice:
     st.info("Choose one or two runs.")
     st.stop()

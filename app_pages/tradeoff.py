@@ -9,6 +9,7 @@ import streamlit as st
 from app_pages.common import friendly_errors, job_panel, manager
 from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
 from irvae_core.data import list_datasets
+from irvae_core.demo import demo_mode
 from irvae_core.experiments.engines import make_engine
 from irvae_core.experiments.examples import all_runs
 from irvae_core.experiments.reproduce import list_reproductions
@@ -69,27 +70,30 @@ else:
     st.markdown("\n".join(f"- {line}" for line in claim_lines(shown)))
     st.dataframe(shown.get("points") or shown["rows"], hide_index=True)
 
-st.subheader("α sweep")
-ray_address = os.environ.get("RAY_ADDRESS")
-st.caption(f"One run per α on the Ray cluster at {ray_address} (RAY_ADDRESS), each evaluated when it finishes; "
-           "finished runs with the same settings are reused." if ray_address else
-           "One background run per α, each evaluated when it finishes.")
-with st.form("sweep"):
-    c1, c2, c3 = st.columns(3)
-    names = [d.name for d in list_datasets()]
-    dataset_name = c1.selectbox("Dataset", names, index=names.index("mnist5k") if "mnist5k" in names else 0,
-                                key="sweep-dataset")
-    root = c1.text_input("Data folder (real datasets only)", "")
-    model = c2.selectbox("Model", MODEL_KINDS, index=MODEL_KINDS.index("vae"))
-    reg = c2.selectbox("Regularizer", ["ir", "fmvae", "iso", "geomae"])
-    alphas = c3.text_input("α values", "100, 1000, 10000", help="in the paper's units (ir: the official code's)")
-    epochs = c3.number_input("Epochs per run", 1, 10_000, 20)
-    latent_dim = c1.number_input("Latent size", 1, 512, 2)
-    submitted = st.form_submit_button("Start sweep", type="primary")
-if submitted:
-    with friendly_errors("Could not start the sweep"):
-        cfg = apply_overrides(RunConfig(), {"data.name": dataset_name, "data.root": root or None, "model.kind": model,
-                                            "reg.kind": reg, "train.epochs": int(epochs),
-                                            "model.latent_dim": int(latent_dim)})
-        manager().submit_sweep(cfg, parse_alphas(alphas), engine=make_engine("ray") if ray_address else None)
+if demo_mode():
+    st.caption("α sweeps are switched off in this demo.")
+else:
+    st.subheader("α sweep")
+    ray_address = os.environ.get("RAY_ADDRESS")
+    st.caption(f"One run per α on the Ray cluster at {ray_address} (RAY_ADDRESS), each evaluated when it finishes; "
+               "finished runs with the same settings are reused." if ray_address else
+               "One background run per α, each evaluated when it finishes.")
+    with st.form("sweep"):
+        c1, c2, c3 = st.columns(3)
+        names = [d.name for d in list_datasets()]
+        dataset_name = c1.selectbox("Dataset", names, index=names.index("mnist5k") if "mnist5k" in names else 0,
+                                    key="sweep-dataset")
+        root = c1.text_input("Data folder (real datasets only)", "")
+        model = c2.selectbox("Model", MODEL_KINDS, index=MODEL_KINDS.index("vae"))
+        reg = c2.selectbox("Regularizer", ["ir", "fmvae", "iso", "geomae"])
+        alphas = c3.text_input("α values", "100, 1000, 10000", help="in the paper's units (ir: the official code's)")
+        epochs = c3.number_input("Epochs per run", 1, 10_000, 20)
+        latent_dim = c1.number_input("Latent size", 1, 512, 2)
+        submitted = st.form_submit_button("Start sweep", type="primary")
+    if submitted:
+        with friendly_errors("Could not start the sweep"):
+            cfg = apply_overrides(RunConfig(), {"data.name": dataset_name, "data.root": root or None,
+                                                "model.kind": model, "reg.kind": reg, "train.epochs": int(epochs),
+                                                "model.latent_dim": int(latent_dim)})
+            manager().submit_sweep(cfg, parse_alphas(alphas), engine=make_engine("ray") if ray_address else None)
 job_panel(lambda job: job.kind == "sweep")

@@ -16,6 +16,7 @@ from irvae_core.config import (
     preset_config,
 )
 from irvae_core.data import list_datasets
+from irvae_core.demo import demo_mode
 from irvae_core.experiments.examples import all_runs
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import is_finished, run_row
@@ -80,11 +81,13 @@ def epoch_estimate(cfg: RunConfig, start: bool) -> EpochEstimate | None:
 
 
 st.title("Train")
-preset = st.selectbox("Start from a preset (CPU schedule)", ["none", *PRESETS],
+if demo_mode():
+    st.caption("Training, resuming and flattening are switched off in this demo; below: the runs it shows.")
+preset = None if demo_mode() else st.selectbox("Start from a preset (CPU schedule)", ["none", *PRESETS],
                       format_func=lambda p: "no preset" if p == "none" else f"{p}: {PRESETS[p].description}")
 with friendly_errors("Could not start the run"):
-    base = RunConfig() if preset == "none" else preset_config(preset)
-    submitted = train_form(base, preset)
+    base = RunConfig() if preset in ("none", None) else preset_config(preset)
+    submitted = None if preset is None else train_form(base, preset)
     if submitted is not None:
         overrides, start, limit = submitted
         if overrides["data.name"] != base.data.name:  # another dataset: its own network family and output
@@ -125,7 +128,7 @@ else:
         if row["state"] in ("failed", "unreadable"):
             st.error(f"{row['run']} {row['state']}: {row['error'] or 'no reason recorded'}")
 
-interrupted = manager().interrupted_runs()
+interrupted = [] if demo_mode() else manager().interrupted_runs()
 if interrupted:
     st.subheader("Interrupted runs")
     for run in interrupted:
@@ -137,7 +140,7 @@ if interrupted:
                 st.rerun()
 
 bases = {str(r.path): r.name for r, row in zip(runs, rows) if row.get("type") == "train" and is_finished(r)}
-if bases:
+if bases and not demo_mode():
     st.subheader("Flatten a finished run")
     st.caption("Trains a flattening module (RealNVP, paper Section 4.2) on the frozen autoencoder: "
                "reconstructions stay the same, the latent coordinates become more isometric.")

@@ -2,7 +2,8 @@
 
 The app's data-folder fields let a visitor name a folder on the server; when IRVAE_DATA_ROOTS is
 set (folders separated by ``os.pathsep``), only folders inside one of them are accepted, after
-resolving ``..`` and symbolic links. Unset, every folder is accepted (a local, single-user app).
+resolving ``..`` and symbolic links. Unset, every folder is accepted (a local, single-user app). In demo mode
+(``irvae_core.demo``) no folder is accepted.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from pathlib import Path
 
 from irvae_core.data.registry import DataError
+from irvae_core.demo import refuse_in_demo
 
 ENV = "IRVAE_DATA_ROOTS"
 
@@ -27,6 +29,7 @@ def allowed_data_folder(folder: str | Path | None) -> str | None:
     """``folder`` unchanged when the app may read it (or it is empty); DataError in one sentence otherwise."""
     if folder is None or not str(folder).strip():
         return None
+    refuse_in_demo("read folders on the server (the demo shows its shipped examples)")
     roots = data_roots()
     if roots is None:
         return str(folder)

@@ -28,6 +28,7 @@ from typing import Any
 
 from irvae_core.config import RunConfig, apply_overrides
 from irvae_core.data.roots import allowed_data_folder
+from irvae_core.demo import refuse_in_demo
 from irvae_core.experiments.engines import Engine, LocalEngine
 from irvae_core.experiments.runner import train_and_evaluate
 from irvae_core.experiments.sweep import SweepItem, plan_sweep, run_sweep
@@ -105,6 +106,7 @@ class JobManager:
 
     # ------------------------------------------------------------------ submitting
     def submit_train(self, cfg: RunConfig, label: str | None = None) -> str:
+        refuse_in_demo("start training")
         cfg = resolve_config(self.check_config(cfg))
         run = self._new_run(cfg)
         return self._submit("train", label or run.name, [run], lambda e: self._train(e, cfg, run))
@@ -112,6 +114,7 @@ class JobManager:
     def submit_sweep(self, cfg: RunConfig, alphas: list[float], label: str | None = None, engine=None) -> str:
         """One run per alpha (``sweep.sweep``: finished runs of the same config are reused, not retrained);
         ``engine`` (irvae_core.engines, e.g. a RayEngine) trains them elsewhere."""
+        refuse_in_demo("start a sweep")
         if not alphas:
             raise ValueError("a sweep needs at least one alpha")
         cfg = self.check_config(cfg)
@@ -129,6 +132,7 @@ class JobManager:
         return self._submit("sweep", name, new, lambda e: self._sweep(e, plan, local))
 
     def submit_flatten(self, base_run: str | Path | Run, fcfg=None, label: str | None = None) -> str:
+        refuse_in_demo("flatten runs")
         base = base_run if isinstance(base_run, Run) else open_run(base_run)
         run, fcfg = new_flattened_run(base, fcfg, self.runs_dir)
         self._mark_owner(run)
@@ -141,6 +145,7 @@ class JobManager:
         last.pt checked (``open_for_resume``) before anything is written; a run another job, session
         or process is writing is refused with a sentence naming it.
         """
+        refuse_in_demo("resume runs")
         with self._lock:
             run = open_run(run_dir)
             refuse_example(run.path, "resuming it")
@@ -169,6 +174,7 @@ class JobManager:
 
     def cancel(self, job_id: str) -> bool:
         """Ask a job to stop (a queued job never starts). False if it had already finished."""
+        refuse_in_demo("cancel jobs")
         with self._lock:
             entry = self._entries.get(job_id)
             if entry is None or entry.job.state in FINISHED_STATES:

@@ -110,8 +110,10 @@ def neighbourhood_table(views: list[DistanceView]) -> list[dict[str, Any]]:
 
 def compute_suite(run: Run) -> None:
     """Compute a run's missing suite: the whole evaluation when there is none, else the suite added to it."""
+    from irvae_core.demo import refuse_in_demo
     from irvae_core.train.evaluation import add_distance_suite, evaluate_run
 
+    refuse_in_demo("write into runs")
     if run.evaluation() is None:
         evaluate_run(run, distances=True)
     else:
