@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from irvae_core.config import paper_alpha
-from irvae_core.store.files import RunError
+from irvae_core.store.files import RunError, read_json
 from irvae_core.store.runs import Run
 
 # "fm": runs from before the rename; geomae: GEOMAE (Nazari et al.'s Geometric Autoencoder), GEOMVAE
@@ -44,21 +44,34 @@ def is_finished(run: Run) -> bool:
 
 
 def run_row(run: Run) -> dict[str, Any]:
-    """One line of the runs table; a run with an unreadable config says so in ``error``."""
-    status = run.status()
-    row: dict[str, Any] = {"run": example_label(run), "example": run.is_example,
-                           "state": status.get("state", "unknown"),
-                           "epoch": f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
-                           "error": status.get("error") if status.get("state") == "failed" else None}
+    """One line of the runs table, every column present. A run whose config, status or evaluation cannot be read
+    is "unreadable" with the reason in ``error`` (the columns it could read filled in); a run without a status
+    yet is "unknown"."""
+    row: dict[str, Any] = {"run": example_label(run), "example": run.is_example, "state": "unknown", "epoch": "?",
+                           "error": None, "type": None, "dataset": None, "method": "?", "alpha": None,
+                           "latent": None, "mse": None, "vor": None, "mcn": None}
+    problems = []
+    try:
+        status = read_json(run.file("status.json")) if run.file("status.json").exists() else {"state": "unknown"}
+        row.update({"state": status.get("state", "unknown"),
+                    "epoch": f"{status.get('epoch', 0)}/{status.get('epochs', '?')}",
+                    "error": status.get("error") if status.get("state") == "failed" else None})
+    except RunError as e:
+        problems.append(str(e))
     try:
         raw = run.raw_config()
-        ev = run.evaluation() or {}
+        row.update({"type": raw.get("type", "train"), "dataset": raw.get("data", {}).get("name"),
+                    "method": method_name(raw), "alpha": paper_alpha(raw),
+                    "latent": raw.get("model", {}).get("latent_dim")})
     except RunError as e:
-        return {**row, "state": "unreadable", "error": str(e)}
-    row.update({"type": raw.get("type", "train"), "dataset": raw.get("data", {}).get("name"),
-                "method": method_name(raw), "alpha": paper_alpha(raw),
-                "latent": raw.get("model", {}).get("latent_dim"),
-                "mse": ev.get("mse"), "vor": ev.get("vor"), "mcn": ev.get("mcn")})
+        problems.append(str(e))
+    try:
+        ev = run.evaluation() or {}
+        row.update({"mse": ev.get("mse"), "vor": ev.get("vor"), "mcn": ev.get("mcn")})
+    except RunError as e:
+        problems.append(str(e))
+    if problems:
+        row.update({"state": "unreadable", "error": "; ".join(problems)})
     return row
 
 
