@@ -59,16 +59,26 @@ def chrome(tmp_path: Path, height: int = 1100):
 @contextmanager
 def serve(runs: Path, log: Path) -> Iterator[str]:
     """`streamlit run app.py` on a free port serving the runs folder ``runs``; yields its URL."""
+    with server(runs, log) as (url, _):
+        yield url
+
+
+@contextmanager
+def server(runs: Path, log: Path, options: tuple[str, ...] = (), env: dict[str, str] | None = None
+           ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run app.py` on a free loopback port serving ``runs``, with more server ``options`` and ``env``;
+    yields (its URL, the server process)."""
     port = free_port()
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+           "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+           *options]
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "IRVAE_RUNS": str(runs)}, stdout=out,
+        proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "IRVAE_RUNS": str(runs), **(env or {})}, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc, log)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
