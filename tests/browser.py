@@ -21,6 +21,14 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 TIMEOUT_S = 120
 
+# pixel position of the first test point inside the plot, and the plot's size
+FIRST_POINT_JS = """
+const gd = document.querySelector('.js-plotly-plot');
+const trace = gd._fullData.find(t => t.type === 'scattergl');
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.width, box.height];
+"""
+
 
 def free_port() -> int:
     with socket.socket() as s:

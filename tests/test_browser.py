@@ -10,20 +10,13 @@ from tests.browser import (
     ARTIFACTS,
     CHROMEDRIVER,
     CHROMIUM,
+    FIRST_POINT_JS,
     TIMEOUT_S,
     chrome,
     new_driver,
     serve,
 )
 from tests.helpers import tiny_config
-
-# pixel position of the first test point inside the plot, and the plot's size
-FIRST_POINT_JS = """
-const gd = document.querySelector('.js-plotly-plot');
-const trace = gd._fullData.find(t => t.type === 'scattergl');
-const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.width, box.height];
-"""
 
 # app.py's navigation: URL path -> (title in the sidebar, the page's heading)
 PAGES = {"": ("Home", "IRVAE Lab"), "train": ("Train", "Train"), "latent": ("Latent geometry", "Latent geometry"),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.browser import CHROMEDRIVER, CHROMIUM, chrome
+from tests.browser import CHROMEDRIVER, CHROMIUM, FIRST_POINT_JS, chrome
 from tests.load_trial import Visitor, agent_server, nodes, run_trial
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,14 +54,6 @@ def test_eight_visitors_tour_every_page_while_four_jobs_train(shipped_examples, 
     assert 0 < result.peak_rss_mib < 4096, result.peak_rss_mib
     assert any("Upload one or more photos" in s for s in other.texts("info")), other.texts("info")
     assert not [n for n in nodes(other.snapshot["tree"]) if n["type"] == "plotly_chart"]  # no query of its own
-
-
-FIRST_POINT_JS = """
-const gd = document.querySelector('.js-plotly-plot');
-const trace = gd._fullData.find(t => t.type === 'scattergl');
-const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
-return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.width, box.height];
-"""
 
 
 def browser_visit(url: str, tmp_path: Path, seen: list[str]) -> None:

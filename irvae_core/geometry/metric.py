@@ -85,10 +85,12 @@ def jacobian(decoder: Decoder, z: torch.Tensor, directions: torch.Tensor | None 
 
     The one Jacobian routine. The plain answer is ``torch.func.jacfwd`` (tests/test_geometry.py
     compares every path with it); the paths taken here give the same numbers faster:
-    - stacked tangents: one forward-mode pass on the batch stacked k times ([z; z; ...] with tangent
-      d_1 on the first copy, d_2 on the second, ...), a dual forward pass on k*B inputs;
+    - a decoder's own one pass (``jacobian_pass``: the FC decoders, tests/test_fast_paths.py): points and
+      tangents as the rows of one product a layer;
+    - stacked tangents, for every other decoder: one forward-mode pass on the batch stacked k times
+      ([z; z; ...] with tangent d_1 on the first copy, d_2 on the second, ...), a dual forward pass on k*B inputs;
     - ``Composed`` decoders (the flattening module's f o i^{-1}): the inner map's own Jacobian (the
-      RealNVP's, written by hand), whose columns go through the outer map as stacked tangents.
+      RealNVP's, written by hand), whose columns go through the outer map by either path above.
     """
     if z.ndim != 2:
         raise ValueError(f"z must have shape (B, m); got {tuple(z.shape)}")

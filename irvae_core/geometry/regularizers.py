@@ -154,7 +154,7 @@ def trace_estimates(
     ``hutchinson``: Tr G = E||Jv||^2 and Tr G^2 = E||J^T J v||^2 for probes with E[v v^T] = I
     (default ``probe_vectors``; pass ``v`` for others, e.g. the official Gaussian ones): one
     forward-mode jvp and one reverse-mode vjp per point; each estimate is unbiased.
-    ``exact``: the full Jacobian by forward mode (cost ~ m dual forward passes), for small m.
+    ``exact``: the full Jacobian (``metric.jacobian``: ~ m more rows through the decoder), for small m.
     ``auto``: exact for m <= AUTO_EXACT_MAX_DIM, else Hutchinson.
     """
     return _traces(_probed_metric(decoder, z, estimator, v, generator))

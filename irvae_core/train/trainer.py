@@ -137,10 +137,8 @@ class Trainer(TrainingLoop):
         draws come from ``generator``, by default the trainer's own."""
         g = generator or self.generator
         fused = self._metric_decode(len(x), g) if y is None else None
-        if y is not None:
-            out = self.model.loss(x, y, generator=g)
-        else:
-            out = self.model.loss(x, generator=g) if fused is None else self.model.loss(x, generator=g, decode=fused)
+        labels = () if y is None else (y,)
+        out = self.model.loss(x, *labels, generator=g, **({} if fused is None else {"decode": fused}))
         parts = dict(out.parts)
         loss = out.loss
         if self.alpha > 0 and len(x) >= 2:
