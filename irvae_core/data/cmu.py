@@ -28,6 +28,7 @@ split keeps a seeded uniform sample of its frames, in proportion, so that the to
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -266,8 +267,31 @@ def load_cmu(root=None, classes=None, download=False, seed=0, trials: Sequence[s
                          meta=meta)
 
 
+# ``cmu-sample``: six real CMU trials shipped inside the package (irvae_core/data/cmu_sample/, 6 MB, the files as
+# CMU publishes them), one to two of each of the paper's classes, every subject's skeleton parsing; README.md there
+# lists them and credits the database.
+SAMPLE_DIR = Path(__file__).with_name("cmu_sample")
+SAMPLE_TRIALS = {"07_05": "walking", "35_01": "walking", "09_06": "jogging", "49_18": "balancing",
+                 "49_19": "balancing", "13_17": "punching"}
+
+
+def load_cmu_sample(root=None, classes=None, download=False, seed=0, **options) -> DatasetSplits:
+    """The shipped CMU sample (SAMPLE_TRIALS, 7,915 poses) through :func:`load_cmu`, with the same options
+    (``split``, ``frame_step``, ``max_poses``, ``trials``); ``root`` and ``download`` do not apply."""
+    if not all((SAMPLE_DIR / f"{t}.amc").is_file() for t in SAMPLE_TRIALS):
+        raise DataError(f"{SAMPLE_DIR}: the shipped CMU sample is incomplete (expected {', '.join(SAMPLE_TRIALS)}"
+                        ".amc with their subjects' .asf files); reinstall IRVAE Lab")
+    data = load_cmu(SAMPLE_DIR, classes, False, seed, **options)
+    return dataclasses.replace(data, name="cmu-sample")
+
+
 register(DatasetInfo(
     "cmu", load_cmu,
     "CMU motion capture (ASF/AMC folder): 50 joint angles a pose in [-1, 1], classes walking / jogging / "
     "balancing / punching, 5:1:1 frame split (paper 10k/2k/2k); FC networks, tanh decoder",
     needs_root=True, arch="fc", out_act="tanh"))
+register(DatasetInfo(
+    "cmu-sample", load_cmu_sample,
+    "six real CMU motion capture trials shipped with IRVAE Lab (offline): 7,915 poses, walking / jogging / "
+    "balancing / punching, the cmu loader's 50 joint angles and 5:1:1 frame split; FC networks, tanh decoder",
+    needs_root=False, arch="fc", out_act="tanh"))
