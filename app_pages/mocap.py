@@ -28,15 +28,15 @@ PICK = ["by class", "by clicking two points on the plot"]
 
 
 def offer(expanded: bool) -> None:
-    """Train a VAE and an IRVAE in the background: offline on synthetic-mocap, or on the user's CMU files."""
+    """Train a VAE and an IRVAE in the background: offline on the shipped CMU sample, or on the user's CMU files."""
     if demo_mode():
         return
     with st.expander("Train a VAE and an IRVAE on motion capture", expanded=expanded):
         st.caption(f"The paper's CMU networks (fully connected, 2 × 512, 2-D latent), {OFFER_EPOCHS} epochs each, "
-                   "one after the other in the background. On synthetic-mocap (offline, generated poses) this "
-                   "takes a minute or a few on a laptop's CPU; on CMU files it grows with the number of poses "
-                   "(at most 14,000).")
-        if st.button("Train on synthetic-mocap", type="primary"):
+                   "one after the other in the background. On the CMU sample shipped with IRVAE Lab (six real "
+                   "trials, 7,915 poses, offline) this takes a minute or a few on a laptop's CPU; on your CMU "
+                   "files it grows with the number of poses (at most 14,000).")
+        if st.button("Train on the CMU sample", type="primary"):
             with friendly_errors("Could not start training"):
                 for cfg in offered_runs():
                     manager().submit_train(cfg, label=f"mocap: {cfg.name}")

@@ -156,12 +156,12 @@ def config_from_args(a: argparse.Namespace) -> RunConfig:
     if a.download:
         overrides["data.download"] = True
     if a.cmu_all_trials:
-        if (a.dataset or cfg.data.name) != "cmu":
-            raise UsageError("--cmu-all-trials goes with --dataset cmu")
+        if (a.dataset or cfg.data.name) not in ("cmu", "cmu-sample"):
+            raise UsageError("--cmu-all-trials goes with --dataset cmu or cmu-sample")
         overrides["data.options"] = {**cfg.data.options, "all_trials": True}
     if a.cmu_split:
-        if (a.dataset or cfg.data.name) != "cmu":
-            raise UsageError("--cmu-split goes with --dataset cmu")
+        if (a.dataset or cfg.data.name) not in ("cmu", "cmu-sample"):
+            raise UsageError("--cmu-split goes with --dataset cmu or cmu-sample")
         overrides["data.options"] = {**overrides.get("data.options", cfg.data.options), "split": a.cmu_split}
     if a.no_tensorboard:
         overrides["train.tensorboard"] = False
@@ -616,13 +616,17 @@ def add_reproduce_parser(sub: Any) -> None:
                    help="write the table and figures from the runs finished so far; train nothing")
     p.add_argument("--out", help=f"folder for the reproductions (default $IRVAE_REPRODUCTIONS or "
                                  f"{default_reproductions_dir()})")
+    p.add_argument("--ship", action="store_true",
+                   help="then copy the finished results (tables, figures, results.json; no runs) into the "
+                        "reproductions shipped with IRVAE Lab (examples/reproductions), which the Tradeoff page "
+                        "shows on a fresh install")
     add_engine_args(p)
     p.set_defaults(func=cmd_reproduce)
 
 
 def cmd_reproduce(a: argparse.Namespace) -> int:
     from irvae_core.experiments.engines import EngineError, make_engine
-    from irvae_core.experiments.reproduce import check_out, default_reproductions_dir, reproduce
+    from irvae_core.experiments.reproduce import check_out, default_reproductions_dir, reproduce, ship_reproduction
     from irvae_core.experiments.reproduce.plan import ReproductionError
     from irvae_core.experiments.reproduce.report import claim_lines
 
@@ -658,6 +662,8 @@ def cmd_reproduce(a: argparse.Namespace) -> int:
         return 130
     print("\n".join(claim_lines(result)))
     print(Path(result["folder"]) / "results.md")
+    if a.ship:
+        print(ship_reproduction(result["folder"]) / "results.md")
     return EXIT_FAILED if result["missing"] and not a.report_only else 0
 
 

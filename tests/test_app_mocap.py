@@ -19,7 +19,6 @@ from irvae_core.views.latent import run_view
 from irvae_core.views.mocap import (
     OFFER_ALPHA,
     OFFER_EPOCHS,
-    OFFER_POSES,
     OFFER_SIGMA,
     default_pair,
     frame_poses,
@@ -27,6 +26,8 @@ from irvae_core.views.mocap import (
 )
 from tests.app_helpers import APP, open_page, widget
 from tests.helpers import tiny_config, write_subject
+
+pytestmark = pytest.mark.slow  # AppTest on trained mocap runs
 
 PAGE = "app_pages/mocap.py"
 RUNS = "Runs (one, or a VAE and an IRVAE side by side)"
@@ -91,14 +92,14 @@ def test_zero_runs_offer_to_train_and_home_links_here(tmp_path, monkeypatch):
     assert "mocap" in [link.proto.page for link in home.get("page_link")]  # url_path "mocap"
     at = open_page(PAGE)
     assert at.title[0].value == "Motion capture" and not at.error and not at.get("plotly_chart")
-    assert [b.label for b in at.button] == ["Train on synthetic-mocap", "Train on this CMU folder"]
+    assert [b.label for b in at.button] == ["Train on the CMU sample", "Train on this CMU folder"]
     assert any(f"{OFFER_EPOCHS} epochs each" in c.value for c in at.caption)
 
 
-def test_the_offer_starts_a_vae_and_an_irvae_on_synthetic_mocap(tmp_path, monkeypatch):
+def test_the_offer_starts_a_vae_and_an_irvae_on_the_cmu_sample(tmp_path, monkeypatch):
     monkeypatch.setenv("IRVAE_RUNS", str(tmp_path))
     at = open_page(PAGE)
-    widget(at.button, "Train on synthetic-mocap").click().run()
+    widget(at.button, "Train on the CMU sample").click().run()
     assert not at.exception and not at.error
     jobs = [j for j in get_manager(tmp_path).jobs() if j.label.startswith("mocap:")]
     assert sorted(j.label for j in jobs) == ["mocap: mocap-irvae", "mocap: mocap-vae"]
@@ -106,10 +107,9 @@ def test_the_offer_starts_a_vae_and_an_irvae_on_synthetic_mocap(tmp_path, monkey
         get_manager(tmp_path).cancel(job.id)
         get_manager(tmp_path).wait(job.id, timeout=120)
     configs = {r.raw_config()["name"]: r.raw_config() for r in list_runs(tmp_path)}
-    assert configs["mocap-vae"]["data"]["name"] == "synthetic-mocap" and configs["mocap-vae"]["reg"]["kind"] == "none"
+    assert configs["mocap-vae"]["data"]["name"] == "cmu-sample" and configs["mocap-vae"]["reg"]["kind"] == "none"
     assert configs["mocap-irvae"]["reg"]["kind"] == "ir" and configs["mocap-irvae"]["train"]["epochs"] == OFFER_EPOCHS
-    assert configs["mocap-irvae"]["reg"]["alpha"] == OFFER_ALPHA and configs["mocap-vae"]["data"]["options"] == {
-        "n": OFFER_POSES}
+    assert configs["mocap-irvae"]["reg"]["alpha"] == OFFER_ALPHA and configs["mocap-vae"]["data"]["options"] == {}
     assert configs["mocap-vae"]["model"]["fixed_sigma"] == configs["mocap-irvae"]["model"]["fixed_sigma"] == OFFER_SIGMA
 
 
@@ -217,7 +217,7 @@ def test_image_runs_are_not_listed_and_latent_size_3_uses_the_pca_plane(tmp_path
     at = open_page(PAGE)
     assert not at.exception and not at.error
     assert any(i.value.startswith("Not listed: ") and "trained on other data. This page shows motion capture runs, "
-               "trained on cmu or synthetic-mocap." in i.value for i in at.info)
+               "trained on cmu, cmu-sample or synthetic-mocap." in i.value for i in at.info)
     assert at.button and not at.get("plotly_chart")  # the offer, no plot
 
     train(tiny_config(**TINY_MOCAP, **{"model.latent_dim": 3}), str(tmp_path))

@@ -17,6 +17,8 @@ from tests.app_helpers import open_page
 from tests.helpers import tiny_config
 from tests.test_safety import lab_app, wait_listening
 
+pytestmark = pytest.mark.slow  # a real server and AppTest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -82,7 +84,7 @@ def test_every_page_opens_in_demo_mode_with_the_banner_and_no_write_controls(pag
     assert BANNER in [i.value for i in at.info]
     labels = [b.label for b in at.button] + [b.label for b in at.get("form_submit_button")]
     for forbidden in ("Start training", "Estimate time per epoch", "Start sweep", "Flatten", "Resume", "Cancel",
-                      "Train a VAE and an IRVAE on MNIST", "Train on synthetic-mocap", "Train on this CMU folder"):
+                      "Train a VAE and an IRVAE on MNIST", "Train on the CMU sample", "Train on this CMU folder"):
         assert not [label for label in labels if label.startswith(forbidden)], (page, forbidden)
     assert not [t.label for t in at.text_input if "folder" in t.label.lower()]  # no field naming a server folder
 

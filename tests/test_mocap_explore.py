@@ -14,6 +14,8 @@ from irvae_core.train.trainer import train
 from irvae_core.views.mocap import check_cmu_folder, default_runs, mocap_runs, offered_runs, same_data
 from tests.helpers import tiny_config, write_subject
 
+pytestmark = pytest.mark.slow  # trains mocap runs
+
 TINY = {"data.name": "synthetic-mocap", "data.options": {"n": 140}, "train.epochs": 1, "train.batch_size": 50}
 
 
@@ -49,7 +51,7 @@ def test_each_run_the_page_cannot_show_is_named_in_one_sentence(vae, tmp_path):
         "running is still training; it is shown here once it has finished.",
         "failed has not finished (failed), so it has no trained model to draw poses from."]
     assert others == (f"Not listed: {digits.name}, trained on other data. This page shows motion capture runs, "
-                      "trained on cmu or synthetic-mocap.")
+                      "trained on cmu, cmu-sample or synthetic-mocap.")
 
 
 def test_default_runs_are_the_newest_vae_and_irvae_on_the_same_data(vae, tmp_path):
@@ -61,12 +63,12 @@ def test_default_runs_are_the_newest_vae_and_irvae_on_the_same_data(vae, tmp_pat
 
 
 def test_the_offered_configs_resolve_to_the_papers_cmu_networks(tmp_path):
-    for dataset, root in (("synthetic-mocap", None), ("cmu", str(tmp_path))):
+    for dataset, root in (("cmu-sample", None), ("synthetic-mocap", None), ("cmu", str(tmp_path))):
         vae, irvae = (resolve_config(c) for c in offered_runs(dataset, root))
         assert (vae.reg.kind, irvae.reg.kind) == ("none", "ir") and vae.data.name == irvae.data.name == dataset
         assert vae.model.hidden == [512, 512] and vae.model.latent_dim == 2 and vae.model.out_act == "tanh"
         assert vae.data.root == root and (vae.data.options == {"n": 7000}) == (dataset == "synthetic-mocap")
-    with pytest.raises(ValueError, match="the page trains on cmu or synthetic-mocap"):
+    with pytest.raises(ValueError, match="the page trains on cmu, cmu-sample or synthetic-mocap"):
         offered_runs("mnist5k")
 
 

@@ -44,7 +44,7 @@ PRESETS: dict[str, Preset] = {
                {"data.name": "cmu", "model.arch": "fc", "model.hidden": [512] * 2, "model.latent_dim": 2,
                 "model.out_act": "tanh", "train.epochs": 300, "train.lr": 1e-4,
                 "train.lr_schedule": "constant"},
-               {"data.name": "synthetic-mocap", "model.arch": "fc", "model.hidden": [512] * 2,
+               {"data.name": "cmu-sample", "model.arch": "fc", "model.hidden": [512] * 2,
                 "model.latent_dim": 2, "model.out_act": "tanh", "train.epochs": 100, "train.lr": 1e-3}),
         Preset("images-conv", "MNIST/FMNIST/SVHN/CIFAR-10, conv 32-64-128-256 (E.2); CPU: 16-32-64-128",
                {"data.name": "mnist", "model.arch": "conv", "model.latent_dim": 16, "train.epochs": 100,

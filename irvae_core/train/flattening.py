@@ -70,7 +70,7 @@ PAPER_FLATTEN = {"mnist": (100, 1e-4, 0.0), "cmu": (300, 1e-4, 0.0), "celeba": (
 
 
 # The family each data set's flattening takes its paper settings from (stand-ins follow their real set).
-FLATTEN_FAMILY = {"mnist": "mnist", "mnist5k": "mnist", "cmu": "cmu", "synthetic-mocap": "cmu",
+FLATTEN_FAMILY = {"mnist": "mnist", "mnist5k": "mnist", "cmu": "cmu", "cmu-sample": "cmu", "synthetic-mocap": "cmu",
                   "celeba": "celeba", "synthetic-faces": "celeba"}
 
 
