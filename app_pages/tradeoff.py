@@ -39,7 +39,7 @@ rows = tradeoff_rows(all_runs(default_runs_dir()), latent)
 if not rows:
     st.info("No evaluated runs yet: finished runs are evaluated automatically; start a sweep below.")
 else:
-    datasets = sorted({str(r["dataset"]) for r in rows})
+    datasets = list(dict.fromkeys(str(r["dataset"]) for r in rows))  # the newest run's data set first
     dataset = st.selectbox("Dataset", datasets)
     shown = [r for r in rows if str(r["dataset"]) == dataset]
     st.plotly_chart(tradeoff_figure(shown), key="tradeoff")
@@ -57,8 +57,12 @@ if not reproductions:
     st.caption("None yet: `python -m irvae_core reproduce mnist-tradeoff --quick` trains the paper's experiment on "
                "this machine and writes its table and figures to reproductions/, where this page finds them.")
 else:
-    labels = [f"{r['experiment']} ({r['mode']} mode)" for r in reproductions]
+    labels = [f"{r.get('name', r['experiment'])} ({r['mode']} mode{', shipped' * r['shipped']})"
+              for r in reproductions]
     shown = reproductions[labels.index(st.selectbox("Reproduction", labels))]
+    if shown["shipped"]:
+        st.caption(f"Shipped with IRVAE Lab, read-only: computed on a 2-core CPU. `{shown['command']}` recomputes "
+                   "it on this machine (your own reproductions are listed first).")
     where = {"augmented": "VoR and MCN on P_Z", "encoded": "VoR and MCN on the encoded test data"}.get(
         shown.get("latent", "encoded"), "")
     st.caption(f"Data: {shown['data']}. Command: `{shown['command']}`. {where}. Each point is a mean ± std over "

@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 from irvae_core.experiments.examples import EXAMPLES, PAGE_EXAMPLES
 from tests.app_helpers import open_page
 
+pytestmark = pytest.mark.slow  # AppTest of every page on the shipped examples
+
 
 def titles(at: AppTest, i: int = 0) -> list[str]:
     return [a["text"] for a in json.loads(at.get("plotly_chart")[i].proto.spec)["layout"]["annotations"]]
@@ -79,3 +81,18 @@ def test_a_data_folder_outside_irvae_data_roots_is_one_sentence(tmp_path, monkey
     assert not at.exception
     assert len(at.error) == 1 and at.error[0].value.startswith(
         "Could not start the run: the data folder /etc is outside the folders this server reads data from")
+
+
+def test_motion_capture_opens_on_real_cmu_skeletons(shipped_examples, tmp_path, monkeypatch):
+    """The mocap examples were trained on cmu-sample: the first pose shown is a real trial, drawn with its subject's
+    skeleton, and the examples' IRVAE is the flatter one on the sample's test split."""
+    from irvae_core.data.cmu import SAMPLE_TRIALS
+
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
+    at = open_page("app_pages/mocap.py")
+    assert not at.error, [e.value for e in at.error]
+    head = next(h.value for h in at.subheader if h.value.startswith("Test pose #"))
+    assert head.split(": ")[1].startswith("walking (trial ") and head.split("trial ")[1][:5] in SAMPLE_TRIALS
+    vae, irvae = (json.loads((shipped_examples / n / "evaluation.json").read_text()) for n in PAGE_EXAMPLES["mocap"])
+    assert vae["dataset"] == irvae["dataset"] == "cmu-sample" and (vae["split"], vae["n"]) == ("test", 1130)
+    assert irvae["mcn"] < vae["mcn"]

@@ -159,3 +159,6 @@ def test_every_reproduce_command_of_the_reproducing_section_runs_tiny(tmp_path, 
         else:
             folder = out / (f"{name}-trials" if "trials" in args else name)
             assert str(folder / "results.md") in done.stdout and (folder / "results.json").is_file()
+            if "--ship" in args:  # into the shipped reproductions (the test's own examples folder)
+                shipped = Path(env["IRVAE_EXAMPLES"]) / "reproductions" / folder.name
+                assert (shipped / "results.md").read_text() == (folder / "results.md").read_text()

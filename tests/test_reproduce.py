@@ -1,5 +1,6 @@
 """The reproduce command: each experiment end to end in tiny mode, resume by reuse, and the claim checks."""
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -9,12 +10,14 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from irvae_core.cli import main
-from irvae_core.config import preset_config
+from irvae_core.config import ConfigError, preset_config
 from irvae_core.data import load_dataset
-from irvae_core.experiments.reproduce import list_reproductions, reproduce
+from irvae_core.experiments.reproduce import list_reproductions, reproduce, ship_reproduction
 from irvae_core.experiments.reproduce.plan import CMU_QUICK, MNIST_QUICK, QUICK_LATENT_ALPHA, ReproductionError, plan
-from irvae_core.experiments.reproduce.report import claim_lines
+from irvae_core.experiments.reproduce.report import claim_lines, render_markdown
 from irvae_core.store.runs import list_runs
+
+pytestmark = pytest.mark.slow  # tiny reproductions end to end
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 CMU = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cmu"
@@ -136,6 +139,36 @@ def test_the_tradeoff_page_shows_a_finished_reproduction(tiny_tradeoff, tmp_path
     assert [r["key"] for r in latest["rows"]] == [r["key"] for r in result["rows"]]
 
 
+def test_a_shipped_reproduction_keeps_its_results_renders_from_them_and_shows_on_a_fresh_install(
+        tiny_tradeoff, tmp_path, monkeypatch):
+    out, _, _ = tiny_tradeoff
+    folder = out / "mnist-tradeoff"
+    assert (folder / "results.md").read_text() == render_markdown(json.loads((folder / "results.json").read_text()))
+    monkeypatch.setenv("IRVAE_EXAMPLES", str(tmp_path / "examples"))
+    assert main(["reproduce", "mnist-tradeoff", "--tiny", "--report-only", "--out", str(out), "--ship"]) == 0
+    shipped = tmp_path / "examples" / "reproductions" / "mnist-tradeoff"
+    assert sorted(p.name for p in shipped.iterdir()) == ["results.json", "results.md", "tradeoff.png"]  # no runs
+    text = (shipped / "results.json").read_text()
+    assert str(out) not in text and json.loads(text)["folder"] == "mnist-tradeoff"  # no path of this machine
+    assert (shipped / "results.md").read_text() == (folder / "results.md").read_text()
+    [listed] = list_reproductions(tmp_path / "none")
+    assert listed["shipped"] and listed["figure_paths"] == [str(shipped / "tradeoff.png")]
+    assert [r["shipped"] for r in list_reproductions(out)] == [False, True]  # the user's own first
+    monkeypatch.setenv("IRVAE_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("IRVAE_REPRODUCTIONS", str(tmp_path / "none"))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    at.switch_page("app_pages/tradeoff.py").run()
+    assert not at.exception and not at.error
+    assert next(s for s in at.selectbox if s.label == "Reproduction").options == ["mnist-tradeoff (tiny mode, shipped)"]
+    assert any(c.value.startswith("Shipped with IRVAE Lab, read-only") and listed["command"] in c.value
+               for c in at.caption)
+    assert len(at.get("image")) == 1
+    (folder / "results.json").write_text(json.dumps({**json.loads(text), "missing": ["vae"]}))
+    with pytest.raises(ConfigError, match="runs not finished \\(vae\\); finish the reproduction before shipping"):
+        ship_reproduction(folder, tmp_path / "elsewhere")
+    reproduce("mnist-tradeoff", out, "tiny", train=False)  # leave the module's reproduction as it was
+
+
 def test_latent_dims_tiny_tables_condition_numbers_beside_table_3(tmp_path):
     result = reproduce("mnist-latent-dims", tmp_path, "tiny")
     rows = table_rows((tmp_path / "mnist-latent-dims" / "results.md").read_text())
@@ -163,10 +196,10 @@ def test_latent_dims_tiny_tables_condition_numbers_beside_table_3(tmp_path):
     assert_png(tmp_path / "mnist-latent-dims" / "condition_numbers.png")
 
 
-def test_cmu_tradeoff_tiny_runs_on_the_synthetic_stand_in_and_says_so(tmp_path):
+def test_cmu_tradeoff_tiny_runs_on_the_shipped_cmu_sample_and_says_so(tmp_path):
     result = reproduce("cmu-tradeoff", tmp_path, "tiny")
     md = (tmp_path / "cmu-tradeoff" / "results.md").read_text()
-    assert "synthetic stand-in" in md and "not a reproduction" in result["data"]
+    assert "Data: cmu-sample (a real subset shipped with IRVAE Lab)" in md and result["data"].startswith("cmu-sample")
     assert "| paper | 1.720e-04 | 4.86 | 20.3 |" in md  # Section 5.1.2's VAE beside ours
     methods = [r[0].removesuffix(" (collapsed)") for r in table_rows(md)]  # one epoch on 700 poses
     assert methods.count("IRVAE+FM") == 2
@@ -181,6 +214,14 @@ def test_cmu_plan_reads_the_real_trials_with_the_cmu_preset():
     assert cfg.model.hidden == [512, 512] and cfg.model.out_act == "tanh" and cfg.train.epochs == 20
     assert cfg.model.fixed_sigma == 0.05 and cfg.train.lr_schedule == "constant"
     assert p.settings["alphas"] == CMU_QUICK and p.settings["cmu_split"] == "frames"
+
+
+def test_cmu_quick_without_a_root_reads_the_shipped_sample_with_the_same_protocol():
+    p, rooted = plan("cmu-tradeoff", "quick"), plan("cmu-tradeoff", "quick", "/some/cmu")
+    cfg, real = (next(j.cfg for j in q.jobs if j.key == "vae") for q in (p, rooted))
+    assert (cfg.data.name, cfg.data.root, real.data.name) == ("cmu-sample", None, "cmu")
+    assert dataclasses.replace(cfg, data=real.data) == real  # only the data differs
+    assert [j.key for j in p.jobs] == [j.key for j in rooted.jobs]
 
 
 def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
@@ -228,12 +269,13 @@ def test_full_and_quick_modes_use_the_presets_settings():
 
 
 def test_missing_data_root_and_unknown_experiment_are_one_sentence(tmp_path, capsys):
-    with pytest.raises(ReproductionError, match="give --data-root DIR"):
-        plan("cmu-tradeoff", "quick")
+    with pytest.raises(ReproductionError, match="give --data-root DIR .*; only --tiny runs without it"):
+        plan("celeba-retrieval", "quick")
     with pytest.raises(SystemExit) as e:
-        main(["reproduce", "cmu-tradeoff", "--quick", "--out", str(tmp_path)])
+        main(["reproduce", "cmu-tradeoff", "--out", str(tmp_path)])  # full mode: the paper's data, not the sample
     err = capsys.readouterr().err
     assert e.value.code == 2 and "give --data-root DIR" in err and "Traceback" not in err
+    assert "--quick and --tiny run on cmu-sample without it" in err
     with pytest.raises(SystemExit) as e:
         main(["reproduce", "mnist-everything"])
     assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err

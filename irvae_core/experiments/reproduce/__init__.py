@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,18 +26,17 @@ from typing import Any
 from irvae_core.config import ConfigError
 from irvae_core.experiments.reproduce.plan import DEFAULT_SEEDS, EXPERIMENTS, Plan, plan
 from irvae_core.experiments.reproduce.report import (
-    LATENT_WORDS,
-    claim_lines,
     collapse_claim,
+    experiment_claims,
+    label_isometry,
     mean_example_mse,
-    report_isometry,
-    report_latent_dims,
-    report_retrieval,
-    report_tradeoff,
+    render_markdown,
     result_row,
+    retrieval_values,
+    write_figures,
 )
 from irvae_core.experiments.reproduce.run import run_configs
-from irvae_core.experiments.reproduce.verdicts import aggregate, fmt, is_collapsed
+from irvae_core.experiments.reproduce.verdicts import aggregate, is_collapsed
 from irvae_core.store.files import atomic_write_json
 from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.resolve import resolve_config
@@ -126,54 +126,78 @@ def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", dat
     points = sorted(aggregate(rows, mean_mse), key=_order)
     if name in SUITE_EXPERIMENTS:
         add_stability(points, {r.name: r for r in runs.values()}, mode, log)
-    if name in ("mnist-tradeoff", "cmu-tradeoff"):
-        lines, claims = report_tradeoff(p, points, rows, folder)
-    elif name == "mnist-latent-dims":
-        lines, claims = report_latent_dims(p, points, rows, folder)
-    elif name == "isometry-vs-scaled":
-        lines, claims = report_isometry(p, points, rows, folder)
-    else:
-        lines, claims = report_retrieval(p, points, rows, folder, runs)
-    claims += collapse_claim(rows, mean_mse)
-    result = {"experiment": name, "mode": mode, "data": p.data_note, "command": command_line(p, data_root),
-              "mean_example_mse": mean_mse, "seeds": p.seeds, "latent": p.latent,
-              "settings": p.settings, "rows": rows, "points": points, "claims": claims, "missing": missing,
-              "collapsed": [r["run"] for r in rows if r["collapsed"]], "folder": str(folder),
-              "figures": sorted(f.name for f in folder.glob("*.png"))}
-    n = len(p.seeds)
-    head = [f"# {folder_name(p)} ({mode} mode)", "", EXPERIMENTS[name][0] + ".", "",
-            f"Command: `{result['command']}`  ", f"Data: {p.data_note}  ",
-            f"Each point: {n} seed{'s' * (n != 1)} (mean ± std over seeds); VoR and MCN {LATENT_WORDS[p.latent]}; "
-            "MSE per element on the test split"
-            + (f" (predicting the mean training example scores {fmt(mean_mse)}; a run at 90% of that or more is "
-               "collapsed: marked, never counted for a claim)." if mean_mse else "."), ""]
-    checks = ["", "## The paper's claims on these points", "",
-              "A claim holds when it holds for the means with a gap larger than the spread (the sum of the "
-              "standard deviations over seeds), does not hold when the reverse is as clear, and is undecided "
-              "otherwise (always with one seed).", ""] + [f"- {line}" for line in claim_lines(result)]
-    if result["collapsed"]:
-        checks += ["", f"Collapsed runs (drawn grey, not counted): {', '.join(result['collapsed'])}"]
-    if missing:
-        checks += ["", f"Runs not finished (not trained yet, or failed: see their status.json): {', '.join(missing)}"]
-    figs = ["", *(f"![{f}]({f})" for f in result["figures"])]
-    (folder / "results.md").write_text("\n".join(head + lines + checks + figs) + "\n")
+    if name == "isometry-vs-scaled":
+        label_isometry(points)
+    result = {"experiment": name, "name": folder_name(p), "mode": mode, "data": p.data_note,
+              "command": command_line(p, data_root), "mean_example_mse": mean_mse, "seeds": p.seeds,
+              "latent": p.latent, "settings": p.settings, "rows": rows, "points": points, "missing": missing,
+              "collapsed": [r["run"] for r in rows if r["collapsed"]], "folder": str(folder)}
+    if name == "celeba-retrieval":
+        result["retrieval"] = retrieval_values(rows, runs)
+    result["claims"] = experiment_claims(result) + collapse_claim(rows, mean_mse)
+    write_figures(result, folder)
+    result["figures"] = sorted(f.name for f in folder.glob("*.png"))
+    (folder / "results.md").write_text(render_markdown(result))
     atomic_write_json(folder / "results.json", result)
     return result
 
 
-def list_reproductions(root: str | Path | None = None) -> list[dict[str, Any]]:
-    """Finished reproductions under root (newest first): results.json plus the paths of its figures."""
+def _read_reproductions(root: Path, shipped: bool) -> list[dict[str, Any]]:
     found = []
-    root = Path(root if root is not None else default_reproductions_dir())
     for f in sorted(root.glob("*/results.json"), key=lambda f: f.stat().st_mtime, reverse=True):
         try:
             res = json.loads(f.read_text())
         except (OSError, ValueError):
             continue
-        res["folder"] = str(f.parent)
+        res["folder"], res["shipped"] = str(f.parent), shipped
         res["figure_paths"] = [str(f.parent / name) for name in res.get("figures", []) if (f.parent / name).is_file()]
         found.append(res)
     return found
+
+
+def list_reproductions(root: str | Path | None = None, shipped: bool = True) -> list[dict[str, Any]]:
+    """Finished reproductions under root (newest first), then (``shipped``) those shipped with IRVAE Lab in
+    experiment order: results.json plus the paths of its figures and ``shipped``."""
+    root = Path(root if root is not None else default_reproductions_dir())
+    found = _read_reproductions(root, False)
+    ship = shipped_reproductions_dir()
+    if shipped and ship.is_dir() and ship.resolve() != root.resolve():
+        order = list(EXPERIMENTS)
+        found += sorted(_read_reproductions(ship, True),
+                        key=lambda r: (order.index(r["experiment"]) if r.get("experiment") in order else len(order),
+                                       r.get("name", "")))
+    return found
+
+
+def shipped_reproductions_dir() -> Path:
+    """The quick reproductions shipped with IRVAE Lab (results only, no runs): reproductions/ in the examples."""
+    from irvae_core.experiments.examples import examples_dir
+
+    return examples_dir() / "reproductions"
+
+
+def ship_reproduction(folder: str | Path, out: str | Path | None = None) -> Path:
+    """A finished reproduction's results copied into the shipped ones (``out``, default shipped_reproductions_dir()):
+    results.json with no machine path in it, results.md rendered again from it, and the figures; no runs."""
+    folder = Path(folder)
+    try:
+        res = json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{folder / 'results.json'} cannot be read ({e}): give a finished reproduction's "
+                          "folder") from e
+    if res.get("missing"):
+        raise ConfigError(f"{folder}: runs not finished ({', '.join(res['missing'])}); finish the reproduction "
+                          "before shipping it")
+    dest = Path(out if out is not None else shipped_reproductions_dir()) / folder.name
+    dest.mkdir(parents=True, exist_ok=True)
+    for stale in dest.iterdir():
+        stale.unlink()
+    res["folder"] = folder.name
+    atomic_write_json(dest / "results.json", res)
+    (dest / "results.md").write_text(render_markdown(res))
+    for name in res.get("figures", []):
+        shutil.copyfile(folder / name, dest / name)
+    return dest
 
 
 def default_reproductions_dir() -> Path:

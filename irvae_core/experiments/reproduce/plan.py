@@ -63,14 +63,19 @@ def with_seeds(jobs: list[Job], seeds: list[int]) -> list[Job]:
 
 # ---------------------------------------------------------------------------------------- planning
 def _base(preset: str, mode: str, data_root: str | None, real: str, stand_in: str, epochs: dict[str, int],
-          needs_root: bool) -> tuple[RunConfig, str]:
-    """The preset's config for a mode: the paper's (full), the CPU one (quick), one epoch (tiny)."""
+          needs_root: bool, offline: str | None = None) -> tuple[RunConfig, str]:
+    """The preset's config for a mode: the paper's (full), the CPU one (quick), one epoch (tiny). ``offline``: a
+    real subset shipped with IRVAE Lab that stands for ``real`` without a root in quick and tiny modes."""
     cfg = preset_config(preset, paper=mode == "full")
     over: dict[str, Any] = {"train.epochs": epochs[mode], "train.tensorboard": False}
-    if needs_root and data_root is None:
+    if offline is not None and data_root is None and mode != "full":
+        over["data.name"], note = offline, f"{offline} (a real subset shipped with IRVAE Lab)"
+    elif needs_root and data_root is None:
         if mode != "tiny":
             raise ReproductionError(f"this experiment reads the {real} data set: give --data-root DIR "
-                                    f"(its files in their published layout); only --tiny runs without it")
+                                    "(its files in their published layout); "
+                                    + (f"--quick and --tiny run on {offline} without it" if offline else
+                                       "only --tiny runs without it"))
         over["data.name"], note = stand_in, f"{stand_in} (synthetic stand-in: a pipeline check, not a reproduction)"
     else:
         over["data.name"] = real if (mode == "full" or needs_root) else cfg.data.name
@@ -162,12 +167,13 @@ def plan_mnist_tradeoff(mode: str, data_root: str | None) -> Plan:
 
 
 def plan_cmu_tradeoff(mode: str, data_root: str | None, split: str = "frames") -> Plan:
-    base, note = _base("cmu-fc", mode, data_root, "cmu", "synthetic-mocap", EPOCHS["cmu"], needs_root=True)
+    base, note = _base("cmu-fc", mode, data_root, "cmu", "cmu-sample", EPOCHS["cmu"], needs_root=True,
+                       offline="cmu-sample")
     if mode != "full":  # a learned decoder sigma collapses the CPU schedule's VAE to the mean pose
         base = apply_overrides(base, {"model.fixed_sigma": CMU_SIGMA, "train.lr_schedule": "constant"})
-    if base.data.name == "synthetic-mocap":
-        base = apply_overrides(base, {"data.options": {"n": 700}})
-    elif split != "frames":  # the paper's random frame split is the loader's default
+    if mode == "tiny":
+        base = apply_overrides(base, {"data.options": {"max_poses": 700}})
+    if split != "frames":  # the paper's random frame split is the loader's default
         base = apply_overrides(base, {"data.options": {**base.data.options, "split": split}})
         note += ", split by trials (no trial in two splits)"
     alphas = {k: _pick(mode, MNIST_ALPHAS[k], CMU_QUICK[k]) for k in MNIST_ALPHAS}

@@ -15,7 +15,7 @@ import torch
 from irvae_core import paper
 from irvae_core.config import RunConfig
 from irvae_core.data import load_run_data
-from irvae_core.experiments.reproduce.plan import Plan
+from irvae_core.experiments.reproduce.plan import EXPERIMENTS
 from irvae_core.experiments.reproduce.verdicts import (
     FAILS,
     HOLDS,
@@ -161,53 +161,52 @@ def _mse_unchanged(fm: dict[str, Any], base: dict[str, Any], rows: list[dict[str
     return all(b is not None and abs(f["mse"] - b["mse"]) <= 1e-6 + 1e-3 * b["mse"] for f, b in _seed_pairs(fm, rows))
 
 
-def report_tradeoff(p: Plan, points: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path
-                    ) -> tuple[list[str], list[dict[str, Any]]]:
-    from irvae_core.viz.reports import tradeoff_png
-
-    lines = points_table(points)
-    if p.experiment == "cmu-tradeoff":
-        vae = next((q for q in points if q["method"] == "VAE"), None)
-        lines += ["", "VAE beside the paper's (Section 5.1.2):", ""]
-        lines += _table(["", "MSE", "VoR", "MCN"], [["paper", *paper.CMU_VAE.values()]] +
-                        ([["ours", *(mean_std_text(vae, q) for q in ("mse", "vor", "mcn"))]] if vae else []))
-    atomic_write_bytes(out / "tradeoff.png", tradeoff_png(points, f"{p.experiment} ({p.mode})"))
-    return lines, tradeoff_claims(points, rows)
-
-
-def report_isometry(p: Plan, points: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path
-                    ) -> tuple[list[str], list[dict[str, Any]]]:
-    from irvae_core.viz.reports import tradeoff_png
-
+# ------------------------------------------------------------------------------------ tables and claims
+def label_isometry(points: list[dict[str, Any]]) -> None:
+    """Strict isometry's points named by their k ("ISOVAE k=10"): one curve per k in tables and figures."""
     for q in points:
         if q["method"] == "ISOVAE":
             q["method"] = f"ISOVAE k={q['k']:g}"
-    lines = points_table(points)
-    live = [q for q in points if not q["collapsed"]]
+
+
+def isometry_claims(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Appendix E.6: IRVAE's points below strict isometry's, for each k."""
+    live = [q for q in result["points"] if not q["collapsed"]]
     ir = [q for q in live if q["method"] == "IRVAE"]
     claims = []
-    for k in p.settings["ks"]:
+    for k in result["settings"]["ks"]:
         iso = [q for q in live if q["method"] == f"ISOVAE k={k:g}"]
         below = [below_curve(q, iso) for q in ir]
         claims.append(claim(f"IRVAE's points lie below strict isometry's with k = {k:g} for most alpha",
                             majority(below) if ir and iso else UNDECIDED, counted(below, "alphas")))
-    atomic_write_bytes(out / "tradeoff.png", tradeoff_png(points, f"{p.experiment} ({p.mode})"))
-    return lines, claims
+    return claims
 
 
-# ------------------------------------------------------------------------------------ latent sizes
-def report_latent_dims(p: Plan, points: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path
-                       ) -> tuple[list[str], list[dict[str, Any]]]:
-    from irvae_core.viz.reports import condition_numbers_png
+def _latent_pairs(result: dict[str, Any]) -> list[tuple[int, dict[str, Any] | None, dict[str, Any] | None]]:
+    by = {(q["method"], q["latent_dim"]): q for q in result["points"] if not q["collapsed"]}
+    return [(m, by.get(("VAE", m)), by.get(("IRVAE", m))) for m in result["settings"]["latent_dims"]]
 
-    by = {(q["method"], q["latent_dim"]): q for q in points if not q["collapsed"]}
-    table, claims = [], []
-    for m in p.settings["latent_dims"]:
-        v, i = by.get(("VAE", m)), by.get(("IRVAE", m))
+
+def latent_dims_lines(result: dict[str, Any]) -> list[str]:
+    """Table 3 beside ours: condition numbers of VAE and IRVAE per latent size."""
+    table = []
+    for m, v, i in _latent_pairs(result):
         pv, pi = paper.TABLE3[m]["VAE"], paper.TABLE3[m]["IRVAE"]
         table.append([m, _cond(v), _cond(i), f"{fmt(pv[0])} ± {fmt(pv[1])}", f"{fmt(pi[0])} ± {fmt(pi[1])}",
                       i["alpha"] if i else "-", mean_std_text(v, "mse"), mean_std_text(i, "mse"),
                       f"{_seeds(v) if v else 0} / {_seeds(i) if i else 0}"])
+    lines = _table(["m", "VAE cond (ours)", "IRVAE cond (ours)", "VAE (paper)", "IRVAE (paper)", "IRVAE alpha",
+                    "VAE MSE", "IRVAE MSE", "seeds"], table)
+    return lines + ["", "Ours: the mean condition number of a run (mean ± std over seeds), and after the slash the "
+                        "spread of condition numbers within a run (mean over seeds); the paper's: mean ± std over "
+                        "points."]
+
+
+def latent_dims_claims(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """Table 3's claims: IRVAE reconstructs at every size, reaches the target MCN, and far below VAE's above m = 2."""
+    claims = []
+    for m, v, i in _latent_pairs(result):
+        pi = paper.TABLE3[m]["IRVAE"]
         recon = less(i, v, "mse", scale_b=1.1) if i and v else UNDECIDED
         claims.append(claim(f"IRVAE reconstructs at m = {m} (test MSE at most 1.1 x the VAE's)", recon,
                             f"{mean_std_text(i, 'mse')} vs 1.1 x {mean_std_text(v, 'mse')}" if i and v else "no run"))
@@ -220,13 +219,7 @@ def report_latent_dims(p: Plan, points: list[dict[str, Any]], rows: list[dict[st
             claims.append(claim(f"IRVAE's condition numbers far below VAE's at m = {m} (at least 10x)", ten,
                                 f"{mean_std_text(i, 'cond_mean')} vs {mean_std_text(v, 'cond_mean')}"
                                 if i and v else "no run"))
-    lines = _table(["m", "VAE cond (ours)", "IRVAE cond (ours)", "VAE (paper)", "IRVAE (paper)", "IRVAE alpha",
-                    "VAE MSE", "IRVAE MSE", "seeds"], table)
-    lines += ["", "Ours: the mean condition number of a run (mean ± std over seeds), and after the slash the "
-                  "spread of condition numbers within a run (mean over seeds); the paper's: mean ± std over points."]
-    png = condition_numbers_png([q for q in points if not q["collapsed"]], paper.TABLE3, f"{p.experiment} ({p.mode})")
-    atomic_write_bytes(out / "condition_numbers.png", png)
-    return lines, claims
+    return claims
 
 
 def _cond(q: dict[str, Any] | None) -> str:
@@ -237,37 +230,50 @@ def _cond(q: dict[str, Any] | None) -> str:
 RETRIEVAL_KS = ("P@1", "P@5", "P@10", "P@20")
 
 
-def report_retrieval(p: Plan, points: list[dict[str, Any]], rows: list[dict[str, Any]], out: Path,
-                     runs: dict[str, Run]) -> tuple[list[str], list[dict[str, Any]]]:
+def retrieval_values(rows: list[dict[str, Any]], runs: dict[str, Run]) -> dict[str, list[list[float]]]:
+    """Per method, each run's SAR then DAR P@1/5/10/20 in percent (``evaluate_retrieval``), one list a seed."""
     from irvae_core.retrieval.evaluation import evaluate_retrieval
-    from irvae_core.viz.reports import retrieval_png
 
     per_method: dict[str, list[list[float]]] = {}
     for r in rows:
         res = evaluate_retrieval(runs[r["key"]].path)
         per_method.setdefault(r["method"], []).append(
             [100 * res[kind]["mean"].get(k, math.nan) for kind in ("SAR", "DAR") for k in RETRIEVAL_KS])
-    table, ours, spread = [], {}, {}
-    for method, values in per_method.items():
+    return per_method
+
+
+def _retrieval_means(result: dict[str, Any]) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    ours, spread = {}, {}
+    for method, values in result["retrieval"].items():
         cols = list(zip(*values))
         ours[method] = [statistics.fmean(c) for c in cols]
         spread[method] = [statistics.stdev(c) if len(c) > 1 else 0.0 for c in cols]
+    return ours, spread
+
+
+def retrieval_lines(result: dict[str, Any]) -> list[str]:
+    """Table 1 beside ours (mean ± std over seeds), then the same runs' reconstruction and geometry."""
+    ours, spread = _retrieval_means(result)
+    table = []
+    for method, values in result["retrieval"].items():
         n = len(values)
         table.append([f"{method} (ours, {n} seed{'s' * (n != 1)})",
                       *(f"{fmt(m)} ± {fmt(s)}" if n > 1 else m for m, s in zip(ours[method], spread[method]))])
         if paper.table1_row(method):
             table.append([f"{method} (paper)", *paper.table1_row(method)])
     lines = _table(["method", *(f"SAR {k}" for k in RETRIEVAL_KS), *(f"DAR {k}" for k in RETRIEVAL_KS)], table)
-    lines += ["", "Reconstruction and geometry of the same runs (test split):", ""] + points_table(points)
+    lines += ["", "Reconstruction and geometry of the same runs (test split):", ""]
+    return lines + points_table(result["points"])
+
+
+def retrieval_claims(result: dict[str, Any]) -> list[dict[str, Any]]:
     claims = []
     for col, name in ((1, "SAR P@5"), (5, "DAR P@5")):
-        vae, ir = (_retrieval_point(per_method.get(m), col) for m in ("VAE", "IRVAE"))
+        vae, ir = (_retrieval_point(result["retrieval"].get(m), col) for m in ("VAE", "IRVAE"))
         verdict = less(vae, ir, "p") if vae and ir else UNDECIDED
         claims.append(claim(f"IRVAE retrieves better than VAE ({name})", verdict,
                             f"{mean_std_text(ir, 'p')} vs {mean_std_text(vae, 'p')}" if vae and ir else "no run"))
-    theirs = {m: paper.table1_row(m) for m in ("VAE", "FMVAE", "IRVAE", "IRVAE+FM")}
-    atomic_write_bytes(out / "retrieval.png", retrieval_png(ours, theirs, f"{p.experiment} ({p.mode})"))
-    return lines, claims
+    return claims
 
 
 def _retrieval_point(values: list[list[float]] | None, col: int) -> dict[str, Any] | None:
@@ -275,6 +281,74 @@ def _retrieval_point(values: list[list[float]] | None, col: int) -> dict[str, An
         return None
     c = [v[col] for v in values]
     return {"n": len(c), "p": statistics.fmean(c), "p_std": statistics.stdev(c) if len(c) > 1 else 0.0}
+
+
+# ------------------------------------------------------------------------------------ the report
+TRADEOFFS = ("mnist-tradeoff", "cmu-tradeoff", "isometry-vs-scaled")
+
+
+def experiment_claims(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The paper's claims checked on an experiment's points (and runs), before the grid's collapse check."""
+    name = result["experiment"]
+    if name in ("mnist-tradeoff", "cmu-tradeoff"):
+        return tradeoff_claims(result["points"], result["rows"])
+    if name == "isometry-vs-scaled":
+        return isometry_claims(result)
+    return latent_dims_claims(result) if name == "mnist-latent-dims" else retrieval_claims(result)
+
+
+def report_lines(result: dict[str, Any]) -> list[str]:
+    """The experiment's tables in markdown, from its results alone."""
+    name = result["experiment"]
+    if name == "mnist-latent-dims":
+        return latent_dims_lines(result)
+    if name not in TRADEOFFS:
+        return retrieval_lines(result)
+    lines = points_table(result["points"])
+    if name == "cmu-tradeoff":
+        vae = next((q for q in result["points"] if q["method"] == "VAE"), None)
+        lines += ["", "VAE beside the paper's (Section 5.1.2):", ""]
+        lines += _table(["", "MSE", "VoR", "MCN"], [["paper", *paper.CMU_VAE.values()]] +
+                        ([["ours", *(mean_std_text(vae, q) for q in ("mse", "vor", "mcn"))]] if vae else []))
+    return lines
+
+
+def write_figures(result: dict[str, Any], folder: Path) -> None:
+    """The experiment's PNG figures into ``folder``: the tradeoff, Table 3's condition numbers, or retrieval P@K."""
+    from irvae_core.viz.reports import condition_numbers_png, retrieval_png, tradeoff_png
+
+    name, points, title = result["experiment"], result["points"], f"{result['experiment']} ({result['mode']})"
+    if name in TRADEOFFS:
+        atomic_write_bytes(folder / "tradeoff.png", tradeoff_png(points, title))
+    elif name == "mnist-latent-dims":
+        png = condition_numbers_png([q for q in points if not q["collapsed"]], paper.TABLE3, title)
+        atomic_write_bytes(folder / "condition_numbers.png", png)
+    else:
+        theirs = {m: paper.table1_row(m) for m in ("VAE", "FMVAE", "IRVAE", "IRVAE+FM")}
+        atomic_write_bytes(folder / "retrieval.png", retrieval_png(_retrieval_means(result)[0], theirs, title))
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """results.md from results.json alone: the head, the tables, the claims with their verdicts, the figures."""
+    n, mean_mse = len(result["seeds"]), result["mean_example_mse"]
+    title = EXPERIMENTS[result["experiment"]][0]
+    head = [f"# {result.get('name', result['experiment'])} ({result['mode']} mode)", "", title + ".", "",
+            f"Command: `{result['command']}`  ", f"Data: {result['data']}  ",
+            f"Each point: {n} seed{'s' * (n != 1)} (mean ± std over seeds); VoR and MCN "
+            f"{LATENT_WORDS[result['latent']]}; MSE per element on the test split"
+            + (f" (predicting the mean training example scores {fmt(mean_mse)}; a run at 90% of that or more is "
+               "collapsed: marked, never counted for a claim)." if mean_mse else "."), ""]
+    checks = ["", "## The paper's claims on these points", "",
+              "A claim holds when it holds for the means with a gap larger than the spread (the sum of the "
+              "standard deviations over seeds), does not hold when the reverse is as clear, and is undecided "
+              "otherwise (always with one seed).", ""] + [f"- {line}" for line in claim_lines(result)]
+    if result["collapsed"]:
+        checks += ["", f"Collapsed runs (drawn grey, not counted): {', '.join(result['collapsed'])}"]
+    if result["missing"]:
+        checks += ["", "Runs not finished (not trained yet, or failed: see their status.json): "
+                       f"{', '.join(result['missing'])}"]
+    figs = ["", *(f"![{f}]({f})" for f in result["figures"])]
+    return "\n".join(head + report_lines(result) + checks + figs) + "\n"
 
 
 def claim_lines(result: dict[str, Any]) -> list[str]:
