@@ -39,8 +39,10 @@ rows = tradeoff_rows(all_runs(default_runs_dir()), latent)
 if not rows:
     st.info("No evaluated runs yet: finished runs are evaluated automatically; start a sweep below.")
 else:
-    datasets = list(dict.fromkeys(str(r["dataset"]) for r in rows))  # the newest run's data set first
-    dataset = st.selectbox("Dataset", datasets)
+    datasets = sorted({str(r["dataset"]) for r in rows})
+    own = [str(r["dataset"]) for r in rows if not r["run"].endswith("(example)")]
+    first = own[0] if own else "mnist5k" if "mnist5k" in datasets else datasets[0]  # the examples: the paper's MNIST
+    dataset = st.selectbox("Dataset", datasets, index=datasets.index(first))
     shown = [r for r in rows if str(r["dataset"]) == dataset]
     st.plotly_chart(tradeoff_figure(shown), key="tradeoff")
     st.dataframe(shown, hide_index=True)

@@ -22,6 +22,8 @@ from irvae_core.viz.latent import color_levels, color_range
 from tests.app_helpers import APP, array, open_page, widget
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # the app in AppTest on trained runs
+
 RUNS = "Runs (one, or two side by side)"
 PAGES = ["app_pages/home.py", "app_pages/train.py", "app_pages/latent.py", "app_pages/tradeoff.py",
          "app_pages/interpolation.py", "app_pages/mocap.py"]

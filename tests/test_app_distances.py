@@ -16,6 +16,8 @@ from irvae_core.train.trainer import train
 from tests.app_helpers import array, open_page, widget
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # AppTest on trained runs
+
 PAGE = "app_pages/distances.py"
 RUNS = "Runs (one, or two side by side)"
 

@@ -21,6 +21,8 @@ from irvae_core.views.interpolation import encode_test_examples, example_geodesi
 from tests.app_helpers import array, open_page, widget
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # AppTest on trained runs
+
 PAGE = "app_pages/interpolation.py"
 RUNS = "Runs (one, or two side by side)"
 

@@ -16,6 +16,8 @@ from irvae_core.store.runs import open_run
 from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # AppTest on trained face runs
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 FACES = {"data.name": "synthetic-faces", "data.options": {"n": 100}, "model.arch": "fc", "model.hidden": [32],
          "model.latent_dim": 4, "model.out_act": "tanh", "train.epochs": 1}

@@ -23,8 +23,9 @@ PAGES = {"": ("Home", "IRVAE Lab"), "train": ("Train", "Train"), "latent": ("Lat
          "tradeoff": ("Tradeoff", "Tradeoff"), "interpolation": ("Interpolation", "Interpolation"),
          "retrieval": ("Face retrieval", "Face retrieval"), "mocap": ("Motion capture", "Motion capture")}
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="needs chromium and chromedriver: apt-get install chromium chromium-driver")
+pytestmark = [pytest.mark.slow,  # a real server and headless Chromium
+              pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs chromium and chromedriver: apt-get install chromium chromium-driver")]
 
 
 

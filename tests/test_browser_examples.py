@@ -12,8 +12,9 @@ import pytest
 
 from tests.browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, new_driver, serve
 
-pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
-                                reason="needs chromium and chromedriver: apt-get install chromium chromium-driver")
+pytestmark = [pytest.mark.slow,  # a real server and headless Chromium
+              pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
+                                reason="needs chromium and chromedriver: apt-get install chromium chromium-driver")]
 
 # the latent figure's subplot titles (plotly annotations), once both example views are drawn
 TITLES_JS = """

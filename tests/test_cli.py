@@ -12,6 +12,8 @@ import torch
 
 from irvae_core.data import load_dataset
 
+pytestmark = pytest.mark.slow  # the command line in subprocesses, training
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -12,6 +12,8 @@ import torch
 from irvae_core.data import DataError, load_dataset
 from tests.helpers import write_subject
 
+pytestmark = pytest.mark.slow  # trains on split CMU folders
+
 ROOT = Path(__file__).resolve().parents[1]
 # trial -> (class, frames); the ids are the built-in list's: 35_01-04 walking, 09_01-03 jogging, 13_17-18 punching
 TRIALS = {

@@ -117,6 +117,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_one_epoch_of_the_cpu_celeba_preset_records_its_width_and_parameter_count(tmp_path):
     """Must hold (issue 18): the CPU celeba preset trains an epoch on a CelebA-layout folder and records its network."""
     write_celeba_layout(tmp_path / "data", n=40, seed=7, image_size=(89, 109))

@@ -43,6 +43,7 @@ def test_isometric_linear_decoder_scores_perfectly():
     assert np.allclose(rank_errors(x, z, 5), 0.0)
 
 
+@pytest.mark.slow
 def test_a_curved_decoder_lowers_the_geodesic_agreement():
     """On a decoder that stretches one region, geodesic length is not proportional to latent distance."""
     def f(z):

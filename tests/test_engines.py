@@ -18,6 +18,8 @@ from irvae_core.store.files import load_checkpoint
 from irvae_core.store.runs import list_runs, open_run
 from irvae_core.store.summaries import sweep_progress
 
+pytestmark = pytest.mark.slow  # a real local Ray
+
 ALPHAS = (10.0, 100.0, 1000.0)
 
 

@@ -17,6 +17,8 @@ from irvae_core.train.trainer import count_parameters
 from tests.app_helpers import open_page, widget
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # timed training steps and AppTest
+
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory):

@@ -18,6 +18,8 @@ from irvae_core.train.trainer import Trainer
 from models import build_autoencoder
 from tests.helpers import tiny_config, tiny_images
 
+pytestmark = pytest.mark.slow  # trains runs
+
 
 def reference(model, x: torch.Tensor) -> dict[str, float]:
     """MSE of decode(encode(x)), and MCN / VoR of the encoded points, in float64: Jacobians by

@@ -31,6 +31,8 @@ from irvae_core.store.summaries import run_row
 from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # evaluates every shipped example, trains tiny ones
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = (Example("tiny-vae", "a tiny VAE", lambda: tiny_config(**{"train.epochs": 2})),
         Example("tiny-irvae", "a tiny IRVAE", lambda: tiny_config(**{"train.epochs": 2, "reg.kind": "ir",

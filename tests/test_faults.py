@@ -25,6 +25,8 @@ from irvae_core.store.files import FAULT_ENV, load_checkpoint
 from irvae_core.store.runs import list_runs, open_run
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # trains runs and breaks them
+
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 4
 

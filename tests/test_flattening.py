@@ -39,6 +39,7 @@ def sheet_ae(tmp_path_factory):
     return run, data
 
 
+@pytest.mark.slow
 def test_flattening_keeps_reconstructions_and_lowers_distortion(sheet_ae, tmp_path):
     base_run, data = sheet_ae
     fcfg = FlattenConfig(epochs=15, depth=4, width=64, lr=1e-3, batch_size=50)

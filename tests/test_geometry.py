@@ -180,6 +180,7 @@ def test_restricted_metric_on_coordinate_plane_is_the_submatrix():
     torch.testing.assert_close(restrict_metric(G, basis), G[[0, 2]][:, [0, 2]])
 
 
+@pytest.mark.slow
 def test_pullback_metric_of_10000_points_at_m16_fits_in_2_gib():
     # a fresh process, so the peak resident memory measures this computation alone
     code = """

@@ -15,6 +15,8 @@ from irvae_core.store.files import load_checkpoint
 from irvae_core.store.runs import list_runs, open_run
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # background training jobs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -72,6 +72,7 @@ def test_build_view_draws_each_ellipse_with_the_metric_of_its_own_point():
     assert view.cond.max() > 1.5 * view.cond.min()  # the colours vary: not a constant
 
 
+@pytest.mark.slow
 def test_run_view_and_reconstruction_of_a_trained_run(tmp_path):
     run = train(tiny_config(**{"train.epochs": 1}), str(tmp_path))
     evaluate_run(run)

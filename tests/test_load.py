@@ -13,6 +13,8 @@ from PIL import Image
 from tests.browser import CHROMEDRIVER, CHROMIUM, FIRST_POINT_JS, chrome
 from tests.load_trial import Visitor, agent_server, nodes, run_trial
 
+pytestmark = pytest.mark.slow  # a real server under load
+
 ROOT = Path(__file__).resolve().parents[1]
 MAX_JOBS = 2
 

@@ -23,7 +23,8 @@ from irvae_core.views.mocap import frame_poses, frame_skeleton, pose_walks
 from tests.helpers import shared_cmu, tiny_config
 
 CMU = shared_cmu()
-pytestmark = pytest.mark.skipif(CMU is None, reason="shared CMU data (../shared/data/cmu) is not here")
+pytestmark = [pytest.mark.slow,  # trains on the real CMU trials
+              pytest.mark.skipif(CMU is None, reason="shared CMU data (../shared/data/cmu) is not here")]
 
 
 def joint(skeleton, joints, name):

@@ -25,6 +25,8 @@ from irvae_core.train.resolve import resolve_config
 from irvae_core.train.trainer import regularizer, train
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # trains runs at the paper's settings
+
 DEVICES = ("cpu", "cuda")  # torch.device("cuda") is a description; nothing runs on it here
 
 

@@ -100,6 +100,7 @@ def test_exact_relaxed_distortion_matches_eq_10_by_eigenvalues():
     assert F == pytest.approx(((lam / c - 1) ** 2).sum(1).mean().item(), rel=1e-8)
 
 
+@pytest.mark.slow
 def test_hutchinson_traces_are_unbiased_and_F_is_consistent():
     dec = mlp_decoder(seed=3)
     z = torch.randn(64, 3, dtype=torch.float64)
@@ -429,6 +430,7 @@ def test_regularizers_are_never_negative_near_or_far_from_the_optimum():
                 assert min(values.values()) >= 0, (seed, est, values)
 
 
+@pytest.mark.slow
 def test_hutchinson_means_over_probes_equal_the_exact_values():
     dec = mlp_decoder(seed=3)
     z = torch.randn(32, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))

@@ -22,6 +22,8 @@ from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.resolve import run_device
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # trains, interrupts and resumes runs
+
 
 def planted_code(path: str) -> None:
     """What a tampered checkpoint tries to run on loading."""

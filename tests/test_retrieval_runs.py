@@ -21,6 +21,8 @@ from irvae_core.train.flattening import FlattenConfig, flatten
 from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # trains face runs
+
 FACES = {"data.name": "synthetic-faces", "data.options": {"n": 100}, "model.arch": "fc", "model.hidden": [32],
          "model.latent_dim": 4, "model.out_act": "tanh", "train.epochs": 1}
 

@@ -9,6 +9,8 @@ from irvae_core.config import RunConfig
 from irvae_core.store.runs import list_runs, new_run
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # trains runs
+
 
 def test_list_runs_puts_the_newest_first(tmp_path):
     runs = [new_run(tmp_path, tiny_config(), label=name) for name in ("first", "second", "third")]

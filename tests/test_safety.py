@@ -21,6 +21,8 @@ from irvae_core.train.trainer import train
 from irvae_core.views.mocap import check_cmu_folder
 from tests.helpers import tiny_config
 
+pytestmark = pytest.mark.slow  # real servers and training
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

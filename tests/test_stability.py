@@ -16,6 +16,8 @@ from irvae_core.train.trainer import train
 from tests.helpers import tiny_config
 from tests.test_cli import cli
 
+pytestmark = pytest.mark.slow  # trains runs over seeds
+
 
 def test_distance_cv_is_zero_for_scaled_copies_and_known_otherwise():
     d = np.array([0.5, 1.0, 2.0, 4.0])

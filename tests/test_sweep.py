@@ -4,6 +4,8 @@ config, evaluates."""
 import dataclasses
 import json
 
+import pytest
+
 from irvae_core.config import apply_overrides
 from irvae_core.experiments.jobs import JobManager
 from irvae_core.experiments.sweep import plan_sweep, run_sweep, same_config
@@ -16,6 +18,7 @@ def alpha_configs(*alphas, **overrides):
     return [apply_overrides(base, {"reg.alpha": a}) for a in alphas]
 
 
+@pytest.mark.slow
 def test_a_sweep_trains_evaluates_and_reuses_finished_runs_of_the_same_config(tmp_path):
     events = []
     rows = run_sweep(alpha_configs(0.5, 2.0), tmp_path, on_event=events.append)
@@ -54,12 +57,14 @@ def test_a_match_is_the_whole_config_of_a_finished_training_run(tmp_path):
     assert not same_config(cfg.config, run)
 
 
+@pytest.mark.slow
 def test_a_config_repeated_in_one_sweep_is_trained_once(tmp_path):
     rows = run_sweep(alpha_configs(1.0, 1.0), tmp_path)
     assert rows[0]["run"] == rows[1]["run"] and [r["reused"] for r in rows] == [False, True]
     assert len(list_runs(tmp_path)) == 1
 
 
+@pytest.mark.slow
 def test_the_job_manager_and_the_cli_sweep_through_it(tmp_path, capsys):
     from irvae_core.cli import main
 

@@ -62,6 +62,7 @@ def _sheet_mcn(tmp_path, reg, alpha):
     return evaluate_model(load_model(run), data)
 
 
+@pytest.mark.slow
 def test_isometric_regularization_finds_the_isometric_chart(tmp_path):
     vae = _sheet_mcn(tmp_path, "none", 0.0)
     irvae = _sheet_mcn(tmp_path, "ir", 80.0)  # = 20 on F at m = 2

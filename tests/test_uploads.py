@@ -13,6 +13,8 @@ from PIL import Image
 from irvae_core.data.celeba import CelebAImages
 from irvae_core.retrieval.uploads import MAX_BYTES, UploadError, image_from_bytes
 
+pytestmark = pytest.mark.slow  # AppTest with uploads on trained runs
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
