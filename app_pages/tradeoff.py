@@ -11,7 +11,7 @@ from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
 from irvae_core.data import list_datasets
 from irvae_core.demo import demo_mode
 from irvae_core.experiments.engines import make_engine
-from irvae_core.experiments.examples import all_runs
+from irvae_core.experiments.examples import all_runs, page_dataset
 from irvae_core.experiments.reproduce import list_reproductions
 from irvae_core.experiments.reproduce.report import claim_lines
 from irvae_core.store.runs import default_runs_dir
@@ -40,9 +40,7 @@ if not rows:
     st.info("No evaluated runs yet: finished runs are evaluated automatically; start a sweep below.")
 else:
     datasets = sorted({str(r["dataset"]) for r in rows})
-    own = [str(r["dataset"]) for r in rows if not r["run"].endswith("(example)")]
-    first = own[0] if own else "mnist5k" if "mnist5k" in datasets else datasets[0]  # the examples: the paper's MNIST
-    dataset = st.selectbox("Dataset", datasets, index=datasets.index(first))
+    dataset = st.selectbox("Dataset", datasets, index=datasets.index(page_dataset(rows)))
     shown = [r for r in rows if str(r["dataset"]) == dataset]
     st.plotly_chart(tradeoff_figure(shown), key="tradeoff")
     st.dataframe(shown, hide_index=True)

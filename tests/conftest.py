@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# On pytest-xdist workers (`-n auto`: one a core) each worker and every process it starts (the CLI, servers, Ray)
+# computes on one thread: two workers of torch's default thread count each on a 2-core machine oversubscribe it
+# (the whole suite took 56 min so, 21 min on one worker). Set before torch is imported by any test module.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
 
 
 @pytest.fixture(autouse=True)
@@ -21,3 +29,11 @@ def shipped_examples(monkeypatch) -> Path:
 
     monkeypatch.delenv("IRVAE_EXAMPLES", raising=False)
     return examples_dir()
+
+
+def pytest_configure(config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+

@@ -21,6 +21,7 @@ from irvae_core.experiments.examples import (
     evaluation_mismatches,
     example_runs,
     generate_examples,
+    page_dataset,
     page_default,
 )
 from irvae_core.experiments.jobs import JobManager
@@ -142,6 +143,13 @@ def test_pages_list_examples_after_the_users_runs_and_open_on_the_pages_pair(shi
     assert page_default("latent", paths) == [str(mine.path)]  # the user's own run first
     for page, pair in PAGE_EXAMPLES.items():  # no runs of their own: the page's example pair
         assert [Path(p).name for p in page_default(page, paths[1:])] == list(pair)
+
+
+def test_the_tradeoff_page_opens_on_the_users_data_set_else_the_examples_mnist():
+    ex = [{"dataset": d, "run": f"{d}-vae (example)"} for d in ("cmu-sample", "mnist5k", "synthetic-faces")]
+    assert page_dataset(ex) == "mnist5k"
+    assert page_dataset([*ex, {"dataset": "digits", "run": "digits-vae-ir-1"}]) == "digits"
+    assert page_dataset(ex[:1]) == "cmu-sample" and page_dataset([]) is None
 
 
 def test_lab_examples_check_and_list(tiny_examples):

@@ -139,6 +139,15 @@ def page_default(page: str, paths: Sequence[str], own: int = 1) -> list[str]:
     return pair or list(paths)[:1]
 
 
+def page_dataset(rows: Sequence[dict]) -> str | None:
+    """The data set a page of run rows (``summaries.tradeoff_rows``) opens on: the first of the user's own runs'
+    (rows not marked "(example)"), else the examples' MNIST (the paper's first experiment), else the first listed;
+    None without rows."""
+    own = [str(r["dataset"]) for r in rows if not str(r["run"]).endswith("(example)")]
+    names = [str(r["dataset"]) for r in rows]
+    return own[0] if own else "mnist5k" if "mnist5k" in names else names[0] if names else None
+
+
 def page_examples(page: str) -> list[Run]:
     """The example pair a page shows (those of it present; both, or none when one is missing)."""
     found = {r.name: r for r in example_runs() if is_finished(r)}

@@ -63,20 +63,22 @@ def with_seeds(jobs: list[Job], seeds: list[int]) -> list[Job]:
 
 # ---------------------------------------------------------------------------------------- planning
 def _base(preset: str, mode: str, data_root: str | None, real: str, stand_in: str, epochs: dict[str, int],
-          needs_root: bool, offline: str | None = None) -> tuple[RunConfig, str]:
-    """The preset's config for a mode: the paper's (full), the CPU one (quick), one epoch (tiny). ``offline``: a
-    real subset shipped with IRVAE Lab that stands for ``real`` without a root in quick and tiny modes."""
+          needs_root: bool, real_subset: bool = False) -> tuple[RunConfig, str]:
+    """The preset's config for a mode: the paper's (full), the CPU one (quick), one epoch (tiny).
+
+    Without a root, an experiment that ``needs_root`` runs on ``stand_in``: a real subset shipped with IRVAE Lab
+    (``real_subset``, in quick and tiny modes) or a synthetic set (tiny mode only: a pipeline check)."""
     cfg = preset_config(preset, paper=mode == "full")
     over: dict[str, Any] = {"train.epochs": epochs[mode], "train.tensorboard": False}
-    if offline is not None and data_root is None and mode != "full":
-        over["data.name"], note = offline, f"{offline} (a real subset shipped with IRVAE Lab)"
-    elif needs_root and data_root is None:
-        if mode != "tiny":
+    if needs_root and data_root is None:
+        if mode == "full" or (mode == "quick" and not real_subset):
             raise ReproductionError(f"this experiment reads the {real} data set: give --data-root DIR "
                                     "(its files in their published layout); "
-                                    + (f"--quick and --tiny run on {offline} without it" if offline else
+                                    + (f"--quick and --tiny run on {stand_in} without it" if real_subset else
                                        "only --tiny runs without it"))
-        over["data.name"], note = stand_in, f"{stand_in} (synthetic stand-in: a pipeline check, not a reproduction)"
+        over["data.name"] = stand_in
+        note = (f"{stand_in} (a real subset shipped with IRVAE Lab)" if real_subset else
+                f"{stand_in} (synthetic stand-in: a pipeline check, not a reproduction)")
     else:
         over["data.name"] = real if (mode == "full" or needs_root) else cfg.data.name
         note = over["data.name"]
@@ -168,7 +170,7 @@ def plan_mnist_tradeoff(mode: str, data_root: str | None) -> Plan:
 
 def plan_cmu_tradeoff(mode: str, data_root: str | None, split: str = "frames") -> Plan:
     base, note = _base("cmu-fc", mode, data_root, "cmu", "cmu-sample", EPOCHS["cmu"], needs_root=True,
-                       offline="cmu-sample")
+                       real_subset=True)
     if mode != "full":  # a learned decoder sigma collapses the CPU schedule's VAE to the mean pose
         base = apply_overrides(base, {"model.fixed_sigma": CMU_SIGMA, "train.lr_schedule": "constant"})
     if mode == "tiny":
