@@ -6,6 +6,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import streamlit as st
 
@@ -60,6 +61,67 @@ def cached_data(path: str) -> DatasetSplits:
 def cached_view(path: str, mtime: float | None, plane: Plane, n_ellipses: int) -> LatentView:
     """The latent view of a run, per checkpoint, plane and number of ellipses."""
     return run_view(open_run(path), cached_model(path, mtime), cached_data(path), plane=plane, n_ellipses=n_ellipses)
+
+
+# ------------------------------------------------------------------------------ views in the URL
+def from_link(name: str, parse: Callable[[str], object], default: object) -> object:
+    """A view's value from the page's URL (``?name=...``, a shared link), parsed; the default when absent, or, with
+    one sentence, when the link's value does not parse or names what is not here (``parse`` raises ValueError)."""
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return parse(raw)
+    except ValueError as e:
+        st.warning(f"This link's {name}={raw} is not available here ({e}); showing the page's default instead.")
+        return default
+
+
+def seed(key: str, value: object) -> None:
+    """A keyed widget's first value in this session (from the link, else the page's default): set once, before the
+    widget is drawn, so the widget keeps what the visitor chooses after."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+def link_runs(paths: list[str], limit: int) -> Callable[[str], list[str]]:
+    """A parser of ``runs=NAME,NAME`` (run folder names) into paths among ``paths``."""
+    by_name = {Path(p).name: p for p in paths}
+
+    def parse(raw: str) -> list[str]:
+        names = [n for n in raw.split(",") if n]
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise ValueError(f"no finished run named {', '.join(missing)}")
+        if len(names) > limit:
+            raise ValueError(f"at most {limit} runs")
+        return [by_name[n] for n in names]
+
+    return parse
+
+
+def link_int(lo: int, hi: int) -> Callable[[str], int]:
+    """A parser of a whole number between lo and hi."""
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("not a whole number") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"not between {lo} and {hi}")
+        return value
+
+    return parse
+
+
+def link_choice(options: list[str]) -> Callable[[str], str]:
+    """A parser of one of ``options``."""
+    def parse(raw: str) -> str:
+        if raw not in options:
+            raise ValueError(f"choose one of {', '.join(options)}")
+        return raw
+
+    return parse
 
 
 def _job_card(job: Job, curves: bool) -> None:

@@ -7,14 +7,22 @@ import pytest
 import torch
 
 from irvae_core.data import load_dataset
-from irvae_core.geometry.metric import pullback_metric, restrict_metric
+from irvae_core.geometry.metric import condition_numbers, pullback_metric, restrict_metric
 from irvae_core.geometry.planes import plane_basis, plane_metric
 from irvae_core.store.checkpoints import load_model
 from irvae_core.store.runs import list_runs, new_run
 from irvae_core.store.summaries import method_name, run_row, tradeoff_rows
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.trainer import train
-from irvae_core.views.latent import build_view, input_and_reconstruction, run_view, to_image
+from irvae_core.views.latent import brush, build_view, input_and_reconstruction, point_geometry, run_view, to_image
+from irvae_core.viz.latent import (
+    GRID_N,
+    brushed_examples,
+    latent_figure,
+    mark_point,
+    selected_example,
+    selected_plane_point,
+)
 from tests.helpers import tiny_config
 
 
@@ -127,3 +135,77 @@ def test_run_rows_and_tradeoff_rows(tmp_path):
         {"dataset": "digits", "method": "IRVAE", "alpha": 2.0, "mse": 0.01, "vor": 0.2, "mcn": 1.5,
          "geo_spearman": 0.9, "geo_ratio_cv": 0.1, "trustworthiness": 0.8, "knn_recall": 0.3, "run": done.name}]
     assert tradeoff_rows(list_runs(tmp_path), "augmented")[0]["mcn"] == 1.7
+
+
+# ------------------------------------------------------------------ decode anywhere and brushing (issue 26)
+def linear_view(m: int, plane="pca"):
+    """A view of 300 codes through a linear decoder x = A z, whose metric is A^T A everywhere."""
+    a = torch.randn(m, 9, generator=torch.Generator().manual_seed(m)) * torch.linspace(0.5, 2.0, m)[:, None]
+    z = torch.randn(300, m, generator=torch.Generator().manual_seed(7)) + 3.0
+    labels = (z[:, 0] > 3.0).long().numpy()
+    return (lambda c: c @ a), a, build_view(lambda c: c @ a, z, labels, ["low", "high"], plane=plane, n_ellipses=20)
+
+
+@pytest.mark.parametrize("m,plane", [(2, (0, 1)), (4, "pca"), (4, (1, 3))])
+def test_a_plane_point_lifts_to_the_mean_code_off_the_plane_and_projects_back(m, plane):
+    _, _, view = linear_view(m, plane)
+    xy = np.array([[0.3, -1.2], [2.0, 0.5]])
+    z = view.lift(xy)
+    assert np.allclose(view.project(z), xy, atol=1e-5)
+    basis = view.basis.astype(np.float64)
+    off_plane = np.eye(m) - basis @ basis.T  # the code's part the plane does not set is the mean code's
+    assert np.allclose(z @ off_plane, np.broadcast_to(view.mean_code @ off_plane, z.shape), atol=1e-5)
+    if m == 2:
+        assert np.allclose(z, xy, atol=1e-6)  # the latent plane itself
+
+
+def test_a_decoded_point_carries_the_exact_metric_of_a_linear_decoder():
+    decoder, a, view = linear_view(4, (1, 3))
+    geo = point_geometry(decoder, view, np.array([0.7, -0.4]))
+    g = (a @ a.T).double().numpy()
+    assert np.allclose(geo.metric, g, rtol=1e-5) and np.allclose(geo.eigenvalues, np.linalg.eigvalsh(g), rtol=1e-5)
+    assert geo.cond == pytest.approx(np.linalg.cond(g), rel=1e-4)
+    assert np.allclose(geo.plane_metric, g[np.ix_([1, 3], [1, 3])], rtol=1e-5)  # B^T G B on coordinates 2, 4
+    assert np.allclose(geo.decoded.numpy(), geo.z @ a.numpy(), atol=1e-5)
+    assert geo.z[1] == pytest.approx(0.7) and geo.z[3] == pytest.approx(-0.4)
+
+
+def test_a_brush_counts_its_points_and_classes_and_measures_their_condition_numbers():
+    def decoder(z):  # curved: the metric differs from point to point
+        return torch.cat([z, 0.3 * z[:, :1] ** 2, torch.sin(z)], dim=1)
+
+    z = torch.randn(400, 2, generator=torch.Generator().manual_seed(3))
+    labels = (z[:, 1] > 0).long().numpy()
+    view = build_view(decoder, z, labels, ["down", "up"], n_ellipses=10, index=np.arange(1000, 1400))
+    picked = np.array([1000, 1003, 1010, 1011, 1399, 5])  # 5 is not shown: ignored
+    b = brush(decoder, view, picked)
+    pos = np.array([0, 3, 10, 11, 399])
+    assert b.count == 5 and list(b.test_index) == [1000, 1003, 1010, 1011, 1399]
+    want = {name: int((labels[pos] == c).sum()) for c, name in enumerate(["down", "up"]) if (labels[pos] == c).any()}
+    assert b.classes == want
+    cond = condition_numbers(pullback_metric(decoder, z).double()).numpy()
+    assert b.cond_mean == pytest.approx(cond[pos].mean(), rel=1e-5)
+    assert b.cond_std == pytest.approx(cond[pos].std(), rel=1e-4)
+    assert b.all_cond_mean == pytest.approx(cond.mean(), rel=1e-5) and not b.sampled
+
+
+def test_the_figure_maps_clicks_off_the_data_and_boxes_back_to_the_plane_and_the_examples():
+    _, _, view = linear_view(2, (0, 1))
+    fig = latent_figure([view, view], grid=True)
+    grids = [i for i, t in enumerate(fig.data) if (t.meta or {}).get("role") == "grid"]
+    assert len(grids) == 2 and len(fig.data[grids[1]].x) == GRID_N ** 2 and fig.data[grids[1]].xaxis == "x2"
+    gx, gy = fig.data[grids[1]].x, fig.data[grids[1]].y
+    assert min(gx) < view.xy[:, 0].min() and max(gy) > view.xy[:, 1].max()  # the grid covers every point
+    panel, xy = selected_plane_point(fig, {"curve_number": grids[1], "x": gx[5], "y": gy[5]})
+    assert panel == 1 and np.allclose(xy, [gx[5], gy[5]])
+    points = [i for i, t in enumerate(fig.data) if t.type == "scattergl"]
+    chosen = [{"curve_number": points[0], "customdata": int(fig.data[points[0]].customdata[0])},
+              {"curve_number": points[-1], "customdata": int(fig.data[points[-1]].customdata[1])},
+              {"curve_number": grids[0], "x": 0.0, "y": 0.0}]
+    assert selected_example(fig, chosen[2]) is None and selected_plane_point(fig, chosen[0]) is None
+    brushed = brushed_examples(fig, chosen)
+    assert set(brushed) == {0, 1} and list(brushed[0]) == [chosen[0]["customdata"]]
+    n = len(fig.data)
+    mark_point(fig, view, 1, xy, np.eye(2))
+    assert [t.meta["role"] for t in fig.data[n:]] == ["clicked-ellipse", "clicked"] and fig.data[n].xaxis == "x2"
+    assert len(latent_figure([view]).data) == len(latent_figure([view], grid=True).data) - 1

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from irvae_core.data import DatasetSplits
-from irvae_core.geometry.metric import Decoder, condition_numbers
+from irvae_core.geometry.metric import Decoder, condition_numbers, pullback_metric
 from irvae_core.geometry.planes import Plane, plane_basis, plane_metric
 from irvae_core.store.runs import Run
 from irvae_core.store.summaries import example_label, method_name
@@ -38,6 +38,7 @@ class LatentView:
     cond: np.ndarray  # (K,) condition numbers of those 2x2 metrics
     origin: np.ndarray | None = None  # (m,) the plane's origin in the latent space
     basis: np.ndarray | None = None  # (m, 2) the plane's orthonormal basis
+    codes: np.ndarray | None = None  # (N, m) the shown test points' latent codes
 
     @property
     def restricted(self) -> bool:
@@ -47,6 +48,24 @@ class LatentView:
         """Latent points (N, m) in this view's plane coordinates (N, 2), as the test points are drawn."""
         z = np.asarray(torch.as_tensor(z).detach().float())
         return (z - self.origin) @ self.basis
+
+    @property
+    def mean_code(self) -> np.ndarray:
+        """The mean of the shown test codes (m,)."""
+        return self.codes.mean(0)
+
+    def lift(self, xy: np.ndarray) -> np.ndarray:
+        """Plane coordinates (N, 2) as latent codes (N, m): the point of the plane, the rest of the code the mean
+        test code's (for latent size 2, the point itself). ``project(lift(xy)) == xy``."""
+        xy = np.atleast_2d(np.asarray(xy, dtype=np.float64))
+        mean, basis = self.mean_code.astype(np.float64), self.basis.astype(np.float64)
+        offset = (mean - self.origin) @ basis  # the mean code's own plane coordinates
+        return (mean + (xy - offset) @ basis.T).astype(np.float32)
+
+    @property
+    def extent(self) -> float:
+        """The larger side of the shown points' bounding box (1 when they have none)."""
+        return float(np.ptp(self.xy, axis=0).max()) if len(self.xy) else 1.0
 
 
 def class_labels(y: torch.Tensor, data: DatasetSplits) -> tuple[np.ndarray, list[str]]:
@@ -71,7 +90,7 @@ def build_view(decoder: Decoder, z: torch.Tensor, labels: np.ndarray, label_name
                       index=np.arange(len(z)) if index is None else index, labels=np.asarray(labels),
                       label_names=label_names, centers=xy[pick].numpy(), metrics=metrics.double().numpy(),
                       cond=condition_numbers(metrics.double()).numpy(), origin=origin.numpy(),
-                      basis=basis.numpy())
+                      basis=basis.numpy(), codes=z.numpy())
 
 
 def run_view(run: Run, model, data: DatasetSplits, *, plane: Plane = (0, 1), n_ellipses: int = 200,
@@ -100,3 +119,87 @@ def input_and_reconstruction(model, data: DatasetSplits, index: int) -> tuple[to
     """Test example ``index`` and the model's reconstruction decode(encode(x))."""
     x = torch.as_tensor(data.test[int(index)][0]).float()
     return x, model.decode(model.encode(x.unsqueeze(0)))[0]
+
+
+# ----------------------------------------------------------------------------- decode anywhere
+@dataclass
+class PointGeometry:
+    """The decoder at one latent point: what it decodes to and its pullback metric there (paper eq. 1)."""
+
+    xy: np.ndarray  # (2,) plane coordinates
+    z: np.ndarray  # (m,) the latent code (``LatentView.lift``)
+    decoded: torch.Tensor  # the decoder's output at z, shaped as a data point
+    metric: np.ndarray  # (m, m) G(z) = J^T J
+    plane_metric: np.ndarray  # (2, 2) B^T G B: the ellipse drawn in the plane
+    eigenvalues: np.ndarray  # (m,) of G, ascending
+    cond: float  # condition number of G (max / min eigenvalue)
+    plane_cond: float  # of the plane's metric (the ellipse's colour)
+
+
+@torch.no_grad()
+def point_geometry(decoder: Decoder, view: LatentView, xy: np.ndarray) -> PointGeometry:
+    """Decode the plane point ``xy`` of ``view`` and measure the pullback metric there (``pullback_metric``)."""
+    z = torch.from_numpy(view.lift(xy))
+    g = pullback_metric(decoder, z).double()
+    basis = torch.from_numpy(view.basis).double()
+    restricted = basis.T @ g[0] @ basis
+    eig = torch.linalg.eigvalsh(0.5 * (g[0] + g[0].T))
+    return PointGeometry(xy=np.asarray(xy, dtype=np.float64).reshape(2), z=z[0].numpy(), decoded=decoder(z)[0],
+                         metric=g[0].numpy(), plane_metric=restricted.numpy(), eigenvalues=eig.numpy(),
+                         cond=float(condition_numbers(g)[0]), plane_cond=float(condition_numbers(restricted[None])[0]))
+
+
+# ------------------------------------------------------------------------------------- brushing
+BRUSH_POINTS = 2000  # condition numbers are computed at most at this many points of a set (a fixed sample)
+
+
+def sample_positions(n: int, limit: int = BRUSH_POINTS, seed: int = 0) -> np.ndarray:
+    """Positions 0..n-1, or a fixed sorted sample of ``limit`` of them."""
+    if n <= limit:
+        return np.arange(n)
+    return np.sort(torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].numpy())
+
+
+def code_conditions(decoder: Decoder, codes: np.ndarray) -> np.ndarray:
+    """Condition numbers of the full pullback metric G at each code (N,)."""
+    if len(codes) == 0:
+        return np.zeros(0)
+    return condition_numbers(pullback_metric(decoder, torch.from_numpy(np.asarray(codes, np.float32))).double()
+                             ).numpy()
+
+
+@dataclass
+class Brush:
+    """The test points inside a box or lasso on the plane, beside the whole shown set."""
+
+    positions: np.ndarray  # positions in the view's arrays (xy, index, labels, codes)
+    test_index: np.ndarray  # their indices in the test split
+    classes: dict[str, int]  # class name -> count among them
+    cond_mean: float  # mean / std of cond(G) over them (a fixed sample of BRUSH_POINTS when more)
+    cond_std: float
+    all_cond_mean: float  # the same over the whole shown set
+    all_cond_std: float
+    sampled: bool  # whether either set was sampled
+
+    @property
+    def count(self) -> int:
+        return len(self.positions)
+
+
+def brush(decoder: Decoder, view: LatentView, test_index: np.ndarray) -> Brush:
+    """Statistics of the brushed test points (``test_index``: their indices in the test split)."""
+    where = {int(t): i for i, t in enumerate(view.index)}
+    positions = np.array(sorted({where[int(t)] for t in np.asarray(test_index).ravel() if int(t) in where}),
+                         dtype=int)
+    mine = positions[sample_positions(len(positions))]
+    every = sample_positions(len(view.xy))
+    c_mine, c_all = code_conditions(decoder, view.codes[mine]), code_conditions(decoder, view.codes[every])
+    names, counts = np.unique(view.labels[positions], return_counts=True)
+    label = {int(c): (view.label_names[c] if 0 <= c < len(view.label_names) else str(c)) for c in names}
+    return Brush(positions=positions, test_index=view.index[positions],
+                 classes={label[int(c)]: int(n) for c, n in zip(names, counts)},
+                 cond_mean=float(c_mine.mean()) if len(c_mine) else float("nan"),
+                 cond_std=float(c_mine.std()) if len(c_mine) else float("nan"),
+                 all_cond_mean=float(c_all.mean()), all_cond_std=float(c_all.std()),
+                 sampled=len(mine) < len(positions) or len(every) < len(view.xy))
+

@@ -7,7 +7,10 @@
   ``Scatter`` trace holding all its ellipses as a NaN-separated, filled polyline (``meta`` =
   {"role": "ellipses", "count": n}). A panel thus has at most ``COLOR_LEVELS`` ellipse traces,
   exactly one per distinct level (``color_levels``), whatever the number of ellipses;
-- one invisible marker trace carries the colour bar, shared by the side-by-side panels.
+- one invisible marker trace carries the colour bar, shared by the side-by-side panels;
+- one invisible ``Scatter`` grid per panel (``meta`` = {"role": "grid"}, ``GRID_N`` points a side over the
+  panel's extent): Streamlit's chart selection reports only points of traces, so a click anywhere on the plane
+  selects the nearest grid point, which ``selected_plane_point`` turns into plane coordinates to decode.
 
 k is one constant per panel (so relative sizes are the metric's): the median major semi-axis
 is ``ELLIPSE_FRACTION`` of the panel's data extent.
@@ -44,6 +47,9 @@ MIN_COND_TOP = 4.0  # the colour scale reaches at least cond 4, so a near-isomet
 
 
 CLASS_COLORS = qualitative.D3 + qualitative.Pastel
+
+
+GRID_N = 48  # grid points a side: a click lands within about 1/96 of the panel's extent of where it was made
 
 
 def ellipse_axes(metrics: np.ndarray, k: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -108,9 +114,14 @@ def level_color(level: int) -> str:
     return sample_colorscale(COND_COLORSCALE, [level / (COLOR_LEVELS - 1)])[0]
 
 
+def panel_scale(view: LatentView) -> float:
+    """The panel's k: every ellipse of a panel (clicked points' too) is {dz : dz^T G dz = k}."""
+    return ellipse_scale(view.metrics, view.extent or 1.0)
+
+
 def _ellipse_traces(view: LatentView, crange: tuple[float, float], axes: dict) -> list[go.Scatter]:
-    extent = float(np.ptp(view.xy, axis=0).max()) if len(view.xy) else 1.0
-    k = ellipse_scale(view.metrics, extent or 1.0)
+    extent = view.extent
+    k = panel_scale(view)
     levels = color_levels(view.cond, crange)
     traces = []
     for level in np.unique(levels):
@@ -137,13 +148,81 @@ def _point_traces(view: LatentView, panel: int, axes: dict) -> list[go.Scattergl
     return traces
 
 
+def grid_xy(view: LatentView, n: int = GRID_N, pad: float = 0.05) -> np.ndarray:
+    """(n * n, 2) plane points evenly over the shown points' bounding box, widened by ``pad`` of its extent."""
+    if len(view.xy):
+        lo, hi = view.xy.min(0), view.xy.max(0)
+    else:
+        lo, hi = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
+    margin = pad * max(float((hi - lo).max()), 1e-6)
+    gx, gy = np.meshgrid(np.linspace(lo[0] - margin, hi[0] + margin, n), np.linspace(lo[1] - margin, hi[1] + margin, n))
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)
+
+
+def _grid_trace(view: LatentView, axes: dict) -> go.Scatter:
+    xy = grid_xy(view)
+    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", showlegend=False, meta={"role": "grid"},
+                        marker={"size": 6, "color": "rgba(0,0,0,0)"},
+                        hovertemplate="decode here (%{x:.3g}, %{y:.3g})<extra></extra>", **axes)
+
+
+def _role(trace) -> str | None:
+    return trace.meta.get("role") if isinstance(trace.meta, dict) else None
+
+
+def _panel(trace) -> int:
+    axis = trace.xaxis or "x"
+    return int(axis[1:]) - 1 if len(axis) > 1 else 0
+
+
+def _trace_of(fig: go.Figure, point: dict):
+    curve = point.get("curve_number")
+    return fig.data[curve] if curve is not None and 0 <= curve < len(fig.data) else None
+
+
 def selected_example(fig: go.Figure, point: dict) -> tuple[int, int] | None:
     """(panel, test index) of a point selected in a latent figure; None for anything but a test point."""
-    curve, index = point.get("curve_number"), point.get("customdata")
-    if curve is None or not 0 <= curve < len(fig.data) or fig.data[curve].type != "scattergl" or index is None:
+    trace, index = _trace_of(fig, point), point.get("customdata")
+    if trace is None or trace.type != "scattergl" or _role(trace) == "grid" or index is None:
         return None
-    axis = fig.data[curve].xaxis or "x"
-    return (int(axis[1:]) - 1 if len(axis) > 1 else 0), int(index)
+    return _panel(trace), int(index[0] if isinstance(index, list | tuple) else index)
+
+
+def selected_plane_point(fig: go.Figure, point: dict) -> tuple[int, np.ndarray] | None:
+    """(panel, plane coordinates (2,)) of a click off the data (a grid point); None for anything else."""
+    trace = _trace_of(fig, point)
+    if trace is None or _role(trace) != "grid" or point.get("x") is None or point.get("y") is None:
+        return None
+    return _panel(trace), np.array([float(point["x"]), float(point["y"])])
+
+
+def brushed_examples(fig: go.Figure, points: Sequence[dict]) -> dict[int, np.ndarray]:
+    """{panel: test indices} of the test points inside a box or lasso selection (grid points left out)."""
+    found: dict[int, list[int]] = {}
+    for point in points:
+        picked = selected_example(fig, point)
+        if picked is not None:
+            found.setdefault(picked[0], []).append(picked[1])
+    return {panel: np.unique(np.array(ix, dtype=int)) for panel, ix in sorted(found.items())}
+
+
+def mark_point(fig: go.Figure, view: LatentView, panel: int, xy: np.ndarray, plane_metric: np.ndarray,
+               crange: tuple[float, float] | None = None) -> go.Figure:
+    """Draw a clicked point's equidistance ellipse (the panel's k) and a cross at it, on panel ``panel``."""
+    crange = crange or color_range(view.cond)
+    metric = np.asarray(plane_metric, dtype=np.float64)[None]
+    x, y = ellipse_polyline(np.asarray(xy, dtype=np.float64)[None], metric, panel_scale(view),
+                            max_semi=view.extent or 1.0)
+    cond = float(np.linalg.cond(metric[0])) if np.all(np.isfinite(metric)) else float("inf")
+    color = level_color(int(color_levels(np.array([cond]), crange)[0]))
+    axes = {"xaxis": f"x{panel + 1 if panel else ''}", "yaxis": f"y{panel + 1 if panel else ''}"}
+    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line={"color": "black", "width": 2.5}, fill="toself",
+                             fillcolor=color, hoverinfo="skip", showlegend=False,
+                             meta={"role": "clicked-ellipse"}, **axes))
+    fig.add_trace(go.Scatter(x=[float(xy[0])], y=[float(xy[1])], mode="markers", showlegend=False,
+                             marker={"symbol": "x", "size": 12, "color": "black"}, meta={"role": "clicked"},
+                             hovertemplate="decoded here (%{x:.3g}, %{y:.3g})<extra></extra>", **axes))
+    return fig
 
 
 def _colorbar_trace(crange: tuple[float, float]) -> go.Scatter:
@@ -157,14 +236,17 @@ def _colorbar_trace(crange: tuple[float, float]) -> go.Scatter:
                                            "ticktext": [f"{t:g}" for t in ticks], "x": 1.02}})
 
 
-def latent_figure(views: Sequence[LatentView], crange: tuple[float, float] | None = None) -> go.Figure:
-    """Encoded test data with equidistance ellipses, one panel per view, one shared colour bar."""
+def latent_figure(views: Sequence[LatentView], crange: tuple[float, float] | None = None,
+                  grid: bool = False) -> go.Figure:
+    """Encoded test data with equidistance ellipses, one panel per view, one shared colour bar; ``grid``: an
+    invisible grid under each panel, so a click anywhere selects a plane point (``selected_plane_point``)."""
     crange = crange or color_range(*(v.cond for v in views))
     fig = make_subplots(rows=1, cols=max(len(views), 1), subplot_titles=[v.title for v in views],
                         horizontal_spacing=0.08)
     for i, view in enumerate(views):
         axes = {"xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}"}
-        fig.add_traces([*_ellipse_traces(view, crange, axes), *_point_traces(view, i, axes)])
+        fig.add_traces([*([_grid_trace(view, axes)] if grid else []), *_ellipse_traces(view, crange, axes),
+                        *_point_traces(view, i, axes)])
         titles = view.plane_label.split("-") if "-" in view.plane_label else ("PC1", "PC2")
         fig.update_xaxes(title_text=titles[0], row=1, col=i + 1)
         fig.update_yaxes(title_text=titles[1], scaleanchor=axes["xaxis"], scaleratio=1, row=1, col=i + 1)
