@@ -73,14 +73,71 @@ def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path):
         plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
         offset = (int(x - width / 2), int(y - height / 2))  # selenium offsets count from the element's centre
         ActionChains(driver).move_to_element_with_offset(plot, *offset).click().perform()
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stImage"] img')) == 2)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stImage"] img')) == 2
+                   and not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))  # the app is idle
         driver.execute_script("arguments[0].scrollIntoView({block: 'center'})",
                               driver.find_element(By.CSS_SELECTOR, '[data-testid="stImage"]'))
         driver.save_screenshot(str(ARTIFACTS / "latent_page_selected.png"))
         assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
         assert "reconstruction" in driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+
+        # a click off the data (the grid point furthest from the test points) decodes it and draws its ellipse
+        plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+        # the whole plot in view: selenium's offsets count from the centre of the element's visible part
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
+        x, y, width, height = driver.execute_script(GRID_CORNER_JS)
+        offset = (int(x - width / 2), int(y - height / 2))
+        ActionChains(driver).move_to_element_with_offset(plot, *offset).click().perform()
+        wait.until(lambda d: "Decoded at" in d.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+                   and d.execute_script(ROLE_COUNT_JS, "clicked-ellipse") == 1
+                   and not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
+        main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+        assert "Condition number of G" in main and "Eigenvalues of the pullback metric" in main
+        driver.save_screenshot(str(ARTIFACTS / "latent_page_decoded.png"))
+
+        # a box over the whole plot (the chart's box-select mode) brushes every test point
+        plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
+        driver.execute_script("arguments[0].click()", driver.find_element(
+            By.CSS_SELECTOR, '.js-plotly-plot .modebar-btn[data-val="select"]'))
+        x0, y0, x1, y1, width, height = driver.execute_script(PLOT_AREA_JS)
+        ActionChains(driver).move_to_element_with_offset(plot, int(x0 - width / 2) + 2, int(y0 - height / 2) + 2) \
+            .click_and_hold().move_by_offset(int((x1 - x0) / 2), int((y1 - y0) / 2)) \
+            .move_by_offset(int((x1 - x0) / 2) - 4, int((y1 - y0) / 2) - 4).release().perform()
+        wait.until(lambda d: "test examples selected" in d.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text)
+        main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+        assert "cond(G) of the selection" in main and "cond(G) of all shown points" in main
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        driver.save_screenshot(str(ARTIFACTS / "latent_page_brushed.png"))
     finally:
         driver.quit()
+
+
+# the pixel position of the latent figure's grid point furthest from every test point, and the plot's size
+GRID_CORNER_JS = """
+const gd = document.querySelector('.js-plotly-plot');
+const grid = gd._fullData.find(t => (t.meta || {}).role === 'grid');
+const data = gd._fullData.filter(t => t.type === 'scattergl' && !(t.meta || {}).role && t.xaxis === 'x');
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+let best = 0, far = -1;
+for (let i = 0; i < grid.x.length; i++) {
+  const gx = xa.l2p(grid.x[i]), gy = ya.l2p(grid.y[i]);
+  if (gx < 30 || gy < 40 || gx > xa._length - 30 || gy > ya._length - 30) continue;  // clear of the modebar
+  let near = Infinity;
+  for (const t of data) for (let j = 0; j < t.x.length; j++)
+    near = Math.min(near, Math.hypot(xa.l2p(t.x[j]) - gx, ya.l2p(t.y[j]) - gy));
+  if (near > far) { far = near; best = i; }
+}
+return [xa._offset + xa.l2p(grid.x[best]), ya._offset + ya.l2p(grid.y[best]), box.width, box.height];
+"""
+ROLE_COUNT_JS = "return document.querySelector('.js-plotly-plot')._fullData.filter(t => (t.meta || {}).role === " \
+                "arguments[0]).length"
+# the first panel's plotting area in pixels (left, top, right, bottom), and the plot's size
+PLOT_AREA_JS = """
+const gd = document.querySelector('.js-plotly-plot');
+const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+return [xa._offset, ya._offset, xa._offset + xa._length, ya._offset + ya._length, box.width, box.height];
+"""
 
 
 def test_every_page_url_opens_that_page_inside_the_apps_navigation(app_url, tmp_path):

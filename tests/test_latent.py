@@ -198,7 +198,7 @@ def test_the_figure_maps_clicks_off_the_data_and_boxes_back_to_the_plane_and_the
     assert min(gx) < view.xy[:, 0].min() and max(gy) > view.xy[:, 1].max()  # the grid covers every point
     panel, xy = selected_plane_point(fig, {"curve_number": grids[1], "x": gx[5], "y": gy[5]})
     assert panel == 1 and np.allclose(xy, [gx[5], gy[5]])
-    points = [i for i, t in enumerate(fig.data) if t.type == "scattergl"]
+    points = [i for i, t in enumerate(fig.data) if t.type == "scattergl" and i not in grids]
     chosen = [{"curve_number": points[0], "customdata": int(fig.data[points[0]].customdata[0])},
               {"curve_number": points[-1], "customdata": int(fig.data[points[-1]].customdata[1])},
               {"curve_number": grids[0], "x": 0.0, "y": 0.0}]

@@ -8,7 +8,7 @@
   {"role": "ellipses", "count": n}). A panel thus has at most ``COLOR_LEVELS`` ellipse traces,
   exactly one per distinct level (``color_levels``), whatever the number of ellipses;
 - one invisible marker trace carries the colour bar, shared by the side-by-side panels;
-- one invisible ``Scatter`` grid per panel (``meta`` = {"role": "grid"}, ``GRID_N`` points a side over the
+- one invisible ``Scattergl`` grid per panel, after the test points (``meta`` = {"role": "grid"}, ``GRID_N`` points a side over the
   panel's extent): Streamlit's chart selection reports only points of traces, so a click anywhere on the plane
   selects the nearest grid point, which ``selected_plane_point`` turns into plane coordinates to decode.
 
@@ -159,10 +159,10 @@ def grid_xy(view: LatentView, n: int = GRID_N, pad: float = 0.05) -> np.ndarray:
     return np.stack([gx.ravel(), gy.ravel()], axis=1)
 
 
-def _grid_trace(view: LatentView, axes: dict) -> go.Scatter:
+def _grid_trace(view: LatentView, axes: dict) -> go.Scattergl:
     xy = grid_xy(view)
-    return go.Scatter(x=xy[:, 0], y=xy[:, 1], mode="markers", showlegend=False, meta={"role": "grid"},
-                        marker={"size": 6, "color": "rgba(0,0,0,0)"},
+    return go.Scattergl(x=xy[:, 0], y=xy[:, 1], mode="markers", showlegend=False, meta={"role": "grid"},
+                        marker={"size": 1, "color": "rgba(0,0,0,0)"},
                         hovertemplate="decode here (%{x:.3g}, %{y:.3g})<extra></extra>", **axes)
 
 
@@ -245,8 +245,10 @@ def latent_figure(views: Sequence[LatentView], crange: tuple[float, float] | Non
                         horizontal_spacing=0.08)
     for i, view in enumerate(views):
         axes = {"xaxis": f"x{i + 1 if i else ''}", "yaxis": f"y{i + 1 if i else ''}"}
-        fig.add_traces([*([_grid_trace(view, axes)] if grid else []), *_ellipse_traces(view, crange, axes),
-                        *_point_traces(view, i, axes)])
+        # the grid last, a WebGL trace as the test points are: plotly measures hover distances alike for both,
+        # so a click right on a test point selects that point (an SVG trace's markers count as 3 px wide)
+        fig.add_traces([*_ellipse_traces(view, crange, axes), *_point_traces(view, i, axes),
+                        *([_grid_trace(view, axes)] if grid else [])])
         titles = view.plane_label.split("-") if "-" in view.plane_label else ("PC1", "PC2")
         fig.update_xaxes(title_text=titles[0], row=1, col=i + 1)
         fig.update_yaxes(title_text=titles[1], scaleanchor=axes["xaxis"], scaleratio=1, row=1, col=i + 1)
