@@ -19,7 +19,9 @@ from irvae_core.store.checkpoints import load_model
 from irvae_core.store.files import RunError
 from irvae_core.store.runs import default_runs_dir, open_run
 from irvae_core.store.summaries import sweep_progress
+from irvae_core.train.snapshots import read_snapshots
 from irvae_core.views.latent import LatentView, run_view
+from irvae_core.viz.latent import snapshot_figure
 from irvae_core.viz.runs import training_curves
 
 POLL_S = 1.5
@@ -139,7 +141,13 @@ def _job_card(job: Job, curves: bool) -> None:
         if job.kind == "sweep":  # progress per run, from each run's status.json (also runs on Ray workers)
             st.dataframe(sweep_progress(job.runs), hide_index=True, key=f"runs-{job.id}")
         if curves and job.history:
-            st.plotly_chart(training_curves(job.history), key=f"curves-{job.id}")
+            snaps = read_snapshots(open_run(job.runs[0])) if job.kind == "train" and job.runs else []
+            if snaps:  # the latent plane beside the loss, redrawn at each snapshot the worker takes
+                left, right = st.columns(2)
+                left.plotly_chart(training_curves(job.history), key=f"curves-{job.id}")
+                right.plotly_chart(snapshot_figure(snaps[-1], height=340), key=f"plane-{job.id}")
+            else:
+                st.plotly_chart(training_curves(job.history), key=f"curves-{job.id}")
 
 
 def job_panel(keep: Callable[[Job], bool] = lambda job: True, curves: bool = True, limit: int = 6) -> None:

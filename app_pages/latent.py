@@ -22,6 +22,7 @@ from app_pages.common import (
 from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import checkpoint_mtime, is_finished, run_row
+from irvae_core.train.snapshots import read_snapshots
 from irvae_core.views.latent import brush, input_and_reconstruction, point_geometry, to_image
 from irvae_core.viz.latent import (
     brushed_examples,
@@ -30,6 +31,7 @@ from irvae_core.viz.latent import (
     mark_point,
     selected_example,
     selected_plane_point,
+    snapshot_figure,
 )
 from irvae_core.viz.runs import vector_figure
 
@@ -184,3 +186,16 @@ with friendly_errors("Could not draw the latent space"):
             show_brush(path, checkpoint_mtime(runs[path]), views[int(panel)], np.array(indices, dtype=int))
         if not brushed["panels"]:
             st.caption("The selection holds no test points.")
+
+    with_snaps = [(p, snaps) for p in choice if (snaps := read_snapshots(runs[p]))]
+    if with_snaps:
+        st.subheader("While it trained")
+        st.caption("The worker's snapshots of the latent plane during training: the same validation points at each "
+                   "snapshot, an ellipse at every one. Step through the epochs to watch the geometry settle.")
+        for path, snaps in with_snaps:
+            epochs = [s["epoch"] for s in snaps]
+            picked = epochs[-1] if len(epochs) == 1 else st.select_slider(
+                f"Epoch · {info[path]['run']}", epochs, value=epochs[-1], key=f"latent-epoch-{Path(path).name}")
+            snap = snaps[epochs.index(picked)]
+            st.plotly_chart(snapshot_figure(snap, cached_data(path), crange=color_range(
+                *(np.asarray(s["cond"]) for s in snaps))), key=f"snapshot-{Path(path).name}")

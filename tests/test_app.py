@@ -16,6 +16,7 @@ from irvae_core.experiments.jobs import get_manager
 from irvae_core.store.checkpoints import load_model
 from irvae_core.store.runs import list_runs, new_run, open_run
 from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.snapshots import read_snapshots
 from irvae_core.train.trainer import train
 from irvae_core.views.latent import run_view
 from irvae_core.viz.latent import color_levels, color_range
@@ -96,6 +97,12 @@ def test_the_train_form_runs_a_real_job_to_done(tmp_path, monkeypatch):
     assert (cfg.data.name, cfg.model.hidden, cfg.train.batch_size, cfg.train.tensorboard) == ("digits", [32, 32], 20,
                                                                                               False)
     assert any(job.label in m.value and "`done`" in m.value for m in at.markdown)
+    # the job card shows, beside the loss, the latent plane of the worker's last snapshot
+    planes = [f for f in (json.loads(c.proto.spec) for c in at.get("plotly_chart"))
+              if "after epoch" in str(f["layout"].get("annotations"))]
+    assert planes and "latent plane after epoch 1" in planes[0]["layout"]["annotations"][0]["text"]
+    shown = sum(t["meta"]["count"] for t in planes[0]["data"] if (t.get("meta") or {}).get("role") == "ellipses")
+    assert shown == len(read_snapshots(open_run(job.runs[0]))[0]["xy"]) > 0
 
 
 def test_failed_jobs_and_runs_show_their_reason_not_a_stack_trace(tmp_path, monkeypatch):

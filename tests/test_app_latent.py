@@ -18,6 +18,7 @@ from irvae_core.store.checkpoints import load_model
 from irvae_core.store.runs import list_runs
 from irvae_core.train.encoding import encode_split
 from irvae_core.train.evaluation import evaluate_run
+from irvae_core.train.snapshots import read_snapshots
 from irvae_core.train.trainer import train
 from tests.app_helpers import APP, array, open_page, widget
 from tests.helpers import tiny_config
@@ -29,10 +30,11 @@ RUNS = "Runs (one, or two side by side)"
 
 @pytest.fixture(scope="module")
 def runs_folder(tmp_path_factory) -> Path:
-    """A VAE and an IRVAE on scikit-learn's digits, latent size 2, and an IRVAE of latent size 3."""
+    """A VAE (1 epoch) and an IRVAE (3 epochs) on scikit-learn's digits, latent size 2, and an IRVAE of latent
+    size 3 (1 epoch)."""
     folder = tmp_path_factory.mktemp("runs")
-    for name, reg, m in (("lat-vae", "none", 2), ("lat-irvae", "ir", 2), ("lat-m3", "ir", 3)):
-        cfg = tiny_config(**{"train.epochs": 1, "reg.kind": reg, "reg.alpha": 1.0, "model.latent_dim": m})
+    for name, reg, m, epochs in (("lat-vae", "none", 2, 1), ("lat-irvae", "ir", 2, 3), ("lat-m3", "ir", 3, 1)):
+        cfg = tiny_config(**{"train.epochs": epochs, "reg.kind": reg, "reg.alpha": 1.0, "model.latent_dim": m})
         cfg.name = name
         evaluate_run(train(cfg, str(folder)))
     return folder
@@ -152,3 +154,20 @@ def test_a_link_restores_the_view_and_a_stale_link_gets_one_sentence(runs_folder
     assert "runs=a-run-that-was-deleted is not available here (no finished run named" in stale.warning[0].value
     assert "ellipses=lots" in stale.warning[1].value and widget(stale.slider, "Ellipses per run").value == 200
     assert len(widget(stale.multiselect, RUNS).value) == 1  # the page's default
+
+
+def test_the_page_steps_through_the_snapshots_taken_while_the_run_trained(runs_folder, monkeypatch):
+    at = opened_on(runs_folder, monkeypatch, "lat-irvae")
+    run = run_named(runs_folder, "lat-irvae")
+    slider = widget(at.select_slider, f"Epoch · {run.name}")
+    assert list(slider.options) == ["1", "2", "3"] and slider.value == 3
+    slider.set_value(2).run()
+    assert not at.exception
+    snap = read_snapshots(run)[1]
+    fig = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+               if "after epoch 2" in str(json.loads(c.proto.spec)["layout"].get("annotations")))
+    centres = [t for t in fig["data"] if (t.get("meta") or {}).get("role") == "ellipses"]
+    assert sum(t["meta"]["count"] for t in centres) == len(snap["xy"])
+    xs = np.concatenate([array(t["x"]) for t in fig["data"] if t["type"] == "scattergl"])
+    assert np.allclose(np.sort(xs), np.sort(np.asarray(snap["xy"])[:, 0]), atol=1e-6)
+

@@ -103,6 +103,10 @@ class TrainingLoop:
         """The trainer's objective on one batch (x on the device, y its labels) and its logged parts."""
         raise NotImplementedError
 
+    def after_epoch(self, resumed_from: int | None = None) -> None:
+        """A trainer's own work after each epoch is saved (``resumed_from``: at the start, the epoch of the
+        checkpoint a resume starts from, 0 for a fresh start); none here."""
+
     # ---------------------------------------------------------------- checkpoints
     def _state(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": self.epoch,
@@ -142,6 +146,7 @@ class TrainingLoop:
                             progress=self.global_step / total, pid=os.getpid(), device=str(self.device))
         t0, start_step = time.time(), self.global_step
         record: dict[str, Any] = {}
+        self.after_epoch(resumed_from=self.epoch)
         try:
             while self.epoch < epochs:
                 stats = self._train_epoch(total, t0, start_step)
@@ -155,6 +160,7 @@ class TrainingLoop:
                 record = {"epoch": self.epoch, "step": self.global_step, **stats.means("train_"), **val,
                           "time": time.time() - t0}
                 self._save_epoch(record, self.selection_value(val))
+                self.after_epoch()
                 self._tensorboard(record)
                 self.run.set_status("running", epoch=self.epoch, epochs=epochs,
                                     progress=self.global_step / total, best_val=self.best_val)

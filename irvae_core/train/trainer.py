@@ -42,6 +42,15 @@ from irvae_core.store.runs import Run, new_run
 from irvae_core.train.loop import Cancelled, TrainingFailed, TrainingLoop
 from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.resolve import resolve_config
+from irvae_core.train.snapshots import (
+    SNAPSHOT_FILE,
+    SNAPSHOTS,
+    append_snapshot,
+    snapshot_epochs,
+    snapshot_indices,
+    take_snapshot,
+    truncate_snapshots,
+)
 
 # Building a model draws its initial weights from torch's global RNG: seeding it, drawing and
 # restoring the caller's state (fork_rng) happen under this lock, so jobs starting together on
@@ -105,10 +114,15 @@ class Trainer(TrainingLoop):
     final metrics record. See the module docstring."""
 
     def __init__(self, cfg: RunConfig, run: Run, data: DatasetSplits | None = None,
-                 callback: ProgressCallback | None = None, cancel: threading.Event | None = None):
+                 callback: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                 snapshots: int = SNAPSHOTS):
         self.cfg = resolve_config(cfg)
         super().__init__(self.cfg.train, run, callback=callback, cancel=cancel)
         self.setup(data)
+        # the latent plane while it trains (train.snapshots): not for the supervised baseline, which has no decoder
+        self.snapshot_at = set() if self.cfg.model.kind in SUPERVISED_KINDS else \
+            snapshot_epochs(int(self.cfg.train.epochs), snapshots)
+        self.snapshot_of = snapshot_indices(len(self.data.val)) if self.snapshot_at else None
 
     def setup(self, data: DatasetSplits | None) -> None:
         """Load the data, build the model and its optimizer, record the resolved config."""
@@ -172,6 +186,19 @@ class Trainer(TrainingLoop):
 
     def batch_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         return self.loss(*self._batch(x, y))
+
+    def after_epoch(self, resumed_from: int | None = None) -> None:
+        """A snapshot of the latent plane after each epoch of ``snapshot_at`` (``train.snapshots``); at the start,
+        the snapshots past the checkpoint the run starts from are dropped."""
+        if resumed_from is not None:
+            truncate_snapshots(self.run, resumed_from)
+        elif self.epoch in self.snapshot_at:
+            try:
+                append_snapshot(self.run, take_snapshot(self.model, self.data.val, self.snapshot_of, self.epoch,
+                                                        self.device))
+            except OSError as e:
+                raise TrainingFailed(f"could not write {self.run.file(SNAPSHOT_FILE)} after epoch {self.epoch}: "
+                                     f"{e.strerror or e}") from e
 
 
 def train(cfg: RunConfig, runs_dir: str, callback: ProgressCallback | None = None,

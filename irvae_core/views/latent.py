@@ -203,3 +203,19 @@ def brush(decoder: Decoder, view: LatentView, test_index: np.ndarray) -> Brush:
                  all_cond_mean=float(c_all.mean()), all_cond_std=float(c_all.std()),
                  sampled=len(mine) < len(positions) or len(every) < len(view.xy))
 
+
+def snapshot_view(snapshot: dict, data: DatasetSplits | None = None, title: str = "") -> LatentView:
+    """A training snapshot (``train.snapshots``) as a ``LatentView``, every point an ellipse centre, to draw with
+    ``viz.latent_figure``; ``data`` names its classes."""
+    xy = np.asarray(snapshot["xy"], dtype=np.float64).reshape(-1, 2)
+    y = torch.as_tensor(snapshot["labels"])
+    if data is not None:
+        labels, names = class_labels(y, data)
+    else:
+        labels = (y.reshape(len(y), -1)[:, 0] > 0).long().numpy() if y.ndim > 1 else y.long().numpy()
+        names = [str(c) for c in range(int(labels.max()) + 1 if len(labels) else 0)]
+    return LatentView(title=title or f"epoch {snapshot['epoch']}", latent_dim=int(snapshot["latent_dim"]),
+                      plane_label=snapshot["plane"], xy=xy, index=np.asarray(snapshot["indices"]), labels=labels,
+                      label_names=names, centers=xy, metrics=np.asarray(snapshot["metrics"], dtype=np.float64),
+                      cond=np.asarray(snapshot["cond"], dtype=np.float64))
+

@@ -8,9 +8,10 @@
   {"role": "ellipses", "count": n}). A panel thus has at most ``COLOR_LEVELS`` ellipse traces,
   exactly one per distinct level (``color_levels``), whatever the number of ellipses;
 - one invisible marker trace carries the colour bar, shared by the side-by-side panels;
-- one invisible ``Scattergl`` grid per panel, after the test points (``meta`` = {"role": "grid"}, ``GRID_N`` points a side over the
-  panel's extent): Streamlit's chart selection reports only points of traces, so a click anywhere on the plane
-  selects the nearest grid point, which ``selected_plane_point`` turns into plane coordinates to decode.
+- with ``grid``, one invisible ``Scattergl`` grid per panel after the test points (``meta`` = {"role": "grid"},
+  ``GRID_N`` points a side over the panel's extent): Streamlit's chart selection reports only points of traces,
+  so a click anywhere on the plane selects the nearest grid point, which ``selected_plane_point`` turns into
+  plane coordinates to decode.
 
 k is one constant per panel (so relative sizes are the metric's): the median major semi-axis
 is ``ELLIPSE_FRACTION`` of the panel's data extent.
@@ -26,7 +27,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative, sample_colorscale
 from plotly.subplots import make_subplots
 
-from irvae_core.views.latent import LatentView
+from irvae_core.views.latent import LatentView, snapshot_view
 
 COND_COLORSCALE = "Portland"  # blue = isotropic (cond 1) ... red = stretched (paper: redder = bigger)
 
@@ -257,3 +258,13 @@ def latent_figure(views: Sequence[LatentView], crange: tuple[float, float] | Non
                       clickmode="event+select", legend={"orientation": "h", "y": -0.12, "itemsizing": "constant",
                                                         "title": {"text": "class"}})
     return fig
+
+
+def snapshot_figure(snapshot: dict, data=None, height: int = 420, crange: tuple[float, float] | None = None
+                    ) -> go.Figure:
+    """One training snapshot (``train.snapshots``): its validation points and an ellipse at each, titled by epoch."""
+    view = snapshot_view(snapshot, data, title=f"latent plane after epoch {snapshot['epoch']}")
+    fig = latent_figure([view], crange)
+    fig.update_layout(height=height, margin={"l": 40, "r": 40, "t": 50, "b": 30}, showlegend=False)
+    return fig
+
