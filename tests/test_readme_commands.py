@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from irvae_core.experiments.reproduce.plan import EXPERIMENTS
 from tests.helpers import write_subject
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,10 +50,15 @@ def cli(args: list[str], env: dict[str, str], timeout: float = 300) -> subproces
     return done
 
 
-@pytest.fixture
-def env(tmp_path) -> dict[str, str]:
+def cli_env(tmp_path) -> dict[str, str]:
+    """The environment the commands run in: their runs and reproductions under ``tmp_path``, one thread."""
     return {**os.environ, "IRVAE_RUNS": str(tmp_path / "runs"), "IRVAE_REPRODUCTIONS": str(tmp_path / "repro"),
             "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return cli_env(tmp_path)
 
 
 TINY = {"mnist5k": ["--epochs", "1", "--classes", "0,1"], "cmu": ["--epochs", "1"],
@@ -122,43 +126,3 @@ def test_every_command_of_the_command_line_section_runs(tmp_path, env):
             assert '"mse"' in out
         if args[0] == "stability":
             assert "CV across seeds" in out
-
-
-def test_reproduce_runs_every_experiment_tiny_from_the_command_line(tmp_path, env):
-    synopsis = section("Reproducing the paper")
-    assert "./lab reproduce EXPERIMENT" in synopsis and "--tiny" in synopsis
-    listed = re.findall(r"^\| `([\w-]+)` \|", synopsis, re.M)
-    assert set(listed) == set(EXPERIMENTS), "the README's table of experiments is the command's list"
-    out = tmp_path / "repro"
-    for name in EXPERIMENTS:
-        done = cli(["reproduce", name, "--tiny", "--out", str(out)], env)
-        assert (out / name / "results.md").is_file() and (out / name / "results.json").is_file()
-        assert str(out / name / "results.md") in done.stdout
-        assert list((out / name / "runs").iterdir()), f"{name}: no run folder"
-
-
-def test_every_reproduce_command_of_the_reproducing_section_runs_tiny(tmp_path, env):
-    commands = documented_commands("Reproducing the paper")
-    flags = {a for c in commands for a in c}
-    assert all(c[0] == "reproduce" for c in commands) and len(commands) >= 4
-    assert {"--quick", "--pilot", "--cmu-split", "--report-only", "--engine"} <= flags
-    cmu_root = tmp_path / "cmu"  # two classes of three trials: the trial split gives each class to every split
-    write_subject(cmu_root, "35", {f"35_0{i}": ("walking", 40) for i in range(1, 4)})
-    write_subject(cmu_root, "13", {f"13_0{i}": ("punching", 40) for i in range(1, 4)})
-    (cmu_root / "classes.csv").write_text("".join(f"{s}_0{i},{c}\n" for s, c in (("35", "walking"), ("13", "punching"))
-                                                  for i in range(1, 4)))
-    out = tmp_path / "repro"
-    for args in commands:
-        args = ["--tiny" if a == "--quick" else str(cmu_root) if a == "~/data/cmu" else a for a in args]
-        if "--engine" in args and args[args.index("--engine") + 1] == "ray":
-            pytest.importorskip("ray")
-        done = cli([*args, "--out", str(out)], env)
-        name = args[1]
-        if "--pilot" in args:
-            assert (out / name / "pilot.md").is_file() and "ir" in done.stdout
-        else:
-            folder = out / (f"{name}-trials" if "trials" in args else name)
-            assert str(folder / "results.md") in done.stdout and (folder / "results.json").is_file()
-            if "--ship" in args:  # into the shipped reproductions (the test's own examples folder)
-                shipped = Path(env["IRVAE_EXAMPLES"]) / "reproductions" / folder.name
-                assert (shipped / "results.md").read_text() == (folder / "results.md").read_text()
