@@ -86,6 +86,21 @@ def seed(key: str, value: object) -> None:
         st.session_state[key] = value
 
 
+def run_picker(key: str, label: str, paths: list[str], default: list[str], format_func: Callable[[str], str],
+               limit: int = 2) -> list[str]:
+    """A page's run multiselect (keyed ``key``), its first value from the link (``runs=NAME,NAME``) else ``default``."""
+    seed(key, from_link("runs", link_runs(paths, limit), default))
+    return st.multiselect(label, paths, max_selections=limit, key=key, format_func=format_func)
+
+
+def publish_link(runs: list[str], **values: object) -> None:
+    """The page's state in its URL, so that a copied link opens the same view: the runs by folder name, the rest as
+    given (empty values left out)."""
+    params = {"runs": ",".join(Path(p).name for p in runs),
+              **{k: ",".join(map(str, v)) if isinstance(v, list | tuple) else str(v) for k, v in values.items()}}
+    st.query_params.from_dict({k: v for k, v in params.items() if v not in ("", "None")})
+
+
 def link_runs(paths: list[str], limit: int) -> Callable[[str], list[str]]:
     """A parser of ``runs=NAME,NAME`` (run folder names) into paths among ``paths``."""
     by_name = {Path(p).name: p for p in paths}
@@ -98,6 +113,20 @@ def link_runs(paths: list[str], limit: int) -> Callable[[str], list[str]]:
         if len(names) > limit:
             raise ValueError(f"at most {limit} runs")
         return [by_name[n] for n in names]
+
+    return parse
+
+
+def link_list(options: list[str], limit: int, what: str) -> Callable[[str], list[str]]:
+    """A parser of ``a,b`` into at most ``limit`` of ``options``."""
+    def parse(raw: str) -> list[str]:
+        chosen = [a for a in raw.split(",") if a]
+        missing = [a for a in chosen if a not in options]
+        if missing:
+            raise ValueError(f"no {what} {', '.join(missing)}")
+        if len(chosen) > limit:
+            raise ValueError(f"at most {limit}")
+        return chosen
 
     return parse
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import friendly_errors
+from app_pages.common import friendly_errors, from_link, link_choice, publish_link, run_picker, seed
 from irvae_core.demo import demo_mode
 from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
@@ -24,9 +24,11 @@ info = {p: row for p, row in ((p, run_row(r)) for p, r in runs.items()) if row["
 if not info:
     st.info("No runs yet: start the quick start on Home, or train a run on the Train page.")
     st.stop()
-choice = st.multiselect("Runs (one, or two side by side)", list(info), default=page_default("distances", list(info)),
-                        max_selections=2,
-                        format_func=lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
+choice = run_picker("distances-runs", "Runs (one, or two side by side)", list(info),
+                    page_default("distances", list(info)),
+                    lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
+seed("distances-against", from_link("against", link_choice(["inputs", "decodings"]), "inputs"))
+publish_link(choice, against=st.session_state["distances-against"])
 if not choice:
     st.info("Choose one or two runs.")
     st.stop()
@@ -61,9 +63,10 @@ st.caption("Spearman: do the pairs keep their order? Pearson: do they lie on a l
            "measured at a fine resampling and certified when it agrees with the optimised one within 1 %.")
 
 st.subheader("Where neighbourhoods tear")
-against = st.radio("Neighbours in", ["inputs", "decodings"], horizontal=True,
+against = st.radio("Neighbours in", ["inputs", "decodings"], horizontal=True, key="distances-against",
                    format_func=lambda a: {"inputs": "the inputs (pixel space)",
                                           "decodings": "the decodings f(z) (the learned manifold)"}[a])
+publish_link(choice, against=against)
 st.plotly_chart(distortion_figure(views, against), key="distortion")
 st.caption("A point's rank error: how far down its true neighbour ranking its 10 nearest codes are (its share of "
            "1 - trustworthiness; 0 is best). Pixel-space neighbours are not always manifold neighbours, so both "

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import cached_data, cached_model, cached_view, friendly_errors
+from app_pages.common import (
+    cached_data,
+    cached_model,
+    cached_view,
+    friendly_errors,
+    from_link,
+    link_int,
+    publish_link,
+    run_picker,
+    seed,
+)
 from irvae_core import viz
 from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
@@ -78,9 +88,9 @@ for sentence in filter(None, problems.values()):
 if not runs:
     st.stop()
 
-choice = st.multiselect("Runs (one, or two side by side)", list(info), max_selections=2,
-                        default=page_default("interpolation", list(info)),
-                        format_func=lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
+choice = run_picker("interpolation-runs", "Runs (one, or two side by side)", list(info),
+                    page_default("interpolation", list(info)),
+                    lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
 if not choice:
     st.info("Choose one or two runs.")
     st.stop()
@@ -95,7 +105,9 @@ with friendly_errors("Could not walk through this run"):
              for p in choice]
     mode = st.radio("Pick two test examples", PICK, horizontal=True)
     c1, c2, c3 = st.columns([2, 2, 1])
-    n_points = int(c3.slider("Points per path", 4, 32, 16))
+    seed("interpolation-n", from_link("n", link_int(4, 32), 16))
+    n_points = int(c3.slider("Points per path", 4, 32, key="interpolation-n"))
+    publish_link(choice, n=n_points)
     fig = viz.latent_figure(views)
     if mode == PICK[0]:
         pair = (by_class(views[0], "A", c1, 0), by_class(views[0], "B", c2, 1))

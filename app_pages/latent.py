@@ -16,7 +16,8 @@ from app_pages.common import (
     from_link,
     link_choice,
     link_int,
-    link_runs,
+    publish_link,
+    run_picker,
     seed,
 )
 from irvae_core.experiments.examples import all_runs, page_default
@@ -102,15 +103,14 @@ if not info:
     st.page_link("app_pages/train.py", label="Go to Train")
     st.stop()
 
-seed("latent-runs", from_link("runs", link_runs(list(info), 2), page_default("latent", list(info))))
-choice = st.multiselect("Runs (one, or two side by side)", list(info), max_selections=2, key="latent-runs",
-                        format_func=lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
+choice = run_picker("latent-runs", "Runs (one, or two side by side)", list(info), page_default("latent", list(info)),
+                    lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
 c1, c2 = st.columns(2)
 seed("latent-ellipses", from_link("ellipses", link_int(0, 400), 200))
 n_ellipses = c1.slider("Ellipses per run", 0, 400, step=20, key="latent-ellipses")
 big = max((info[p]["latent"] or 2 for p in choice), default=2)
 plane: str | tuple[int, int] = (0, 1)
-link = {"runs": ",".join(Path(p).name for p in choice), "ellipses": str(n_ellipses)}
+link: dict[str, object] = {"ellipses": n_ellipses}
 if big > 2:
     kinds = {"pca": "PCA plane", "coords": "two coordinates"}
     seed("latent-plane", kinds[from_link("plane", link_choice(list(kinds)), "pca")])
@@ -126,7 +126,7 @@ if big > 2:
                                                          "z2": str(plane[1] + 1)})
     st.info("Latent size above 2: the test points are projected to this plane and each ellipse is the metric "
             "restricted to it, BᵀGB (B: the plane's orthonormal basis). MCN and VoR are of the full metric G.")
-st.query_params.from_dict(link)  # a copied link opens this view
+publish_link(choice, **link)  # a copied link opens this view
 if not choice:
     st.info("Choose one or two runs.")
     st.stop()

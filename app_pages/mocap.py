@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import cached_data, cached_model, cached_view, friendly_errors, job_panel, manager
+from app_pages.common import (
+    cached_data,
+    cached_model,
+    cached_view,
+    friendly_errors,
+    from_link,
+    job_panel,
+    link_int,
+    manager,
+    publish_link,
+    run_picker,
+    seed,
+)
 from irvae_core import viz
 from irvae_core.demo import demo_mode
 from irvae_core.experiments.examples import all_runs, page_default
@@ -82,10 +94,10 @@ if not runs:
     st.stop()
 
 info = {p: run_row(r) for p, r in runs.items()}
-choice = st.multiselect("Runs (one, or a VAE and an IRVAE side by side)", list(info), max_selections=2,
-                        default=[str(r.path) for r in default_runs([r for r in shown if not r.is_example])]
-                        or page_default("mocap", list(info)),
-                        format_func=lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
+choice = run_picker("mocap-runs", "Runs (one, or a VAE and an IRVAE side by side)", list(info),
+                    [str(r.path) for r in default_runs([r for r in shown if not r.is_example])]
+                    or page_default("mocap", list(info)),
+                    lambda p: f"{info[p]['run']} · {info[p]['method']} · {info[p]['dataset']}")
 if not choice:
     st.info("Choose one or two runs.")
     st.stop()
@@ -116,7 +128,9 @@ with friendly_errors("Could not draw poses of this run"):
     else:
         st.info("Click a test pose on the plot, then another: the last two clicked are A and B.")
     pose = clicks[-1] if clicks else a
-    n = int(st.slider("Poses per walk", 8, 48, 24))
+    seed("mocap-n", from_link("n", link_int(8, 48), 24))
+    n = int(st.slider("Poses per walk", 8, 48, key="mocap-n"))
+    publish_link(choice, n=n)
     walk = pose_walks(models, data, a, b, n) if a != b else None
     viz.add_latent_walk(fig, [v.project(w.path.path) for v, w in zip(views, walk.walks if walk else [])],
                         [v.xy[v.index == pose][0] if (v.index == pose).any() else None for v in views])

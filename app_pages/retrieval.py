@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages.common import friendly_errors
+from app_pages.common import friendly_errors, from_link, link_choice, link_list, publish_link, run_picker, seed
 from irvae_core.data.roots import allowed_data_folder
 from irvae_core.demo import demo_mode
 from irvae_core.experiments.examples import all_runs, page_default
@@ -35,12 +35,12 @@ if not runs:
     st.stop()
 
 names = {p: f"{example_label(r)} · {r.raw_config()['data']['name']}" for p, r in runs.items()}
-choice = st.multiselect("Runs (one, or two side by side)", list(runs), max_selections=2,
-                        default=page_default("retrieval", list(runs), own=2),
-                        format_func=names.get)
+choice = run_picker("retrieval-runs", "Runs (one, or two side by side)", list(runs),
+                    page_default("retrieval", list(runs), own=2), names.get)
 left, right = st.columns(2)
 mode = left.radio("Query with", ["attributes", "my own photos"], horizontal=True)
-k = right.slider("Results per run (K)", 5, 20, 10, step=5)
+seed("retrieval-k", int(from_link("k", link_choice(["5", "10", "15", "20"]), "10")))
+k = right.slider("Results per run (K)", 5, 20, step=5, key="retrieval-k")
 root = "" if demo_mode() else st.text_input(
     "CelebA folder (only when a run's data folder has moved)", "",
     help="The folder holding celeba/ (img_align_celeba, list_attr_celeba.txt, ...).")
@@ -57,13 +57,17 @@ attribute_names = sources[0].train.names
 default = [a for a in ("Smiling", "Eyeglasses") if a in attribute_names][:1] or attribute_names[:1]
 uploads = []
 if mode == "attributes":
-    attributes = st.multiselect("Attributes (one or two)", attribute_names, default=default, max_selections=2)
+    seed("retrieval-attributes", from_link("attributes", link_list(attribute_names, 2, "attribute"), default))
+    attributes = st.multiselect("Attributes (one or two)", attribute_names, max_selections=2,
+                                key="retrieval-attributes")
+    publish_link(choice, k=k, attributes=attributes)  # a copied link opens this query
 else:
     limit = st.get_option("server.maxUploadSize")
     files = st.file_uploader(f"Your photos (JPEG or PNG, up to {limit} MB each)", type=["jpg", "jpeg", "png"],
                              accept_multiple_files=True)
     uploads = [(f.name, f.getvalue()) for f in files or []]
     attributes = st.multiselect("Attributes to check in the results (optional)", attribute_names, max_selections=2)
+    publish_link(choice, k=k)
     if not uploads:
         st.info("Upload one or more photos of faces: they are centre-cropped and resized like the data set.")
         st.stop()

@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from app_pages.common import friendly_errors, job_panel, manager
+from app_pages.common import friendly_errors, from_link, job_panel, link_choice, manager, publish_link, seed
 from irvae_core.config import MODEL_KINDS, RunConfig, apply_overrides
 from irvae_core.data import list_datasets
 from irvae_core.demo import demo_mode
@@ -32,7 +32,8 @@ def parse_alphas(text: str) -> list[float]:
 st.title("Tradeoff")
 st.caption("Each point is a finished, evaluated run; each curve one method (VAE, FMVAE, IRVAE, IRVAE+FM, ...) "
            "sorted by the regularization weight α. Lower and further left is better (paper Figure 5).")
-latent = st.radio("Geometry measured on", ["augmented", "encoded"], horizontal=True,
+seed("tradeoff-latent", from_link("geometry", link_choice(["augmented", "encoded"]), "augmented"))
+latent = st.radio("Geometry measured on", ["augmented", "encoded"], horizontal=True, key="tradeoff-latent",
                   format_func={"augmented": "P_Z: mixup of the encoded test data (the paper's, Section 5.1)",
                                "encoded": "encoded test data (as Table 3)"}.get)
 rows = tradeoff_rows(all_runs(default_runs_dir()), latent)
@@ -40,7 +41,9 @@ if not rows:
     st.info("No evaluated runs yet: finished runs are evaluated automatically; start a sweep below.")
 else:
     datasets = sorted({str(r["dataset"]) for r in rows})
-    dataset = st.selectbox("Dataset", datasets, index=datasets.index(page_dataset(rows)))
+    seed("tradeoff-dataset", from_link("dataset", link_choice(datasets), page_dataset(rows)))
+    dataset = st.selectbox("Dataset", datasets, key="tradeoff-dataset")
+    publish_link([], geometry=latent, dataset=dataset)
     shown = [r for r in rows if str(r["dataset"]) == dataset]
     st.plotly_chart(tradeoff_figure(shown), key="tradeoff")
     st.dataframe(shown, hide_index=True)

@@ -119,8 +119,9 @@ class Trainer(TrainingLoop):
         self.cfg = resolve_config(cfg)
         super().__init__(self.cfg.train, run, callback=callback, cancel=cancel)
         self.setup(data)
-        # the latent plane while it trains (train.snapshots): not for the supervised baseline, which has no decoder
-        self.snapshot_at = set() if self.cfg.model.kind in SUPERVISED_KINDS else \
+        # the latent plane while it trains (train.snapshots): not for the supervised baseline, which has no decoder,
+        # nor for a latent line (size 1)
+        self.snapshot_at = set() if self.cfg.model.kind in SUPERVISED_KINDS or self.cfg.model.latent_dim < 2 else \
             snapshot_epochs(int(self.cfg.train.epochs), snapshots)
         self.snapshot_of = snapshot_indices(len(self.data.val)) if self.snapshot_at else None
 
