@@ -35,6 +35,7 @@ from irvae_core.viz.latent import (
     snapshot_figure,
 )
 from irvae_core.viz.runs import vector_figure
+from irvae_core.viz.summary import run_summary_html
 
 
 def show_example(path: str, mtime: float | None, index: int) -> None:
@@ -150,6 +151,11 @@ with friendly_errors("Could not draw the latent space"):
     event = plot_col.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
                                   key="latent-plot")
     for view, path in zip(views, choice):
+        metric_col.download_button(
+            "Summary (HTML)", key=f"summary-{Path(path).name}", file_name=f"{Path(path).name}-summary.html",
+            mime="text/html", on_click="ignore", help="The run's config, evaluation, training curves and this plane "
+            "in one file that opens offline. Tables: the download icon on each table; figures: the camera icon.",
+            data=lambda path=path, view=view: run_summary_html(runs[path], [("Latent plane", latent_figure([view]))]))
         ev = {k: info[path][k] for k in ("mcn", "vor", "mse") if info[path][k] is not None}
         metric_col.markdown(f"**{info[path]['method']}** ({view.plane_label})")
         metric_col.metric("MCN", f"{ev['mcn']:.3g}" if "mcn" in ev else "not evaluated")

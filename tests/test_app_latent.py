@@ -20,6 +20,8 @@ from irvae_core.train.encoding import encode_split
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.snapshots import read_snapshots
 from irvae_core.train.trainer import train
+from irvae_core.viz.latent import latent_figure
+from irvae_core.viz.summary import run_summary_html
 from tests.app_helpers import APP, array, open_page, widget
 from tests.helpers import tiny_config
 
@@ -171,3 +173,17 @@ def test_the_page_steps_through_the_snapshots_taken_while_the_run_trained(runs_f
     xs = np.concatenate([array(t["x"]) for t in fig["data"] if t["type"] == "scattergl"])
     assert np.allclose(np.sort(xs), np.sort(np.asarray(snap["xy"])[:, 0]), atol=1e-6)
 
+
+
+def test_a_runs_summary_is_one_offline_html_file_with_its_numbers_and_figures(runs_folder, monkeypatch):
+    run = run_named(runs_folder, "lat-irvae")
+    at = opened_on(runs_folder, monkeypatch, "lat-irvae")
+    assert [b.proto.label for b in at.get("download_button")] == ["Summary (HTML)"]
+    page = run_summary_html(run, [("Latent plane", latent_figure([]))])
+    ev = run.evaluation()
+    assert page.startswith("<!DOCTYPE html>") and f"<h1>{run.name}</h1>" in page
+    assert f"<tr><th>mse</th><td>{ev['mse']}</td></tr>" in page and f"<th>mcn</th><td>{ev['mcn']}</td>" in page
+    assert page.count('class="plotly-graph-div"') == 2 and "Training curves" in page
+    assert page.count("plotly.js v") <= 2 and len(page) > 1_000_000  # plotly.js inlined once: opens offline
+    assert json.loads(page.split("<h2>config.json</h2><pre>")[1].split("</pre>")[0].replace("&quot;", '"')) \
+        == run.raw_config()
