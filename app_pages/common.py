@@ -104,17 +104,8 @@ def publish_link(runs: list[str], **values: object) -> None:
 def link_runs(paths: list[str], limit: int) -> Callable[[str], list[str]]:
     """A parser of ``runs=NAME,NAME`` (run folder names) into paths among ``paths``."""
     by_name = {Path(p).name: p for p in paths}
-
-    def parse(raw: str) -> list[str]:
-        names = [n for n in raw.split(",") if n]
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise ValueError(f"no finished run named {', '.join(missing)}")
-        if len(names) > limit:
-            raise ValueError(f"at most {limit} runs")
-        return [by_name[n] for n in names]
-
-    return parse
+    names = link_list(list(by_name), limit, "finished run named")
+    return lambda raw: [by_name[n] for n in names(raw)]
 
 
 def link_list(options: list[str], limit: int, what: str) -> Callable[[str], list[str]]:
@@ -125,7 +116,7 @@ def link_list(options: list[str], limit: int, what: str) -> Callable[[str], list
         if missing:
             raise ValueError(f"no {what} {', '.join(missing)}")
         if len(chosen) > limit:
-            raise ValueError(f"at most {limit}")
+            raise ValueError(f"at most {limit} of them")
         return chosen
 
     return parse
