@@ -199,9 +199,12 @@ def test_the_figure_maps_clicks_off_the_data_and_boxes_back_to_the_plane_and_the
     panel, xy = selected_plane_point(fig, {"curve_number": grids[1], "x": gx[5], "y": gy[5]})
     assert panel == 1 and np.allclose(xy, [gx[5], gy[5]])
     points = [i for i, t in enumerate(fig.data) if t.type == "scattergl" and i not in grids]
-    chosen = [{"curve_number": points[0], "customdata": int(fig.data[points[0]].customdata[0])},
-              {"curve_number": points[-1], "customdata": int(fig.data[points[-1]].customdata[1])},
-              {"curve_number": grids[0], "x": 0.0, "y": 0.0}]
+    def clicked(curve: int, i: int) -> dict:  # a point as Streamlit reports it: its trace, coordinates and customdata
+        t = fig.data[curve]
+        return {"curve_number": curve, "point_index": i, "x": float(t.x[i]), "y": float(t.y[i]),
+                **({"customdata": int(t.customdata[i])} if t.customdata is not None else {})}
+
+    chosen = [clicked(points[0], 0), clicked(points[-1], 1), clicked(grids[0], 0)]
     assert selected_example(fig, chosen[2]) is None and selected_plane_point(fig, chosen[0]) is None
     brushed = brushed_examples(fig, chosen)
     assert set(brushed) == {0, 1} and list(brushed[0]) == [chosen[0]["customdata"]]

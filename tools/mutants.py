@@ -217,6 +217,19 @@ MUTANTS: list[Mutant] = [
     M("data.split_ignores_seed", "irvae_core/data/registry.py",
       "g = torch.Generator().manual_seed(seed)", "g = torch.Generator().manual_seed(0)",
       (DATA, "tests/test_data_cmu.py"), "every seed gives the same split"),
+    # ---- the latent page's interactions and snapshots (issue 26)
+    M("latent.lift_ignores_the_mean_code", "irvae_core/views/latent.py",
+      "return (mean + (xy - offset) @ basis.T).astype(np.float32)",
+      "return (self.origin + xy @ basis.T).astype(np.float32)", LAT,
+      "a clicked plane point decodes with the rest of its code zero instead of the mean test code's"),
+    M("latent.test_point_click_decoded_as_a_plane_point", "irvae_core/viz/latent.py",
+      'if trace is None or _role(trace) != "grid" or point.get("x") is None or point.get("y") is None:',
+      'if trace is None or point.get("x") is None or point.get("y") is None:', LAT,
+      "a click on a test point decodes the plane there instead of showing the example"),
+    M("snapshots.metric_of_the_wrong_plane", "irvae_core/train/snapshots.py",
+      "metrics = plane_metric(model.decode, z, basis.to(z.device)).double().cpu()",
+      "metrics = plane_metric(model.decode, z, basis.to(z.device).flip(1)).double().cpu()",
+      "tests/test_snapshots.py", "a snapshot's ellipses measured along the plane's axes swapped"),
 ]
 
 
@@ -243,7 +256,9 @@ def pytest_env() -> dict[str, str]:
 
 def run_tests(repo: Path, tests: tuple[str, ...], timeout: float) -> tuple[str, float, str]:
     """('caught' | 'survived' | 'error' | 'timeout', seconds, the failing test or the output's last lines)."""
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider", *tests]
+    # one process (-n 0): under pytest-xdist (pyproject's -n auto) -x ends the run as "interrupted", exit 2, which
+    # read as an error instead of a caught bug; the mutants themselves run in parallel (--jobs)
+    cmd = [sys.executable, "-m", "pytest", "-n", "0", "-x", "-q", "-rf", "-p", "no:cacheprovider", *tests]
     t0 = time.time()
     try:
         r = subprocess.run(cmd, cwd=repo, env=pytest_env(), capture_output=True, text=True, timeout=timeout)
