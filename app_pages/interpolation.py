@@ -17,7 +17,7 @@ from app_pages.common import (
 )
 from irvae_core import viz
 from irvae_core.experiments.examples import all_runs, page_default
-from irvae_core.store.runs import default_runs_dir
+from irvae_core.store.runs import default_runs_dir, open_run
 from irvae_core.store.summaries import checkpoint_mtime, run_row
 from irvae_core.views.interpolation import (
     certification,
@@ -54,6 +54,10 @@ def clicked_pair(fig) -> tuple[int, int] | None:
     elif picked and (not clicks or clicks[-1] != picked[0]):
         clicks[:] = (clicks + picked)[-2:]
     return (clicks[0], clicks[1]) if len(clicks) == 2 else None
+
+
+def geodesic_key(path: str, i: int, j: int, n_points: int) -> tuple:
+    return path, checkpoint_mtime(open_run(path)), i, j, n_points
 
 
 def geodesic_of(path: str, mtime: float | None, method: str, i: int, j: int, n_points: int):
@@ -119,11 +123,14 @@ with friendly_errors("Could not walk through this run"):
         pair = clicked_pair(fig)
         c1.info("Click a test point, then another: the last two clicked are A and B.")
     geos = []
+    plot = st.empty()
     if pair:
         with friendly_errors("Could not find the paths"):
+            if any(geodesic_key(p, *pair, n_points) not in st.session_state.get("geodesics", {}) for p in choice):
+                plot.plotly_chart(fig, key="interpolation-preview")  # the plane at once, while the geodesics run
             geos = [geodesic_of(p, checkpoint_mtime(runs[p]), info[p]["method"], *pair, n_points) for p in choice]
     viz.add_latent_paths(fig, [(v.project(g.straight.path), v.project(g.path)) for v, g in zip(views, geos)])
-    st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=PLOT)
+    plot.plotly_chart(fig, on_select="rerun", selection_mode="points", key=PLOT)
     if not geos:
         st.stop()
     st.caption(f"A = test #{pair[0]}, B = test #{pair[1]}. The dashed line is the straight line between their codes; "
