@@ -17,7 +17,7 @@ from app_pages.common import (
 )
 from irvae_core import viz
 from irvae_core.experiments.examples import all_runs, page_default
-from irvae_core.store.runs import default_runs_dir, open_run
+from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import checkpoint_mtime, run_row
 from irvae_core.views.interpolation import (
     certification,
@@ -56,13 +56,14 @@ def clicked_pair(fig) -> tuple[int, int] | None:
     return (clicks[0], clicks[1]) if len(clicks) == 2 else None
 
 
-def geodesic_key(path: str, i: int, j: int, n_points: int) -> tuple:
-    return path, checkpoint_mtime(open_run(path)), i, j, n_points
+def geodesic_key(path: str, mtime: float | None, i: int, j: int, n_points: int) -> tuple:
+    """What a session's stored geodesic is kept under: the run's checkpoint, the pair and the points."""
+    return path, mtime, i, j, n_points
 
 
 def geodesic_of(path: str, mtime: float | None, method: str, i: int, j: int, n_points: int):
     """The run's geodesic between test examples i and j, computed once per session with a progress bar."""
-    key = (path, mtime, i, j, n_points)
+    key = geodesic_key(path, mtime, i, j, n_points)
     store = st.session_state.setdefault("geodesics", {})
     if key not in store:
         bar = st.progress(0.0, text=f"Finding the geodesic of {method}...")
@@ -126,7 +127,8 @@ with friendly_errors("Could not walk through this run"):
     plot = st.empty()
     if pair:
         with friendly_errors("Could not find the paths"):
-            if any(geodesic_key(p, *pair, n_points) not in st.session_state.get("geodesics", {}) for p in choice):
+            stored = st.session_state.get("geodesics", {})
+            if any(geodesic_key(p, checkpoint_mtime(runs[p]), *pair, n_points) not in stored for p in choice):
                 plot.plotly_chart(fig, key="interpolation-preview")  # the plane at once, while the geodesics run
             geos = [geodesic_of(p, checkpoint_mtime(runs[p]), info[p]["method"], *pair, n_points) for p in choice]
     viz.add_latent_paths(fig, [(v.project(g.straight.path), v.project(g.path)) for v, g in zip(views, geos)])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import streamlit as st
 
 from app_pages.common import (
@@ -60,10 +59,7 @@ def show_decoded(path: str, view, geo) -> None:
     else:
         right.plotly_chart(vector_figure(geo.decoded.numpy(), geo.decoded.numpy()), key="decoded")
     right.metric("Condition number of G", f"{geo.cond:.4g}")
-    eig = geo.eigenvalues
-    shown = ", ".join(f"{v:.4g}" for v in eig) if len(eig) <= 16 else \
-        f"smallest {eig[0]:.4g}, median {np.median(eig):.4g}, largest {eig[-1]:.4g} (of {len(eig)})"
-    right.markdown(f"Eigenvalues of the pullback metric G = JᵀJ there: {shown}")
+    right.markdown(f"Eigenvalues of the pullback metric G = JᵀJ there: {geo.eigenvalue_text}")
     if view.restricted:
         right.caption(f"Latent size {view.latent_dim}: the clicked point is on the page's plane ({view.plane_label}) "
                       "and the rest of its code is the mean of the test codes. The ellipse drawn is the metric on "
@@ -73,7 +69,7 @@ def show_decoded(path: str, view, geo) -> None:
                       "decoded output by the same amount, drawn at the panel's scale.")
 
 
-def show_brush(path: str, mtime: float | None, view, test_index: np.ndarray) -> None:
+def show_brush(path: str, mtime: float | None, view, test_index: list[int]) -> None:
     """The brushed test examples: how many, their classes, their condition numbers beside the whole set's."""
     data = cached_data(path)
     b = brush(cached_model(path, mtime).decode, view, test_index)
@@ -145,8 +141,8 @@ with friendly_errors("Could not draw the latent space"):
     if click and click["kind"] == "plane":
         path = choice[click["panel"]]
         geo = point_geometry(cached_model(path, checkpoint_mtime(runs[path])).decode, views[click["panel"]],
-                             np.array(click["xy"]))
-        mark_point(fig, views[click["panel"]], click["panel"], geo.xy, geo.plane_metric, crange)
+                             click["xy"])
+        mark_point(fig, views[click["panel"]], click["panel"], geo.xy, geo.plane_metric, geo.plane_cond, crange)
     plot_col, metric_col = st.columns([4, 1])
     event = plot_col.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
                                   key="latent-plot")
@@ -189,7 +185,7 @@ with friendly_errors("Could not draw the latent space"):
     if brushed and brushed["signature"] == signature:
         for panel, indices in brushed["panels"].items():
             path = choice[int(panel)]
-            show_brush(path, checkpoint_mtime(runs[path]), views[int(panel)], np.array(indices, dtype=int))
+            show_brush(path, checkpoint_mtime(runs[path]), views[int(panel)], indices)
         if not brushed["panels"]:
             st.caption("The selection holds no test points.")
 
@@ -203,5 +199,4 @@ with friendly_errors("Could not draw the latent space"):
             picked = epochs[-1] if len(epochs) == 1 else st.select_slider(
                 f"Epoch · {info[path]['run']}", epochs, value=epochs[-1], key=f"latent-epoch-{Path(path).name}")
             snap = snaps[epochs.index(picked)]
-            st.plotly_chart(snapshot_figure(snap, cached_data(path), crange=color_range(
-                *(np.asarray(s["cond"]) for s in snaps))), key=f"snapshot-{Path(path).name}")
+            st.plotly_chart(snapshot_figure(snap, cached_data(path), among=snaps), key=f"snapshot-{Path(path).name}")

@@ -209,6 +209,6 @@ def test_the_figure_maps_clicks_off_the_data_and_boxes_back_to_the_plane_and_the
     brushed = brushed_examples(fig, chosen)
     assert set(brushed) == {0, 1} and list(brushed[0]) == [chosen[0]["customdata"]]
     n = len(fig.data)
-    mark_point(fig, view, 1, xy, np.eye(2))
+    mark_point(fig, view, 1, xy, np.eye(2), 1.0)
     assert [t.meta["role"] for t in fig.data[n:]] == ["clicked-ellipse", "clicked"] and fig.data[n].xaxis == "x2"
     assert len(latent_figure([view]).data) == len(latent_figure([view], grid=True).data) - 1

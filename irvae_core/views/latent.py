@@ -135,10 +135,19 @@ class PointGeometry:
     cond: float  # condition number of G (max / min eigenvalue)
     plane_cond: float  # of the plane's metric (the ellipse's colour)
 
+    @property
+    def eigenvalue_text(self) -> str:
+        """G's eigenvalues as a page shows them: all of them up to 16, else the smallest, median and largest."""
+        eig = self.eigenvalues
+        if len(eig) <= 16:
+            return ", ".join(f"{v:.4g}" for v in eig)
+        return f"smallest {eig[0]:.4g}, median {np.median(eig):.4g}, largest {eig[-1]:.4g} (of {len(eig)})"
+
 
 @torch.no_grad()
-def point_geometry(decoder: Decoder, view: LatentView, xy: np.ndarray) -> PointGeometry:
-    """Decode the plane point ``xy`` of ``view`` and measure the pullback metric there (``pullback_metric``)."""
+def point_geometry(decoder: Decoder, view: LatentView, xy: np.ndarray | list[float]) -> PointGeometry:
+    """Decode the plane point ``xy`` (2 numbers) of ``view`` and measure the pullback metric there
+    (``pullback_metric``)."""
     z = torch.from_numpy(view.lift(xy))
     g = pullback_metric(decoder, z).double()
     basis = torch.from_numpy(view.basis).double()
@@ -186,7 +195,7 @@ class Brush:
         return len(self.positions)
 
 
-def brush(decoder: Decoder, view: LatentView, test_index: np.ndarray) -> Brush:
+def brush(decoder: Decoder, view: LatentView, test_index: np.ndarray | list[int]) -> Brush:
     """Statistics of the brushed test points (``test_index``: their indices in the test split)."""
     where = {int(t): i for i, t in enumerate(view.index)}
     positions = np.array(sorted({where[int(t)] for t in np.asarray(test_index).ravel() if int(t) in where}),

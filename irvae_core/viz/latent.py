@@ -208,13 +208,13 @@ def brushed_examples(fig: go.Figure, points: Sequence[dict]) -> dict[int, np.nda
 
 
 def mark_point(fig: go.Figure, view: LatentView, panel: int, xy: np.ndarray, plane_metric: np.ndarray,
-               crange: tuple[float, float] | None = None) -> go.Figure:
-    """Draw a clicked point's equidistance ellipse (the panel's k) and a cross at it, on panel ``panel``."""
+               cond: float, crange: tuple[float, float] | None = None) -> go.Figure:
+    """Draw a clicked point's equidistance ellipse (the panel's k, coloured by ``cond``, the plane metric's condition
+    number) and a cross at it, on panel ``panel``."""
     crange = crange or color_range(view.cond)
     metric = np.asarray(plane_metric, dtype=np.float64)[None]
     x, y = ellipse_polyline(np.asarray(xy, dtype=np.float64)[None], metric, panel_scale(view),
                             max_semi=view.extent or 1.0)
-    cond = float(np.linalg.cond(metric[0])) if np.all(np.isfinite(metric)) else float("inf")
     color = level_color(int(color_levels(np.array([cond]), crange)[0]))
     axes = {"xaxis": f"x{panel + 1 if panel else ''}", "yaxis": f"y{panel + 1 if panel else ''}"}
     fig.add_trace(go.Scatter(x=x, y=y, mode="lines", line={"color": "black", "width": 2.5}, fill="toself",
@@ -260,10 +260,11 @@ def latent_figure(views: Sequence[LatentView], crange: tuple[float, float] | Non
     return fig
 
 
-def snapshot_figure(snapshot: dict, data=None, height: int = 420, crange: tuple[float, float] | None = None
-                    ) -> go.Figure:
-    """One training snapshot (``train.snapshots``): its validation points and an ellipse at each, titled by epoch."""
+def snapshot_figure(snapshot: dict, data=None, height: int = 420, among: Sequence[dict] = ()) -> go.Figure:
+    """One training snapshot (``train.snapshots``): its validation points and an ellipse at each, titled by epoch;
+    its colours on the scale of all the snapshots ``among`` (so that epochs compare), else its own."""
     view = snapshot_view(snapshot, data, title=f"latent plane after epoch {snapshot['epoch']}")
+    crange = color_range(*(np.asarray(s["cond"]) for s in among)) if among else None
     fig = latent_figure([view], crange)
     fig.update_layout(height=height, margin={"l": 40, "r": 40, "t": 50, "b": 30}, showlegend=False)
     return fig
