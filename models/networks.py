@@ -14,6 +14,8 @@ import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch import nn
 
+from models import fc_pass
+
 ACTIVATIONS = {
     "relu": nn.ReLU,
     "elu": nn.ELU,
@@ -152,7 +154,7 @@ class FCDecoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).reshape(z.shape[0], *self.out_shape)
 
-    def jacobian_pass(self, z: torch.Tensor, points: torch.Tensor, tangents: torch.Tensor
+    def jacobian_pass(self, z: torch.Tensor, points: torch.Tensor, tangents: torch.Tensor, plain: bool = False
                       ) -> tuple[torch.Tensor, torch.Tensor]:
         """The decoding of z, and the Jacobian at other ``points`` along ``tangents``, in one pass.
 
@@ -165,10 +167,14 @@ class FCDecoder(nn.Module):
         In a training step the regularizer's points and tangents ride along with the reconstruction's
         codes: the weights' gradient is one product per layer, not three.
         """
+        layers = list(self.net)
+        if not plain and torch.is_grad_enabled() and fc_pass.supported(layers[1::2]):
+            params = [p for lin in layers[0::2] for p in (lin.weight, lin.bias)]
+            out, t = fc_pass.OnePass.apply(z, points, tangents, tuple(layers[1::2]), *params)
+            return out.reshape(z.shape[0], *self.out_shape), t
         b, n = z.shape[0], points.shape[0]
         k = points.shape[1] if tangents is None else tangents.shape[0]
         rows, t = torch.cat([z, points]), None
-        layers = list(self.net)
         for lin, act in zip(layers[0::2], layers[1::2]):
             if t is None:  # first layer: the tangents are the inputs' own, (k, m) or (k, n, m)
                 pre = F.linear(rows, lin.weight, lin.bias)

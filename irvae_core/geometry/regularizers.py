@@ -23,6 +23,8 @@ from typing import Literal
 
 import torch
 
+from irvae_core.geometry.handgrad import column_traces, jackknife_F
+from irvae_core.geometry.handgrad import gram as _gram
 from irvae_core.geometry.metric import Decoder, jacobian, jvp
 
 Estimator = Literal["hutchinson", "exact", "auto"]
@@ -102,14 +104,6 @@ def mixup(z: torch.Tensor, eta: float | None = 0.2, n: int | None = None,
     return torch.lerp(z[j], z[i], d)  # d z_i + (1 - d) z_j
 
 
-def _gram(cols: torch.Tensor) -> torch.Tensor:
-    """G[i, j, b] = <cols[i, b], cols[j, b]> for cols (m, B, D): the metrics as (m, m, B)."""
-    if cols.shape[0] <= 4:  # elementwise: fewer ops (and cheaper backward) than a batched matmul
-        return (cols[:, None] * cols[None]).sum(-1)
-    c = cols.transpose(0, 1)
-    return (c @ c.transpose(1, 2)).permute(1, 2, 0)
-
-
 def probe_vectors(z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """Hutchinson probes for the points z (B, m): v uniform on the sphere of radius sqrt(m).
 
@@ -124,11 +118,11 @@ def probe_vectors(z: torch.Tensor, generator: torch.Generator | None = None) -> 
 
 def _probed_metric(decoder: Decoder, z: torch.Tensor, estimator: Estimator, v: torch.Tensor | None,
                    generator: torch.Generator | None = None):
-    """("exact", G as (m, m, B)) or ("hutchinson", (v, v^T G v, G v)), differentiable."""
+    """("columns", J as (m, B, D): G = J^T J) or ("hutchinson", (v, v^T G v, G v)), differentiable."""
     if z.ndim != 2:
         raise ValueError(f"z must have shape (B, m); got {tuple(z.shape)}")
     if resolve_estimator(estimator, z.shape[1]) == "exact":
-        return "exact", _gram(jacobian(decoder, z))
+        return "columns", jacobian(decoder, z)
     if v is None:
         v = probe_vectors(z, generator)
     graph = torch.is_grad_enabled()  # under no_grad (validation) J^T J v still needs one reverse pass
@@ -160,9 +154,17 @@ def trace_estimates(
     return _traces(_probed_metric(decoder, z, estimator, v, generator))
 
 
+def _exact(probed):
+    """A metric given by its Jacobian's columns, ("columns", J (m, n, D)), as ("exact", G (m, m, n)); others as given."""
+    kind, value = probed
+    return ("exact", _gram(value)) if kind == "columns" else probed
+
+
 def _traces(probed) -> tuple[torch.Tensor, torch.Tensor]:
     """(Tr G, Tr G^2) per point of a ``_probed_metric`` result (exact or Hutchinson estimates)."""
     kind, value = probed
+    if kind == "columns":
+        return column_traces(value)
     if kind == "exact":
         return value.diagonal().sum(-1), value.pow(2).sum((0, 1))  # Tr G^2 = ||G||_F^2 (G symmetric)
     _, t, gv = value
@@ -184,7 +186,7 @@ def point_terms(decoder: Decoder, z: torch.Tensor, estimator: Estimator = "hutch
 
 def _terms(probed, m: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """``point_terms`` of a ``_probed_metric`` result."""
-    kind, value = probed
+    kind, value = _exact(probed)
     if kind == "exact":
         t = value.diagonal().sum(-1)
         eye = torch.eye(m, dtype=value.dtype, device=value.device)[:, :, None]
@@ -233,22 +235,6 @@ def relaxed_from_terms(t: torch.Tensor, r: torch.Tensor, m: int, jackknife: bool
     return m**2 * (r.mean(-1) + spread / m) / scale_sq
 
 
-def jackknife_F(t: torch.Tensor, a: torch.Tensor, m: int) -> torch.Tensor:
-    """n F_n - (n - 1) mean_i F_(n-1, -i) from per-point Tr G (t) and Tr G^2 (a), points along the last dim.
-
-    The leave-one-out correction removes the O(1/n) bias of F_n, a ratio of means. With
-    S = sum t and A = sum a it is m^2 (n^2 A / S^2 - (n-1)^2 / n sum_i (A - a_i) / (S - t_i)^2) - m:
-    a handful of operations, as the training step is timed. Expanded, it is 0 at G = cI only up
-    to round-off, so it is clamped at 0 (a jackknife can undershoot 0 only where F is ~0).
-    """
-    n = t.shape[-1]
-    if n < 3:
-        return (m**2 * a.mean(-1) / t.mean(-1).pow(2) - m).clamp_min(0)
-    s_t, s_a = t.sum(-1), a.sum(-1)
-    loo = ((s_a[..., None] - a) / (s_t[..., None] - t).pow(2)).sum(-1)
-    return (m**2 * (n**2 * s_a / s_t.pow(2) - (n - 1) ** 2 / n * loo) - m).clamp_min(0)
-
-
 def relaxed_distortion(
     decoder: Decoder,
     z: torch.Tensor,
@@ -283,10 +269,11 @@ def relaxed_distortion(
 
 
 def relaxed_value(probed, m: int, h: Literal["square", "log"] = "square", jackknife: bool = False) -> torch.Tensor:
-    """F (``relaxed_distortion``) from the metric at its points: ``_probed_metric``'s ("exact", G as (m, m, n))
-    or ("hutchinson", (v, v^T G v, G v)); the Trainer passes the exact G of its one-pass decoding."""
-    kind, value = probed
+    """F (``relaxed_distortion``) from the metric at its points: ``_probed_metric``'s ("columns", J as (m, n, D)),
+    ("exact", G as (m, m, n)) or ("hutchinson", (v, v^T G v, G v)); the Trainer passes the Jacobian columns of its
+    one-pass decoding."""
     if h == "log":
+        kind, value = _exact(probed)
         lam = torch.linalg.eigvalsh(value.permute(2, 0, 1))
         c = lam.sum(-1).mean() / m
         return (lam / c).log().pow(2).sum(-1).mean()
@@ -364,7 +351,7 @@ class MetricDecode:
     Called as ``model.loss(x, decode=MetricDecode(...))``: on the codes z of the step it draws the mixup
     points (``mixup(z, eta, n, generator)``, the draw the regularizer makes after the loss otherwise) and
     runs the decoder's ``jacobian_pass`` once on the codes, the points and the coordinate tangents; the
-    reconstruction is returned, G = J^T J at the points kept in ``metric`` as ("exact", G (m, m, n)) for
+    reconstruction is returned, the metric G = J^T J at the points kept in ``metric`` as ("columns", J) for
     ``relaxed_value`` and its siblings. Same values and gradients as decoding and then calling the
     regularizer (tests), in one pass through the decoder instead of two.
     """
@@ -376,7 +363,7 @@ class MetricDecode:
     def __call__(self, z: torch.Tensor) -> torch.Tensor:
         za = mixup(z, self.eta, self.n, self.generator)
         out, jt = self.one_pass(z, za, None)
-        self.metric = ("exact", _gram(jt))
+        self.metric = ("columns", jt)
         return out
 
 
