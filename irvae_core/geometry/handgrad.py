@@ -2,14 +2,16 @@
 
 On CPU the default IRVAE step computes F on 10 mixup points at m = 2: a few hundred numbers. Recorded by
 autograd, the metric's traces and the jackknife F are ~30 nodes whose backward costs more than their arithmetic
-(each node a few microseconds of dispatch, README "Speed"). Here each is one node: ``column_traces`` (Tr G and
-Tr G^2 per point from the Jacobian's columns) and ``jackknife_F`` (the leave-one-out corrected F from those
-traces). Values are those of the plain formulas (``plain_column_traces``, ``plain_jackknife_F``), gradients
+(each node a few microseconds of dispatch, README "Speed"). Here each is one node: ``column_terms`` (Tr G,
+Tr G^2 and the anisotropy per point from the Jacobian's columns) and ``jackknife_F`` (the leave-one-out corrected F from those
+traces). Values are those of the plain formulas (``plain_column_terms``, ``plain_jackknife_F``), gradients
 those of autograd through them (tests/test_fast_paths.py, float64, and ``torch.autograd.gradcheck``); no double
 backward (a second derivative raises).
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -23,35 +25,44 @@ def gram(cols: torch.Tensor) -> torch.Tensor:
     return (c @ c.transpose(1, 2)).permute(1, 2, 0)
 
 
-def plain_column_traces(cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Tr G, Tr G^2 = ||G||_F^2) per point, G = J^T J from the columns J e_i (m, B, D); autograd's version."""
+def plain_column_terms(cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(Tr G, Tr G^2 = ||G||_F^2, ||G - (Tr G / m) I||_F^2) per point, G = J^T J from the columns J e_i (m, B, D),
+    written as autograd differentiates them (the reference of ``column_terms``)."""
     g = gram(cols)
-    return g.diagonal().sum(-1), g.pow(2).sum((0, 1))
+    t = g.diagonal().sum(-1)
+    eye = torch.eye(cols.shape[0], dtype=g.dtype, device=g.device)[:, :, None]
+    return t, g.pow(2).sum((0, 1)), (g - eye * (t / cols.shape[0])).pow(2).sum((0, 1))
 
 
-class _ColumnTraces(torch.autograd.Function):
+class _ColumnTerms(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cols):
+        m = cols.shape[0]
         g = gram(cols)
-        ctx.save_for_backward(cols, g)
-        return g.diagonal().sum(-1), g.pow(2).sum((0, 1))
+        t = g.diagonal().sum(-1)
+        dev = g - torch.eye(m, dtype=g.dtype, device=g.device)[:, :, None] * (t / m)
+        ctx.save_for_backward(cols, g, t)
+        return t, g.pow(2).sum((0, 1)), dev.pow(2).sum((0, 1))
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_t, g_a):
-        cols, g = ctx.saved_tensors
-        grad = torch.zeros_like(cols)
-        if g_t is not None:  # d Tr G / d J_i = 2 J_i
-            grad += 2 * g_t[:, None] * cols
-        if g_a is not None:  # d ||G||^2 / d J_i = 4 sum_j G_ij J_j
-            gj = torch.bmm(g.permute(2, 0, 1), cols.transpose(0, 1)).transpose(0, 1)  # (m, B, D)
-            grad += 4 * g_a[:, None] * gj
-        return grad
+    def backward(ctx, g_t, g_a, g_r):
+        # d Tr G / d J_i = 2 J_i; d ||G||^2 / d J_i = 4 (G J)_i; d ||G - (Tr G / m) I||^2 / d J_i = 4 ((G - (t/m) I) J)_i
+        cols, g, t = ctx.saved_tensors
+        m = cols.shape[0]
+        zero = torch.zeros_like(t)
+        g_t, g_a, g_r = (zero if x is None else x for x in (g_t, g_a, g_r))
+        own = 2 * g_t - 4 * g_r * t / m  # the factor on J_i itself
+        if m <= 4:  # (G J)_i = sum_j G_ij J_j, (m, B, D); elementwise (a batched matmul of 2 x 2's is slow on CPU)
+            gj = (g[:, :, :, None] * cols[None]).sum(1)
+        else:
+            gj = torch.bmm(g.permute(2, 0, 1), cols.transpose(0, 1)).transpose(0, 1)
+        return own[:, None] * cols + (4 * (g_a + g_r))[:, None] * gj
 
 
-def column_traces(cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``plain_column_traces`` as one autograd node (see the module)."""
-    return _ColumnTraces.apply(cols)
+def column_terms(cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``plain_column_terms`` as one autograd node (see the module)."""
+    return _ColumnTerms.apply(cols)
 
 
 def plain_jackknife_F(t: torch.Tensor, a: torch.Tensor, m: int) -> torch.Tensor:
@@ -102,3 +113,68 @@ def jackknife_F(t: torch.Tensor, a: torch.Tensor, m: int) -> torch.Tensor:
     if t.shape[-1] < 3:
         return plain_jackknife_F(t, a, m)
     return _JackknifeF.apply(t, a, m)
+
+
+# Up to this many columns-at-points (m n) the jackknife F is computed from the Gram matrix of all columns (one
+# product) in Python floats; above it, or off the CPU, by tensor operations (``column_terms``, ``jackknife_F``).
+SMALL_COLUMNS = 64
+
+
+@functools.lru_cache(maxsize=32)
+def _same_point(k: int, n: int, dtype: torch.dtype) -> torch.Tensor:
+    """(k n) x (k n) mask of the pairs of rows i n + p, j n + q with p == q (the same point)."""
+    return torch.eye(n, dtype=dtype).repeat(k, k)
+
+
+class _SmallJackknifeF(torch.autograd.Function):
+    """``jackknife_F`` of the metric given by its columns J (m, n, D), for few points on CPU: the n m x m metrics
+    come from one product of the columns (the diagonal blocks of J J^T), F and its derivatives from them in
+    double precision Python floats, and the backward is one product again (dF/dJ_i = 2 sum_j (dF/dG)_ij J_j). A
+    handful of operations in all, where the tensor path takes ~50 of a few microseconds each (README "Speed")."""
+
+    @staticmethod
+    def forward(ctx, cols, m):
+        k, n, _ = cols.shape
+        flat = cols.reshape(k * n, -1)
+        gram_mm = flat.mm(flat.t())  # entry (i n + p, j n + q) = <J_i at p, J_j at q>; G_ij at p where p = q
+        rows = gram_mm.view(k, n, k, n).diagonal(dim1=1, dim2=3).permute(2, 0, 1).reshape(n, k * k).tolist()
+        diag = range(0, k * k, k + 1)
+        t = [sum(row[d] for d in diag) for row in rows]  # Tr G per point
+        a = [sum(x * x for x in row) for row in rows]  # Tr G^2 = ||G||_F^2
+        S, A, c = sum(t), sum(a), (n - 1) ** 2 / n
+        try:
+            inv2 = [1 / (S - tp) ** 2 for tp in t]
+            raw = m**2 * (n**2 * A / S**2 - c * sum((A - ap) * i2 for ap, i2 in zip(a, inv2))) - m
+            if raw >= 0:  # clamp_min's gradient: kept where F >= 0
+                w3 = [(A - ap) * i2 / (S - tp) for ap, tp, i2 in zip(a, t, inv2)]
+                s2, s3 = sum(inv2), sum(w3)
+                g_a = [m**2 * (n**2 / S**2 - c * (s2 - i2)) for i2 in inv2]
+                g_t = [m**2 * (-2 * n**2 * A / S**3 + 2 * c * (s3 - x)) for x in w3]
+            else:
+                g_a = g_t = [0.0] * n
+        except ZeroDivisionError:  # a zero trace: F is undefined, as with tensors (the NaN guard stops training)
+            raw, g_a, g_t = float("nan"), [float("nan")] * n, [float("nan")] * n
+        if ctx.needs_input_grad[0]:
+            # dF/dJ_i at point p = 2 g_t[p] J_i + 4 g_a[p] sum_j G_ij J_j: in the layout of the rows of ``flat``,
+            # one (m n) x (m n) matrix C (G's blocks of J J^T scaled by 4 g_a, plus 2 g_t on the diagonal), C J
+            coef = torch.tensor([2 * x for x in g_t] * k + [4 * x for x in g_a] * k, dtype=cols.dtype).view(2, -1)
+            C = gram_mm * _same_point(k, n, cols.dtype)
+            C *= coef[1][:, None]
+            C.diagonal().add_(coef[0])
+            ctx.save_for_backward(flat, C)
+            ctx.shape = cols.shape
+        return cols.new_tensor(max(raw, 0.0) if raw == raw else raw)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        flat, C = ctx.saved_tensors
+        return grad * C.mm(flat).view(ctx.shape), None
+
+
+def jackknife_F_from_columns(cols: torch.Tensor, m: int) -> torch.Tensor:
+    """``jackknife_F`` of the metric G = J^T J given by its columns J e_i (m, n, D) at n points."""
+    k, n = cols.shape[:2]
+    if cols.device.type == "cpu" and n >= 3 and k * n <= SMALL_COLUMNS:
+        return _SmallJackknifeF.apply(cols, m)
+    return jackknife_F(*column_terms(cols)[:2], m)

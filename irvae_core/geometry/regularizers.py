@@ -23,7 +23,7 @@ from typing import Literal
 
 import torch
 
-from irvae_core.geometry.handgrad import column_traces, jackknife_F
+from irvae_core.geometry.handgrad import column_terms, jackknife_F, jackknife_F_from_columns
 from irvae_core.geometry.handgrad import gram as _gram
 from irvae_core.geometry.metric import Decoder, jacobian, jvp
 
@@ -164,7 +164,7 @@ def _traces(probed) -> tuple[torch.Tensor, torch.Tensor]:
     """(Tr G, Tr G^2) per point of a ``_probed_metric`` result (exact or Hutchinson estimates)."""
     kind, value = probed
     if kind == "columns":
-        return column_traces(value)
+        return column_terms(value)[:2]
     if kind == "exact":
         return value.diagonal().sum(-1), value.pow(2).sum((0, 1))  # Tr G^2 = ||G||_F^2 (G symmetric)
     _, t, gv = value
@@ -186,7 +186,10 @@ def point_terms(decoder: Decoder, z: torch.Tensor, estimator: Estimator = "hutch
 
 def _terms(probed, m: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """``point_terms`` of a ``_probed_metric`` result."""
-    kind, value = _exact(probed)
+    kind, value = probed
+    if kind == "columns":
+        t, _, r = column_terms(value)
+        return t, r, False
     if kind == "exact":
         t = value.diagonal().sum(-1)
         eye = torch.eye(m, dtype=value.dtype, device=value.device)[:, :, None]
@@ -278,7 +281,8 @@ def relaxed_value(probed, m: int, h: Literal["square", "log"] = "square", jackkn
         c = lam.sum(-1).mean() / m
         return (lam / c).log().pow(2).sum(-1).mean()
     if jackknife:
-        return jackknife_F(*_traces(probed), m)
+        kind, value = probed
+        return jackknife_F_from_columns(value, m) if kind == "columns" else jackknife_F(*_traces(probed), m)
     t, r, _ = _terms(probed, m)
     return relaxed_from_terms(t, r, m)
 
