@@ -52,12 +52,15 @@ class _ColumnTerms(torch.autograd.Function):
         m = cols.shape[0]
         zero = torch.zeros_like(t)
         g_t, g_a, g_r = (zero if x is None else x for x in (g_t, g_a, g_r))
-        own = 2 * g_t - 4 * g_r * t / m  # the factor on J_i itself
-        if m <= 4:  # (G J)_i = sum_j G_ij J_j, (m, B, D); elementwise (a batched matmul of 2 x 2's is slow on CPU)
-            gj = (g[:, :, :, None] * cols[None]).sum(1)
-        else:
-            gj = torch.bmm(g.permute(2, 0, 1), cols.transpose(0, 1)).transpose(0, 1)
-        return own[:, None] * cols + (4 * (g_a + g_r))[:, None] * gj
+        # dJ_i = sum_j C_ij J_j with C_ij = 4 (g_a + g_r) G_ij + (2 g_t - 4 g_r t / m) [i == j], per point
+        coef = g * (4 * (g_a + g_r))
+        coef.diagonal(dim1=0, dim2=1).add_((2 * g_t - 4 * g_r * t / m)[:, None])
+        if m > 4:  # a batched product; for a few columns a sum of m products (a batched matmul of 2 x 2's is slow)
+            return torch.bmm(coef.permute(2, 0, 1), cols.transpose(0, 1)).transpose(0, 1)
+        grad = coef[:, 0, :, None] * cols[0]
+        for j in range(1, m):
+            grad.addcmul_(coef[:, j, :, None], cols[j])
+        return grad
 
 
 def column_terms(cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
