@@ -142,6 +142,7 @@ class OnePass(torch.autograd.Function):
         if g_t is not None and n:
             g[r:] = g_t.reshape(k * n, -1)
         g_z = g_points = g_tangents = None
+        need = ctx.needs_input_grad  # z, points, tangents, acts, then each layer's weight and bias
         for i in reversed(range(L)):
             act, w = acts[i], params[2 * i]
             inp, pre, out, tpre = saved[4 * i: 4 * i + 4]
@@ -153,27 +154,31 @@ class OnePass(torch.autograd.Function):
             push(act, g_tan, pre[b:], out[b:], g_tan)
             if second is not None:
                 g[b:r] += second
-            if ctx.has_bias[i]:
+            if ctx.has_bias[i] and need[5 + 2 * i]:
                 grads[2 * i + 1] = g[:r].sum(0)
             if i > 0:
-                grads[2 * i] = g.t().mm(inp)
+                if need[4 + 2 * i]:
+                    grads[2 * i] = g.t().mm(inp)
                 g = g.mm(w)
                 continue
             # first layer: the rows are [z; points], the tangents' pre-activations W t (or W's columns)
-            dw = g[:r].t().mm(inp)
+            dw = g[:r].t().mm(inp) if need[4] else None
             if tangents is None:  # tpre[i] = W[:, i] at every point
-                dw += g_tan.sum(1).t()
+                if dw is not None:
+                    dw += g_tan.sum(1).t()
             elif tangents.dim() == 2:
                 g_tsum = g_tan.sum(1)  # (k, h)
-                dw += g_tsum.t().mm(tangents)
-                if ctx.needs_input_grad[2]:
+                if dw is not None:
+                    dw += g_tsum.t().mm(tangents)
+                if need[2]:
                     g_tangents = g_tsum.mm(w)
             else:
-                dw += g[r:].t().mm(tangents.reshape(k * n, -1))
-                if ctx.needs_input_grad[2]:
+                if dw is not None:
+                    dw += g[r:].t().mm(tangents.reshape(k * n, -1))
+                if need[2]:
                     g_tangents = g_tan.matmul(w)
             grads[0] = dw
-            if ctx.needs_input_grad[0] or ctx.needs_input_grad[1]:
+            if need[0] or need[1]:
                 g_in = g[:r].mm(w)
                 g_z, g_points = g_in[:b], g_in[b:]
         return (g_z, g_points, g_tangents, None, *grads)
