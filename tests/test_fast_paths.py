@@ -158,3 +158,121 @@ def test_validation_without_a_graph_gives_the_values_with_one(tmp_path, estimato
         count += len(xb)
     for k, v in sums.items():
         assert got[f"val_{k}"] == pytest.approx(v / count, rel=1e-9), k
+
+
+# ---- the hand-differentiated pieces (models/fc_pass.py, irvae_core/geometry/handgrad.py, RealNVP's Jacobian):
+# torch.autograd.gradcheck (finite differences in float64) and the recorded path they replace
+
+
+def steep_decoder(act: str, seed: int) -> FCDecoder:
+    """A tiny float64 decoder with weights large enough that the activations' second derivatives matter."""
+    dec = decoder(act, out_act="sigmoid" if act == "relu" else act, seed=seed)
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.mul_(2.5)
+    return dec
+
+
+def one_pass_inputs(dec: FCDecoder, tangents: str, seed: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(3, 3, dtype=torch.float64, generator=g).requires_grad_(True)
+    pts = torch.randn(4, 3, dtype=torch.float64, generator=g).requires_grad_(True)
+    T = {"axes": None, "shared": torch.randn(2, 3, dtype=torch.float64, generator=g).requires_grad_(True),
+         "per point": torch.randn(2, 4, 3, dtype=torch.float64, generator=g).requires_grad_(True)}[tangents]
+    layers = list(dec.net)
+    return z, pts, T, tuple(layers[1::2]), [p for lin in layers[0::2] for p in (lin.weight, lin.bias)]
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("tangents", ["axes", "shared", "per point"])
+def test_the_hand_differentiated_one_pass_passes_gradcheck(act, tangents):
+    from models.fc_pass import OnePass
+
+    z, pts, T, acts, params = one_pass_inputs(steep_decoder(act, seed=3), tangents)
+    inputs = (z, pts, T, *params)
+    assert torch.autograd.gradcheck(lambda z, pts, T, *ps: OnePass.apply(z, pts, T, acts, *ps), inputs)
+
+
+@pytest.mark.parametrize("act", ["relu", "sigmoid", "tanh", "softplus"])
+def test_the_one_pass_gradients_equal_the_recorded_forward_and_skip_frozen_layers(act):
+    """``jacobian_pass`` with a graph runs ``OnePass``; ``plain=True`` records the same forward with autograd. Same
+    gradients; a frozen layer (the flattening module's decoder) gets none and changes nothing else."""
+    dec = steep_decoder(act, seed=4)
+    z, pts, T, _, params = one_pass_inputs(dec, "per point")
+    weights = torch.randn(2, 4, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+
+    def grads(plain):
+        out, jt = dec.jacobian_pass(z, pts, T, plain=plain)
+        assert (type(jt.grad_fn).__name__ == "OnePassBackward") != plain
+        value = out.pow(2).sum() + (jt * weights).sum().pow(2)
+        live = [q for q in (z, pts, T, *params) if q.requires_grad]
+        return torch.autograd.grad(value, live)
+
+    for a, b in zip(grads(False), grads(True)):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)
+    dec.net[0].weight.requires_grad_(False)
+    dec.net[2].bias.requires_grad_(False)
+    for a, b in zip(grads(False), grads(True)):
+        torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-13)
+
+
+def test_the_hand_differentiated_metric_terms_and_jackknife_pass_gradcheck_and_equal_the_plain_formulas():
+    from irvae_core.geometry import handgrad
+
+    g = torch.Generator().manual_seed(2)
+    for m, n in [(2, 10), (3, 6), (5, 4)]:  # m = 5: the batched product
+        cols = torch.randn(m, n, 7, dtype=torch.float64, generator=g).requires_grad_(True)
+        assert torch.autograd.gradcheck(handgrad.column_terms, (cols,))
+        for a, b in zip(handgrad.column_terms(cols), handgrad.plain_column_terms(cols)):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
+        t, a, _ = handgrad.plain_column_terms(cols)
+        assert torch.autograd.gradcheck(lambda t, a: handgrad.jackknife_F(t, a, m), (t.detach().requires_grad_(True),
+                                                                                    a.detach().requires_grad_(True)))
+        want = handgrad.plain_jackknife_F(t, a, m)
+        got = handgrad.jackknife_F_from_columns(cols, m)  # the small path in Python floats (m n <= 64)
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+        for x, y in zip(torch.autograd.grad(got, cols), torch.autograd.grad(want, cols)):
+            torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-14)
+        assert torch.autograd.gradcheck(lambda c: handgrad.jackknife_F_from_columns(c, m), (cols,))
+    big = torch.randn(2, 40, 7, dtype=torch.float64, generator=g)  # m n = 80: the tensor path
+    torch.testing.assert_close(handgrad.jackknife_F_from_columns(big, 2),
+                               handgrad.plain_jackknife_F(*handgrad.plain_column_terms(big)[:2], 2))
+
+
+def test_the_small_jackknife_is_zero_at_an_isometry_and_nan_where_the_metric_vanishes():
+    from irvae_core.geometry import handgrad
+
+    q = torch.linalg.qr(torch.randn(9, 2, dtype=torch.float64))[0].T  # two orthonormal columns
+    cols = (3.0 * q[:, None, :].expand(2, 6, 9)).clone().requires_grad_(True)  # G = 9 I at six points
+    value = handgrad.jackknife_F_from_columns(cols, 2)
+    assert value.item() == pytest.approx(0.0, abs=1e-12)
+    torch.testing.assert_close(torch.autograd.grad(value, cols)[0], torch.zeros_like(cols), atol=1e-10, rtol=0)
+    dead = torch.zeros(2, 6, 9, dtype=torch.float64, requires_grad=True)  # a decoder that has collapsed
+    assert torch.isnan(handgrad.jackknife_F_from_columns(dead, 2))  # as with tensors: the NaN guard stops training
+
+
+class _InverseAndJacobian(torch.nn.Module):
+    def __init__(self, fm):
+        super().__init__()
+        self.fm = fm
+
+    def forward(self, w):
+        return self.fm.inverse_and_jacobian(w)
+
+
+def test_the_realnvp_jacobian_passes_gradcheck_in_its_parameters():
+    from models import RealNVP
+
+    torch.manual_seed(7)
+    fm = RealNVP(3, depth=2, width=4).double()
+    for layer in fm.layers:
+        torch.nn.init.normal_(layer.net[-1].weight, std=0.5)
+    params = list(fm.parameters())
+    w = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+
+    names = [name for name, _ in fm.named_parameters()]
+
+    def f(w, *ps):
+        return functional_call(_InverseAndJacobian(fm), {f"fm.{k}": v for k, v in zip(names, ps)}, (w,))
+
+    assert torch.autograd.gradcheck(f, (w, *params))
