@@ -110,32 +110,6 @@ class FCEncoder(nn.Module):
         return self.net(x)
 
 
-def _push_tangent(act: nn.Module, t: torch.Tensor, pre: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """act'(pre) * t for an elementwise activation of ``ACTIVATIONS``, given out = act(pre); t may carry a leading
-    batch of tangents (broadcast over it).
-
-    ReLU, sigmoid and tanh use the ops their own backward uses (``threshold_backward``, ``sigmoid_backward``,
-    ``tanh_backward``, as forward-mode AD does): one op each, differentiable by reverse mode. The others are
-    written as the derivative times t. ReLU's and LeakyReLU's derivatives are piecewise constant: no gradient
-    flows through them."""
-    aten = torch.ops.aten
-    if isinstance(act, nn.Identity):
-        return t
-    if isinstance(act, nn.ReLU):
-        return aten.threshold_backward(t, pre, 0)
-    if isinstance(act, nn.Sigmoid):
-        return aten.sigmoid_backward(t, out)
-    if isinstance(act, nn.Tanh):
-        return aten.tanh_backward(t, out)
-    if isinstance(act, nn.LeakyReLU):
-        return t * ((pre > 0).to(pre.dtype) * (1 - act.negative_slope) + act.negative_slope)
-    if isinstance(act, nn.ELU):
-        return t * torch.where(pre > 0, torch.ones_like(out), out + act.alpha)
-    if isinstance(act, nn.Softplus):  # softplus is the identity above its threshold
-        return t * torch.where(pre * act.beta > act.threshold, torch.ones_like(out), torch.sigmoid(pre * act.beta))
-    raise TypeError(f"no derivative for the activation {type(act).__name__}")
-
-
 class FCDecoder(nn.Module):
     """Fully connected decoder: (B, m) -> (B, *out_shape); MNIST 4x256 sigmoid, CMU 2x512 tanh."""
 
@@ -165,7 +139,10 @@ class FCDecoder(nn.Module):
         points and the tangents go through each layer as the rows of one matrix product (the bias on
         the first two only), then each activation's derivative at the points multiplies the tangents.
         In a training step the regularizer's points and tangents ride along with the reconstruction's
-        codes: the weights' gradient is one product per layer, not three.
+        codes: the weights' gradient is one product per layer, not three. With an autograd graph (training) the
+        pass is ``fc_pass.OnePass``, one node with its reverse mode written out; ``plain=True`` (and every call
+        without a graph) runs the same forward as ordinary operations, which autograd records: the reference the
+        tests compare ``OnePass`` with.
         """
         layers = list(self.net)
         if not plain and torch.is_grad_enabled() and fc_pass.supported(layers[1::2]):
@@ -186,7 +163,7 @@ class FCDecoder(nn.Module):
                 pre = pre if lin.bias is None else pre + lin.bias
                 tpre = tpre.view(k, n, -1)
             rows = act(pre)
-            t = _push_tangent(act, tpre.expand(k, n, -1), pre[b:], rows[b:])
+            t = fc_pass.push(act, tpre.expand(k, n, -1), pre[b:], rows[b:])
         return rows[:b].reshape(b, *self.out_shape), t
 
 
