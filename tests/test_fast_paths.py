@@ -226,14 +226,14 @@ def test_the_hand_differentiated_metric_terms_and_jackknife_pass_gradcheck_and_e
         for a, b in zip(handgrad.column_terms(cols), handgrad.plain_column_terms(cols)):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
         t, a, _ = handgrad.plain_column_terms(cols)
-        assert torch.autograd.gradcheck(lambda t, a: handgrad.jackknife_F(t, a, m), (t.detach().requires_grad_(True),
-                                                                                    a.detach().requires_grad_(True)))
+        assert torch.autograd.gradcheck(lambda t, a, m=m: handgrad.jackknife_F(t, a, m),
+                                        (t.detach().requires_grad_(True), a.detach().requires_grad_(True)))
         want = handgrad.plain_jackknife_F(t, a, m)
         got = handgrad.jackknife_F_from_columns(cols, m)  # the small path in Python floats (m n <= 64)
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
         for x, y in zip(torch.autograd.grad(got, cols), torch.autograd.grad(want, cols)):
             torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-14)
-        assert torch.autograd.gradcheck(lambda c: handgrad.jackknife_F_from_columns(c, m), (cols,))
+        assert torch.autograd.gradcheck(lambda c, m=m: handgrad.jackknife_F_from_columns(c, m), (cols,))
     big = torch.randn(2, 40, 7, dtype=torch.float64, generator=g)  # m n = 80: the tensor path
     torch.testing.assert_close(handgrad.jackknife_F_from_columns(big, 2),
                                handgrad.plain_jackknife_F(*handgrad.plain_column_terms(big)[:2], 2))

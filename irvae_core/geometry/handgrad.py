@@ -1,12 +1,13 @@
-"""Two small pieces of the training step's regularizer with their reverse mode written out.
+"""Small pieces of the training step's regularizer with their reverse mode written out.
 
 On CPU the default IRVAE step computes F on 10 mixup points at m = 2: a few hundred numbers. Recorded by
 autograd, the metric's traces and the jackknife F are ~30 nodes whose backward costs more than their arithmetic
-(each node a few microseconds of dispatch, README "Speed"). Here each is one node: ``column_terms`` (Tr G,
-Tr G^2 and the anisotropy per point from the Jacobian's columns) and ``jackknife_F`` (the leave-one-out corrected F from those
-traces). Values are those of the plain formulas (``plain_column_terms``, ``plain_jackknife_F``), gradients
-those of autograd through them (tests/test_fast_paths.py, float64, and ``torch.autograd.gradcheck``); no double
-backward (a second derivative raises).
+(each node a few microseconds of dispatch, README "Speed"). Here each is one node: ``column_terms`` (Tr G, Tr G^2
+and the anisotropy per point from the Jacobian's columns), ``jackknife_F`` (the leave-one-out corrected F from
+those traces) and ``jackknife_F_from_columns`` (both at once, for few points on CPU). Values are those of the plain
+formulas (``plain_column_terms``, ``plain_jackknife_F``), gradients those of autograd through them
+(tests/test_fast_paths.py, float64, and ``torch.autograd.gradcheck``); no double backward (a second derivative
+raises).
 """
 
 from __future__ import annotations
@@ -47,7 +48,8 @@ class _ColumnTerms(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_t, g_a, g_r):
-        # d Tr G / d J_i = 2 J_i; d ||G||^2 / d J_i = 4 (G J)_i; d ||G - (Tr G / m) I||^2 / d J_i = 4 ((G - (t/m) I) J)_i
+        # d Tr G / d J_i = 2 J_i; d ||G||^2 / d J_i = 4 (G J)_i;
+        # d ||G - (Tr G / m) I||^2 / d J_i = 4 ((G - (t/m) I) J)_i
         cols, g, t = ctx.saved_tensors
         m = cols.shape[0]
         zero = torch.zeros_like(t)

@@ -155,7 +155,8 @@ def trace_estimates(
 
 
 def _exact(probed):
-    """A metric given by its Jacobian's columns, ("columns", J (m, n, D)), as ("exact", G (m, m, n)); others as given."""
+    """A metric given by its Jacobian's columns, ("columns", J (m, n, D)), as ("exact", G (m, m, n)); others as
+    given."""
     kind, value = probed
     return ("exact", _gram(value)) if kind == "columns" else probed
 
