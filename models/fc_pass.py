@@ -158,7 +158,9 @@ class OnePass(torch.autograd.Function):
             push(act, g_tan, pre[b:], out[b:], g_tan)
             if second is not None:
                 g[b:r] += second
-            if ctx.has_bias[i] and need[5 + 2 * i]:
+            # a linear output layer's bias moves no output when no codes are decoded: no gradient (None), as autograd
+            unused = i == L - 1 and isinstance(act, nn.Identity) and (b == 0 or g_out is None)
+            if ctx.has_bias[i] and need[5 + 2 * i] and not unused:
                 grads[2 * i + 1] = g[:r].sum(0)
             if i > 0:
                 if need[4 + 2 * i]:
