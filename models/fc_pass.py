@@ -120,7 +120,8 @@ class OnePass(torch.autograd.Function):
                 rows = apply(act, pre, pre.new_empty(pre.shape))
                 t = push(act, tpre, pre[b:], rows[b:], pre.new_empty(k, n, pre.shape[1]))
             saved += [inp, pre, rows, tpre]
-            inp = nxt
+            if i < last:
+                inp = nxt
         ctx.acts, ctx.dims = acts, (b, n, k)
         ctx.has_bias = [params[2 * i + 1] is not None for i in range(len(acts))]
         ctx.save_for_backward(tangents, *params, *saved)

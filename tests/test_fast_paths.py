@@ -276,3 +276,13 @@ def test_the_realnvp_jacobian_passes_gradcheck_in_its_parameters():
         return functional_call(_InverseAndJacobian(fm), {f"fm.{k}": v for k, v in zip(names, ps)}, (w,))
 
     assert torch.autograd.gradcheck(f, (w, *params))
+
+
+def test_the_hand_differentiated_pass_of_a_single_linear_layer():
+    """No hidden layer (``model.hidden: []``): one layer is the first and the output one."""
+    from models.fc_pass import OnePass
+
+    torch.manual_seed(9)
+    dec = FCDecoder(3, (4,), hidden=(), out_act="sigmoid").double()
+    z, pts, T, acts, params = one_pass_inputs(dec, "per point")
+    assert torch.autograd.gradcheck(lambda z, pts, T, *ps: OnePass.apply(z, pts, T, acts, *ps), (z, pts, T, *params))

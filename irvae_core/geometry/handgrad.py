@@ -157,7 +157,8 @@ class _SmallJackknifeF(torch.autograd.Function):
                 g_t = [m**2 * (-2 * n**2 * A / S**3 + 2 * c * (s3 - x)) for x in w3]
             else:
                 g_a = g_t = [0.0] * n
-        except ZeroDivisionError:  # a zero trace: F is undefined, as with tensors (the NaN guard stops training)
+        except (ZeroDivisionError, OverflowError):  # a zero (or astronomical) trace: F is undefined here, as with
+            # tensors (the NaN guard stops training with its sentence)
             raw, g_a, g_t = float("nan"), [float("nan")] * n, [float("nan")] * n
         if ctx.needs_input_grad[0]:
             # dF/dJ_i at point p = 2 g_t[p] J_i + 4 g_a[p] sum_j G_ij J_j: in the layout of the rows of ``flat``,
