@@ -17,6 +17,9 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+# The activations ``derivatives`` (and so ``OnePass``) has rules for.
+RULES = (nn.Identity, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus)
+
 
 def derivatives(act: nn.Module, pre: torch.Tensor, out: torch.Tensor, second: bool = True
                 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -51,8 +54,7 @@ def derivatives(act: nn.Module, pre: torch.Tensor, out: torch.Tensor, second: bo
 
 def supported(acts) -> bool:
     """Whether every activation has a rule in ``derivatives``."""
-    return all(isinstance(a, (nn.Identity, nn.ReLU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.ELU, nn.Softplus))
-               for a in acts)
+    return all(isinstance(a, RULES) for a in acts)
 
 
 _aten = torch.ops.aten

@@ -29,21 +29,22 @@ def gram(cols: torch.Tensor) -> torch.Tensor:
 def plain_column_terms(cols: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(Tr G, Tr G^2 = ||G||_F^2, ||G - (Tr G / m) I||_F^2) per point, G = J^T J from the columns J e_i (m, B, D),
     written as autograd differentiates them (the reference of ``column_terms``)."""
-    g = gram(cols)
+    return _terms_of_gram(gram(cols))
+
+
+def _terms_of_gram(g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     t = g.diagonal().sum(-1)
-    eye = torch.eye(cols.shape[0], dtype=g.dtype, device=g.device)[:, :, None]
-    return t, g.pow(2).sum((0, 1)), (g - eye * (t / cols.shape[0])).pow(2).sum((0, 1))
+    eye = torch.eye(g.shape[0], dtype=g.dtype, device=g.device)[:, :, None]
+    return t, g.pow(2).sum((0, 1)), (g - eye * (t / g.shape[0])).pow(2).sum((0, 1))
 
 
 class _ColumnTerms(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cols):
-        m = cols.shape[0]
         g = gram(cols)
-        t = g.diagonal().sum(-1)
-        dev = g - torch.eye(m, dtype=g.dtype, device=g.device)[:, :, None] * (t / m)
+        t, a, r = _terms_of_gram(g)
         ctx.save_for_backward(cols, g, t)
-        return t, g.pow(2).sum((0, 1)), dev.pow(2).sum((0, 1))
+        return t, a, r
 
     @staticmethod
     @once_differentiable
@@ -81,28 +82,33 @@ def plain_jackknife_F(t: torch.Tensor, a: torch.Tensor, m: int) -> torch.Tensor:
     n = t.shape[-1]
     if n < 3:
         return (m**2 * a.mean(-1) / t.mean(-1).pow(2) - m).clamp_min(0)
+    return _jackknife_raw(t, a, m).clamp_min(0)
+
+
+def _jackknife_raw(t: torch.Tensor, a: torch.Tensor, m: int) -> torch.Tensor:
+    """``plain_jackknife_F`` before its clamp at 0 (n >= 3)."""
+    n = t.shape[-1]
     s_t, s_a = t.sum(-1), a.sum(-1)
     loo = ((s_a[..., None] - a) / (s_t[..., None] - t).pow(2)).sum(-1)
-    return (m**2 * (n**2 * s_a / s_t.pow(2) - (n - 1) ** 2 / n * loo) - m).clamp_min(0)
+    return m**2 * (n**2 * s_a / s_t.pow(2) - (n - 1) ** 2 / n * loo) - m
 
 
 class _JackknifeF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, t, a, m):
-        n = t.shape[-1]
-        s_t, s_a = t.sum(-1, keepdim=True), a.sum(-1, keepdim=True)
-        rest_t, rest_a = s_t - t, s_a - a  # the sums without point i
-        inv2 = rest_t.pow(-2)
-        raw = m**2 * (n**2 * s_a[..., 0] / s_t[..., 0].pow(2) - (n - 1) ** 2 / n * (rest_a * inv2).sum(-1)) - m
-        ctx.save_for_backward(s_t, s_a, rest_t, rest_a, inv2, raw)
-        ctx.n, ctx.m = n, m
+        raw = _jackknife_raw(t, a, m)
+        ctx.save_for_backward(t, a, raw)
+        ctx.m = m
         return raw.clamp_min(0)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
-        s_t, s_a, rest_t, rest_a, inv2, raw = ctx.saved_tensors
-        n, m = ctx.n, ctx.m
+        t, a, raw = ctx.saved_tensors
+        n, m = t.shape[-1], ctx.m
+        s_t, s_a = t.sum(-1, keepdim=True), a.sum(-1, keepdim=True)
+        rest_t, rest_a = s_t - t, s_a - a  # the sums without point i
+        inv2 = rest_t.pow(-2)
         c = (n - 1) ** 2 / n
         g = (grad * (raw >= 0).to(grad.dtype))[..., None] * m**2  # clamp_min's gradient: kept where F >= 0
         # d/da_j: n^2 / S^2 - c sum_{i != j} (S - t_i)^-2

@@ -154,20 +154,11 @@ def trace_estimates(
     return _traces(_probed_metric(decoder, z, estimator, v, generator))
 
 
-def _exact(probed):
-    """A metric given by its Jacobian's columns, ("columns", J (m, n, D)), as ("exact", G (m, m, n)); others as
-    given."""
-    kind, value = probed
-    return ("exact", _gram(value)) if kind == "columns" else probed
-
-
 def _traces(probed) -> tuple[torch.Tensor, torch.Tensor]:
     """(Tr G, Tr G^2) per point of a ``_probed_metric`` result (exact or Hutchinson estimates)."""
     kind, value = probed
     if kind == "columns":
         return column_terms(value)[:2]
-    if kind == "exact":
-        return value.diagonal().sum(-1), value.pow(2).sum((0, 1))  # Tr G^2 = ||G||_F^2 (G symmetric)
     _, t, gv = value
     return t, gv.pow(2).sum(1)
 
@@ -191,10 +182,6 @@ def _terms(probed, m: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
     if kind == "columns":
         t, _, r = column_terms(value)
         return t, r, False
-    if kind == "exact":
-        t = value.diagonal().sum(-1)
-        eye = torch.eye(m, dtype=value.dtype, device=value.device)[:, :, None]
-        return t, (value - eye * (t / m)).pow(2).sum((0, 1)), False
     v, t, gv = value
     return t, (gv - v * (t / m)[:, None]).pow(2).sum(1), True
 
@@ -273,12 +260,10 @@ def relaxed_distortion(
 
 
 def relaxed_value(probed, m: int, h: Literal["square", "log"] = "square", jackknife: bool = False) -> torch.Tensor:
-    """F (``relaxed_distortion``) from the metric at its points: ``_probed_metric``'s ("columns", J as (m, n, D)),
-    ("exact", G as (m, m, n)) or ("hutchinson", (v, v^T G v, G v)); the Trainer passes the Jacobian columns of its
-    one-pass decoding."""
-    if h == "log":
-        kind, value = _exact(probed)
-        lam = torch.linalg.eigvalsh(value.permute(2, 0, 1))
+    """F (``relaxed_distortion``) from the metric at its points: ``_probed_metric``'s ("columns", J as (m, n, D))
+    or ("hutchinson", (v, v^T G v, G v)); the Trainer passes the Jacobian columns of its one-pass decoding."""
+    if h == "log":  # needs the exact metric: the columns
+        lam = torch.linalg.eigvalsh(_gram(probed[1]).permute(2, 0, 1))
         c = lam.sum(-1).mean() / m
         return (lam / c).log().pow(2).sum(-1).mean()
     if jackknife:
