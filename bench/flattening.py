@@ -5,7 +5,9 @@ The FM step is the real ``FlatteningTrainer``'s (its loss, backward and Adam ste
 VAE run written to a temporary folder; the VAE step is the Trainer's. All arms run alternating
 in one process (bench/_timing.py). The first FM row is the default (exact metric of
 f o i^{-1} on the whole batch, the RealNVP's Jacobian written by hand); the others show a
-mixup sub-batch (the RealNVP then runs on those rows only) and Hutchinson's estimator.
+mixup sub-batch (the RealNVP then runs on those rows only) and Hutchinson's estimator. Last, each arm's
+arithmetic per step (floating-point operations of its matrix products, torch's FlopCounterMode) beside the VAE's:
+the time ratio's floor where every arm's products ran at the same rate.
 
     .venv/bin/python bench/flattening.py [--iters N] [--budget SECONDS]
 """
@@ -17,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -48,6 +51,13 @@ def fm_step(trainer: FlatteningTrainer, z: torch.Tensor):
     return step
 
 
+def gflop(step) -> float:
+    """Floating-point operations of one call of ``step`` (torch's FlopCounterMode: the matrix products), in G."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops() / 1e9
+
+
 def main() -> None:
     args = timing_args(__doc__, 200)
 
@@ -67,11 +77,15 @@ def main() -> None:
             trainer = FlatteningTrainer(base, new_run(tmp, cfg, label="fm"), fcfg, data=data)
             z = trainer.data.train.x[:100]  # the trainer encodes the data once (frozen encoder)
             arms[f"fm {trainer.estimator} n={trainer.samples or 100}"] = fm_step(trainer, z)
+        flops = {name: gflop(step) for name, step in arms.items()}
         times = alternating_times(arms, args.iters, args.budget)
 
     print(f"MNIST FC VAE m = 2, RealNVP 8 x 512, batch 100, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, {len(times['vae'])} steps per arm")
     report(times, "vae", list(arms)[1], 5.0, "bar")
+    print("arithmetic per step (FlopCounterMode): " + ", ".join(
+        f"{name} {g:.2f} GFLOP ({g / flops['vae']:.1f}x)" for name, g in flops.items()))
+
 
 if __name__ == "__main__":
     main()
