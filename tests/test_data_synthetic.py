@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from irvae_core.data import DATASETS, DataError, load_dataset
+from irvae_core.data.byte_images import byte_splits
 from irvae_core.data.synthetic_faces import ATTRIBUTES, make_faces
 from irvae_core.data.synthetic_mocap import cmu_like_skeleton
 from irvae_core.mocap import CLASS_NAMES, forward_kinematics, pose_from_features, skeleton_edges
@@ -44,6 +45,22 @@ def test_synthetic_faces_are_deterministic_and_vary():
     assert len({a.tobytes() for a in a_img}) == 12
     share = make_faces(400, seed=0)[1].mean(0)
     assert ((share > 0.08) & (share < 0.55)).all()
+
+
+def test_synthetic_faces_are_drawn_when_first_used_and_equal_the_eager_drawing():
+    n, seed = 40, 5
+    images, attributes = make_faces(n, seed)
+    eager = byte_splits(torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(attributes).float(),
+                        [32, 4, 4], seed, value_range=(-1.0, 1.0))
+    lazy = load_dataset("synthetic-faces", n=n, seed=seed)
+    store = lazy.test.store
+    assert not store._drawn.any()  # loading draws nothing: the attributes alone are sampled
+    x, y = lazy.test[2]
+    assert store._drawn.sum() == 1 and torch.equal(x, eager[2][2][0]) and torch.equal(y, eager[2][2][1])
+    for ref, split in zip(eager, (lazy.train, lazy.val, lazy.test)):
+        assert len(split) == len(ref) and torch.equal(split.y, ref.y) and torch.equal(split.images, ref.images)
+        assert all(torch.equal(split[i][0], ref[i][0]) for i in range(len(ref)))
+    assert store._drawn.all()
 
 
 def test_synthetic_mocap_shapes_ranges_labels():

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from irvae_core.data import load_run_data
 from irvae_core.experiments.examples import (
     EXAMPLES,
     KEPT_FILES,
@@ -25,6 +26,13 @@ from irvae_core.experiments.examples import (
     page_default,
 )
 from irvae_core.experiments.jobs import JobManager
+from irvae_core.retrieval.embeddings import (
+    ATTRIBUTE_DATASETS,
+    SHIPPED_CACHE,
+    cache_root,
+    encode_images,
+    run_embeddings,
+)
 from irvae_core.store.checkpoints import load_model
 from irvae_core.store.files import EXAMPLE_MARKER, ReadOnlyRun, save_checkpoint
 from irvae_core.store.runs import Run
@@ -58,7 +66,8 @@ def test_the_shipped_examples_are_all_there_and_small(shipped_examples):
     assert [r.name for r in runs] == [e.name for e in EXAMPLES]
     for run in runs:
         files = sorted(p.name for p in run.path.iterdir())
-        assert files == sorted([*KEPT_FILES, EXAMPLE_MARKER]), run.name  # distances.json: the Distances page's
+        faces = run.config().data.name in ATTRIBUTE_DATASETS  # + cache/: Face retrieval's embeddings
+        assert files == sorted([*KEPT_FILES, EXAMPLE_MARKER, *([SHIPPED_CACHE] if faces else [])]), run.name
         state = torch.load(run.file("best.pt"), weights_only=True)
         assert set(state) == {"model", "epoch"}  # one checkpoint, no optimizer state
     size = sum(p.stat().st_size for p in shipped_examples.rglob("*") if p.is_file())
@@ -73,6 +82,23 @@ def test_each_shipped_example_loads_and_its_stored_evaluation_is_a_fresh_one(shi
     assert not model.training
     assert evaluation_mismatches(run) == []
     assert digest(run.path) == before  # evaluating an example stores nothing in it
+
+
+@pytest.mark.parametrize("name", [e.name for e in EXAMPLES if e.name.startswith("faces")])
+def test_a_face_example_ships_its_embeddings_and_retrieval_reads_them(shipped_examples, name, tmp_path,
+                                                                      monkeypatch):
+    run = Run(shipped_examples / name)
+    assert run.config().data.name in ATTRIBUTE_DATASETS
+    monkeypatch.setenv("IRVAE_CACHE", str(tmp_path / "cache"))
+    model = load_model(run)
+    for split in ("train", "test"):
+        emb = run_embeddings(run, split)
+        data = load_run_data(run.config().data)
+        z, y = encode_images(model.encode, getattr(data, split))  # a fresh encoding of every face of the split
+        torch.testing.assert_close(emb.z, z, rtol=1e-5, atol=1e-6)
+        assert torch.equal(emb.attributes, y > 0) and emb.names == list(data.label_names)
+    assert not any(cache_root().rglob("*.pt"))  # read from the example's own cache/, nothing computed or written
+    assert sorted(p.name.split("-")[1] for p in (run.path / SHIPPED_CACHE).iterdir()) == ["test", "train"]
 
 
 def test_an_example_that_differs_from_its_evaluation_is_reported(tiny_examples, tmp_path):

@@ -28,10 +28,15 @@ class ByteImageSplit(Dataset):
         return self.images[i].float() * ((hi - lo) / 255.0) + lo, self.y[i]
 
 
+def split_order(n: int, seed: int) -> torch.Tensor:
+    """The shuffled order of n items that ``byte_splits`` cuts: torch.randperm with ``seed``."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+
+
 def byte_splits(images: torch.Tensor, labels: torch.Tensor, sizes: list[int], seed: int,
                 value_range: tuple[float, float] = (0.0, 1.0)) -> list[ByteImageSplit]:
-    """Shuffle with ``seed`` and cut into consecutive splits of the given sizes."""
-    order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+    """Shuffle with ``seed`` (``split_order``) and cut into consecutive splits of the given sizes."""
+    order = split_order(len(images), seed)
     out, start = [], 0
     for n in sizes:
         idx = order[start:start + n]

@@ -9,13 +9,14 @@ folder layout and text formats, so the real ``celeba`` loader can be exercised o
 from __future__ import annotations
 
 import functools
+import threading
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from irvae_core.data.byte_images import byte_splits
+from irvae_core.data.byte_images import ByteImageSplit, split_order
 from irvae_core.data.celeba import centre_crop_box
 from irvae_core.data.registry import DataError, DatasetInfo, DatasetSplits, register
 
@@ -119,25 +120,74 @@ def make_faces(n: int, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.nd
     return images, attributes
 
 
+class FaceStore:
+    """The ``n`` faces of one seed, each drawn the first time an item needs it, then kept (thread-safe).
+
+    The attributes of all faces are known at once (sampling them is cheap); a face's image is drawn when a split's
+    item asks for it: a page that shows ten faces of a run whose embeddings are cached draws ten, not 3,000."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed = n, seed
+        self.attributes = np.array([[a[k] for k in ATTRIBUTES] for a in
+                                    (sample_attributes(np.random.default_rng([seed, i])) for i in range(n))],
+                                   dtype=np.uint8).reshape(n, len(ATTRIBUTES))
+        self._images = np.empty((n, 64, 64, 3), dtype=np.uint8)
+        self._drawn = np.zeros(n, dtype=bool)
+        self._lock = threading.Lock()
+
+    def images(self, idx: np.ndarray) -> np.ndarray:
+        """Faces ``idx`` (k, 64, 64, 3) uint8: those of ``make_faces(n, seed)``, drawn now where not yet."""
+        idx = np.asarray(idx, dtype=np.int64)
+        with self._lock:
+            for i in idx[~self._drawn[idx]]:
+                if not self._drawn[i]:
+                    rng = np.random.default_rng([self.seed, int(i)])
+                    self._images[i] = np.asarray(draw_face(sample_attributes(rng), rng))
+                    self._drawn[i] = True
+            return self._images[idx]
+
+
 @functools.lru_cache(maxsize=2)
-def _drawn_faces(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``make_faces`` once per process for each (n, seed): drawing 3,000 faces takes ~2 s, and the two runs a page
-    compares load the same set."""
-    return make_faces(n, seed)
+def face_store(n: int, seed: int) -> FaceStore:
+    """One ``FaceStore`` per process for each (n, seed): the two runs a page compares share their drawn faces."""
+    return FaceStore(n, seed)
+
+
+class DrawnFaceSplit(ByteImageSplit):
+    """A split of a ``FaceStore``: faces ``index`` of it, items as ``ByteImageSplit``'s, each face drawn when first
+    asked for (``images``, all of them at once, draws the whole split)."""
+
+    def __init__(self, store: FaceStore, index: torch.Tensor, value_range: tuple[float, float]):
+        self.store, self.index, self.value_range = store, index.numpy(), value_range
+        self.y = torch.from_numpy(store.attributes[self.index]).float()
+
+    @property
+    def images(self) -> torch.Tensor:  # type: ignore[override]
+        return torch.from_numpy(self.store.images(self.index)).permute(0, 3, 1, 2).contiguous()
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lo, hi = self.value_range
+        face = torch.from_numpy(self.store.images(self.index[[i]])[0])
+        return face.permute(2, 0, 1).float() * ((hi - lo) / 255.0) + lo, self.y[i]
 
 
 def load_synthetic_faces(root=None, classes=None, download=False, seed=0, n: int = 3000,
                          **_) -> DatasetSplits:
-    """``n`` synthetic faces, (3, 64, 64) in [-1, 1], attribute labels, split 80/10/10 with ``seed``."""
+    """``n`` synthetic faces, (3, 64, 64) in [-1, 1], attribute labels, split 80/10/10 with ``seed``; each face
+    is drawn when first used (``DrawnFaceSplit``)."""
     if classes is not None:
         raise DataError("synthetic-faces has attribute labels, not classes: leave the class subset empty")
     if n < 10:
         raise DataError(f"synthetic-faces needs at least 10 faces to split 80/10/10, got n={n}")
-    images, attributes = _drawn_faces(n, seed)
-    x = torch.from_numpy(images.copy()).permute(0, 3, 1, 2).contiguous()
-    y = torch.from_numpy(attributes.copy()).float()
+    store = face_store(n, seed)
     n_val = n_test = n // 10
-    train, val, test = byte_splits(x, y, [n - n_val - n_test, n_val, n_test], seed, value_range=(-1.0, 1.0))
+    order = split_order(n, seed)
+    sizes = [n - n_val - n_test, n_val, n_test]
+    starts = np.cumsum([0, *sizes])
+    train, val, test = (DrawnFaceSplit(store, order[a:b], (-1.0, 1.0)) for a, b in zip(starts[:-1], starts[1:]))
     meta = {"split": f"{n} synthetic faces drawn with seed {seed}, shuffled and cut 80/10/10"}
     return DatasetSplits("synthetic-faces", train, val, test, (3, 64, 64), "attributes", list(ATTRIBUTES),
                          (-1.0, 1.0), synthetic=True, meta=meta)

@@ -36,7 +36,8 @@ from irvae_core.store.summaries import is_finished
 from irvae_core.train.evaluation import DISTANCES_FILE
 
 # Files an example keeps; everything else a run writes (last.pt with its optimizer state, caches,
-# TensorBoard logs) is left out.
+# TensorBoard logs) is left out, but for an example of a data set with attributes the train and test embeddings
+# that Face retrieval reads (retrieval.embeddings.ship_embeddings: cache/embeddings-*.pt).
 KEPT_FILES = ("config.json", "metrics.jsonl", "status.json", "evaluation.json", DISTANCES_FILE, "best.pt")
 
 
@@ -181,6 +182,9 @@ def _finish(run: Run, dest: Path, example: Example) -> Run:
     _portable_checkpoint(run.file("best.pt"), tmp / "best.pt")
     atomic_write_json(tmp / EXAMPLE_MARKER, {"name": example.name, "title": example.title,
                                              "torch": torch.__version__, "regenerate": "./lab examples"})
+    from irvae_core.retrieval.embeddings import ATTRIBUTE_DATASETS, ship_embeddings
+    if raw.get("data", {}).get("name") in ATTRIBUTE_DATASETS:  # Face retrieval opens on it without encoding
+        ship_embeddings(Run(tmp))
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)

@@ -30,6 +30,7 @@ from irvae_core.store.runs import Run, default_runs_dir
 from irvae_core.train.loop import iterate_batches
 
 SPLITS = ("train", "val", "test")
+ATTRIBUTE_DATASETS = ("celeba", "synthetic-faces")  # data sets with attribute labels to retrieve by
 CACHE_VERSION = 1
 Progress = Callable[[int, int], None]  # (images done, images in the split)
 RESNET50_FILES = ("resnet50-0676ba61.pth", "resnet50-11ad3fa6.pth")  # torchvision's IMAGENET1K_V1, V2
@@ -60,6 +61,11 @@ class Embeddings:
     def __len__(self) -> int:
         return len(self.z)
 
+
+
+# A shipped example's embeddings travel with it in RUN/cache (``ship_embeddings``), read before ``cache_dir``: the
+# Face retrieval page then opens on an example without encoding (or drawing) its 3,000 faces.
+SHIPPED_CACHE = "cache"
 
 
 def cache_root() -> Path:
@@ -150,23 +156,46 @@ def _checkpoint(run: Run) -> Path:
     return path
 
 
+def _cache_name(run: Run, split: str, n: int, data_root: str | None = None) -> str:
+    """The cache file of a run's split of ``n`` items: keyed by the checkpoint's bytes and the data set's identity."""
+    d = run.config().data
+    root = str(Path(data_root or d.root).expanduser().resolve()) if (data_root or d.root) else None
+    key = _key(file_digest(_checkpoint(run)), d.name, root, d.classes, d.options, split, n)
+    return f"embeddings-{split}-{key}.pt"
+
+
 def run_embeddings(run: Run, split: str = "test", data: DatasetSplits | None = None, data_root: str | None = None,
                    model: torch.nn.Module | None = None, progress: Progress | None = None) -> Embeddings:
     """``model.encode`` of every image of a split of the run's data set, from the cache when it holds them."""
     data = data or load_run_data(run.config().data, data_root)
     dataset = _split(data, split)
-    d = run.config().data
-    root = str(Path(data_root or d.root).expanduser().resolve()) if (data_root or d.root) else None
-    key = _key(file_digest(_checkpoint(run)), d.name, root, d.classes, d.options, split, len(dataset))
-    path = cache_dir(run) / f"embeddings-{split}-{key}.pt"
-    cached = _read_cache(path)
-    if cached is not None:
-        return cached
+    name = _cache_name(run, split, len(dataset), data_root)
+    path = cache_dir(run) / name
+    for where in dict.fromkeys([run.path / SHIPPED_CACHE / name, path]):  # a shipped example's own first
+        cached = _read_cache(where)
+        if cached is not None:
+            return cached
     model = model or load_model(run)
     z, y = encode_images(model.eval().encode, dataset, progress=progress)
     emb = Embeddings(z, y, list(data.label_names))
     _write_cache(path, emb)
     return emb
+
+
+def ship_embeddings(run: Run, splits: tuple[str, ...] = ("train", "test")) -> list[Path]:
+    """Write a run's embeddings of ``splits`` into RUN/cache, where ``run_embeddings`` looks first (an example
+    made by ``./lab examples`` ships them); returns the files."""
+    data = load_run_data(run.config().data)
+    model = load_model(run)
+    folder = run.path / SHIPPED_CACHE
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for split in splits:
+        dataset = _split(data, split)
+        z, y = encode_images(model.eval().encode, dataset)
+        written.append(folder / _cache_name(run, split, len(dataset)))
+        save_tensors(written[-1], {"z": z, "attributes": y, "names": list(data.label_names)})
+    return written
 
 
 # --------------------------------------------------------------------------- ImageNet ResNet-50

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from irvae_core.data import DatasetSplits, load_run_data
-from irvae_core.retrieval.embeddings import Embeddings, Progress, RetrievalError, run_embeddings
+from irvae_core.retrieval.embeddings import ATTRIBUTE_DATASETS, Embeddings, Progress, RetrievalError, run_embeddings
 from irvae_core.retrieval.protocol import QueryResult, query_by_attributes, query_by_codes
 from irvae_core.retrieval.uploads import image_from_bytes
 from irvae_core.store.checkpoints import load_model
@@ -21,7 +21,6 @@ from irvae_core.store.summaries import is_finished, method_name
 from irvae_core.views.latent import to_image
 
 # --------------------------------------------------------------------------- the page's query, for one or two runs
-ATTRIBUTE_DATASETS = ("celeba", "synthetic-faces")  # data sets with attribute labels to retrieve by
 
 
 @dataclass
