@@ -139,6 +139,37 @@ def test_amc_bad_line_names_file_and_line(tiny, tmp_path, line, words):
         assert w in str(err.value)
 
 
+def test_amc_regular_body_at_once_equals_line_by_line_on_the_shipped_cmu_trials():
+    from irvae_core.data.cmu import SAMPLE_DIR, SAMPLE_TRIALS
+    from irvae_core.mocap import amc as amc_module
+
+    for trial in SAMPLE_TRIALS:
+        skel = parse_asf(SAMPLE_DIR / f"{trial.split('_')[0]}.asf")
+        text = (SAMPLE_DIR / f"{trial}.amc").read_text(encoding="latin-1")
+        lines = text.splitlines()
+        first = next(i for i, line in enumerate(lines) if line.strip().isdigit())
+        slots, needed = amc_module._slots(skel), set(skel.bones) | {"root"}
+        needed = {b for b in needed if slots[b][1] > 0}
+        assert amc_module._regular_frames(lines[first:], slots, needed, len(skel.channels)) is not None  # at once
+        fast = parse_amc_text(text, skel)
+        np.testing.assert_array_equal(fast.channels, amc_module._parse_lines(text, skel, "<amc>", "").channels)
+
+
+def test_amc_irregular_bodies_fall_back_to_the_line_by_line_parse(tiny):
+    regular = ["1", "root 1 2 3 0 0 0", "hip 0 0 90", "knee 90", "lclavicle 5 6",
+               "2", "root 0 0 0 0 0 0", "hip 1 2 3", "knee -10", "lclavicle 1 1"]
+    want = parse_amc_text(amc(regular), tiny).channels
+    np.testing.assert_array_equal(want[1], [0, 0, 0, 0, 0, 0, 1, 2, 3, -10, 1, 1])
+    swapped = regular[:7] + ["knee -10", "hip 1 2 3"] + regular[9:]  # bones in another order in frame 2
+    spaced = regular[:2] + ["hip 0  0 90"] + regular[3:]  # two spaces
+    for body in (swapped, spaced):
+        np.testing.assert_array_equal(parse_amc_text(amc(body), tiny).channels, want)
+    with pytest.raises(DataError, match="line 12: expected 1 numbers for bone 'knee'"):  # a bad value in frame 2
+        parse_amc_text(amc(regular[:8] + ["knee x"] + regular[9:]), tiny)
+    with pytest.raises(DataError, match="line 12: bone 'knee' needs 1 values"):
+        parse_amc_text(amc(regular[:8] + ["knee 1 2"] + regular[9:]), tiny)
+
+
 def test_amc_missing_bone_and_empty(tiny, tmp_path):
     with pytest.raises(DataError, match="no values for bone 'knee'"):
         parse_amc_text(amc(["1", "root 0 0 0 0 0 0", "hip 0 0 0", "lclavicle 0 0"]), tiny, source="m.amc")
