@@ -31,6 +31,20 @@ def shipped_examples(monkeypatch) -> Path:
     return examples_dir()
 
 
+# Modules that take minutes (real command-line processes, servers, browsers), longest first. With --dist loadfile a
+# module runs whole on one worker, and pytest-xdist by default hands out the modules with the most tests first: these
+# few-test modules came last and ran alone for the suite's last ~10 minutes while the other worker idled. Started
+# first (pyproject's --no-loadscope-reorder keeps the collection order), the other worker meanwhile works through
+# the many short modules. The slowest tests of a run are listed at its end (--durations).
+LONG_MODULES = ("test_readme_reproduce.py", "test_readme_commands.py", "test_load.py", "test_browser.py",
+                "test_browser_examples.py", "test_reproduce.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    rank = {name: i for i, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: every module stays whole, in order
+
+
 def pytest_configure(config) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         import torch
