@@ -20,7 +20,7 @@ from irvae_core.store.files import RunError
 from irvae_core.store.runs import default_runs_dir, open_run
 from irvae_core.store.summaries import sweep_progress
 from irvae_core.train.snapshots import read_snapshots
-from irvae_core.views.latent import LatentView, run_view
+from irvae_core.views.latent import Brush, LatentView, brush, run_view
 from irvae_core.viz.latent import snapshot_figure
 from irvae_core.viz.runs import training_curves
 
@@ -63,6 +63,13 @@ def cached_data(path: str) -> DatasetSplits:
 def cached_view(path: str, mtime: float | None, plane: Plane, n_ellipses: int) -> LatentView:
     """The latent view of a run, per checkpoint, plane and number of ellipses."""
     return run_view(open_run(path), cached_model(path, mtime), cached_data(path), plane=plane, n_ellipses=n_ellipses)
+
+
+@st.cache_data(max_entries=16, show_spinner="Condition numbers of the selection...")
+def cached_brush(path: str, mtime: float | None, plane: Plane, n_ellipses: int, test_index: tuple[int, ...]) -> Brush:
+    """A brush's statistics on the cached view (``views.latent.brush``): computed once per selection, not on every
+    rerun of the page while the selection stays."""
+    return brush(cached_model(path, mtime).decode, cached_view(path, mtime, plane, n_ellipses), list(test_index))
 
 
 # ------------------------------------------------------------------------------ views in the URL

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.common import (
+    cached_brush,
     cached_data,
     cached_model,
     cached_view,
@@ -23,7 +24,7 @@ from irvae_core.experiments.examples import all_runs, page_default
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import checkpoint_mtime, is_finished, run_row
 from irvae_core.train.snapshots import read_snapshots
-from irvae_core.views.latent import brush, input_and_reconstruction, point_geometry, to_image
+from irvae_core.views.latent import input_and_reconstruction, point_geometry, to_image
 from irvae_core.viz.latent import (
     brushed_examples,
     color_range,
@@ -69,10 +70,10 @@ def show_decoded(path: str, view, geo) -> None:
                       "decoded output by the same amount, drawn at the panel's scale.")
 
 
-def show_brush(path: str, mtime: float | None, view, test_index: list[int]) -> None:
+def show_brush(path: str, mtime: float | None, plane, test_index: list[int]) -> None:
     """The brushed test examples: how many, their classes, their condition numbers beside the whole set's."""
     data = cached_data(path)
-    b = brush(cached_model(path, mtime).decode, view, test_index)
+    b = cached_brush(path, mtime, plane, n_ellipses, tuple(int(t) for t in test_index))
     st.markdown(f"**{b.count} test examples selected** · {info[path]['run']} · "
                 + ", ".join(f"{name}: {n}" for name, n in sorted(b.classes.items(), key=lambda kv: -kv[1])))
     c1, c2 = st.columns(2)
@@ -185,7 +186,7 @@ with friendly_errors("Could not draw the latent space"):
     if brushed and brushed["signature"] == signature:
         for panel, indices in brushed["panels"].items():
             path = choice[int(panel)]
-            show_brush(path, checkpoint_mtime(runs[path]), views[int(panel)], indices)
+            show_brush(path, checkpoint_mtime(runs[path]), planes[int(panel)], indices)
         if not brushed["panels"]:
             st.caption("The selection holds no test points.")
 
