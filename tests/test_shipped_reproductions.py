@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from irvae_core.experiments.reproduce import list_reproductions, shipped_reproductions_dir
+from irvae_core.experiments.reproduce import judge, list_reproductions, shipped_reproductions_dir
 from irvae_core.experiments.reproduce.plan import EXPERIMENTS
 from irvae_core.experiments.reproduce.report import claim_lines, render_markdown
 from tests.app_helpers import open_page
@@ -25,6 +25,7 @@ def test_each_shipped_table_is_what_the_report_renders_from_its_results(shipped_
     folder = shipped_reproductions_dir() / name
     result = json.loads((folder / "results.json").read_text())
     assert (folder / "results.md").read_text() == render_markdown(result)
+    assert result["claims"] == judge(result)  # the verdicts of today's rules (verdicts.py) on its stored points
     assert result["experiment"] in EXPERIMENTS and result["mode"] == "quick" and not result["missing"]
     assert result["folder"] == name and len(result["seeds"]) >= 2  # no machine path; verdicts need a spread
     assert result["command"].startswith(f"python -m irvae_core reproduce {result['experiment']} --quick")

@@ -128,14 +128,20 @@ def below_curve(point: dict[str, Any], curve: list[dict[str, Any]], keys: tuple[
     """Is ``point`` below the other method's tradeoff curve: lower VoR and MCN at equal or lower MSE?
 
     It is compared with every curve point of equal or lower mean MSE (the other method's best at no more
-    error); when the other method has none (``point`` reconstructs better than all of it), with the curve's
-    lowest-MSE point. Holds if lower than each of them in each key beyond the spread, does not hold if any
-    is clearly lower than it in a key, else undecided.
+    error): holds if lower than each of them in each key beyond the spread, does not hold if any is clearly
+    lower than it in a key, else undecided. When the other method has no such point (``point`` reconstructs
+    better than all of it), its lowest-MSE point is the only one near: ``point`` holds if it is also lower in
+    each key beyond the spread (it is better in every respect), and is undecided otherwise, never "does not
+    hold": a curve point that reconstructs worse and is more regular does not lie below ``point``, it lies
+    elsewhere on a tradeoff (the rule until 2026-12-07 counted it against ``point``; docs/REPRODUCTION.md).
     """
     if not curve:
         return UNDECIDED
-    rivals = [q for q in curve if q["mse"] <= point["mse"]] or [min(curve, key=lambda q: q["mse"])]
-    return every([less(point, q, k) for q in rivals for k in keys])
+    rivals = [q for q in curve if q["mse"] <= point["mse"]]
+    if rivals:
+        return every([less(point, q, k) for q in rivals for k in keys])
+    nearest = min(curve, key=lambda q: q["mse"])
+    return HOLDS if every([less(point, nearest, k) for k in keys]) == HOLDS else UNDECIDED
 
 
 def fmt(v: Any) -> str:
