@@ -110,14 +110,8 @@ def draw_face(a: dict[str, bool], rng: np.random.Generator, size: int = 64) -> I
 
 def make_faces(n: int, seed: int = 0, size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """``n`` faces: images (n, size, size, 3) uint8 and attributes (n, len(ATTRIBUTES)) uint8 0/1."""
-    images = np.empty((n, size, size, 3), dtype=np.uint8)
-    attributes = np.empty((n, len(ATTRIBUTES)), dtype=np.uint8)
-    for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        a = sample_attributes(rng)
-        images[i] = np.asarray(draw_face(a, rng, size))
-        attributes[i] = [a[k] for k in ATTRIBUTES]
-    return images, attributes
+    store = FaceStore(n, seed, size)
+    return store.images(np.arange(n)), store.attributes
 
 
 class FaceStore:
@@ -126,23 +120,23 @@ class FaceStore:
     The attributes of all faces are known at once (sampling them is cheap); a face's image is drawn when a split's
     item asks for it: a page that shows ten faces of a run whose embeddings are cached draws ten, not 3,000."""
 
-    def __init__(self, n: int, seed: int):
-        self.n, self.seed = n, seed
+    def __init__(self, n: int, seed: int, size: int = 64):
+        self.n, self.seed, self.size = n, seed, size
         self.attributes = np.array([[a[k] for k in ATTRIBUTES] for a in
                                     (sample_attributes(np.random.default_rng([seed, i])) for i in range(n))],
                                    dtype=np.uint8).reshape(n, len(ATTRIBUTES))
-        self._images = np.empty((n, 64, 64, 3), dtype=np.uint8)
+        self._images = np.empty((n, size, size, 3), dtype=np.uint8)
         self._drawn = np.zeros(n, dtype=bool)
         self._lock = threading.Lock()
 
     def images(self, idx: np.ndarray) -> np.ndarray:
-        """Faces ``idx`` (k, 64, 64, 3) uint8: those of ``make_faces(n, seed)``, drawn now where not yet."""
+        """Faces ``idx`` (k, size, size, 3) uint8 (face i depends on (seed, i) alone), drawn now where not yet."""
         idx = np.asarray(idx, dtype=np.int64)
         with self._lock:
             for i in idx[~self._drawn[idx]]:
                 if not self._drawn[i]:
                     rng = np.random.default_rng([self.seed, int(i)])
-                    self._images[i] = np.asarray(draw_face(sample_attributes(rng), rng))
+                    self._images[i] = np.asarray(draw_face(sample_attributes(rng), rng, self.size))
                     self._drawn[i] = True
             return self._images[idx]
 
