@@ -35,9 +35,11 @@ def shipped_examples(monkeypatch) -> Path:
 # module runs whole on one worker, and pytest-xdist by default hands out the modules with the most tests first: these
 # few-test modules came last and ran alone for the suite's last ~10 minutes while the other worker idled. Started
 # first (pyproject's --no-loadscope-reorder keeps the collection order), the other worker meanwhile works through
-# the many short modules. The slowest tests of a run are listed at its end (--durations).
-LONG_MODULES = ("test_readme_reproduce.py", "test_readme_commands.py", "test_load.py", "test_browser.py",
-                "test_browser_examples.py", "test_reproduce.py")
+# the many short modules. The order is the modules' measured time, longest first (the slowest tests of a run are
+# listed at its end: --durations).
+LONG_MODULES = ("test_readme_reproduce.py", "test_reproduce.py", "test_readme_reproduce_commands.py",
+                "test_engines.py", "test_readme_commands.py", "test_load.py", "test_browser.py",
+                "test_browser_examples.py")
 
 
 def pytest_collection_modifyitems(config, items) -> None:

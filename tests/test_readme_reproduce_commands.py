@@ -1,0 +1,46 @@
+"""Every command the README shows under "Reproducing the paper" runs through the real command line at tiny size (the
+helpers are test_readme_commands.py's; a module of its own, apart from test_readme_reproduce.py's run of every
+experiment, so that pytest-xdist runs the two minutes-long tests on two workers at once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import write_subject
+from tests.test_readme_commands import cli, cli_env, documented_commands
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def env(tmp_path) -> dict[str, str]:
+    return cli_env(tmp_path)
+
+
+def test_every_reproduce_command_of_the_reproducing_section_runs_tiny(tmp_path, env):
+    commands = documented_commands("Reproducing the paper")
+    flags = {a for c in commands for a in c}
+    assert all(c[0] == "reproduce" for c in commands) and len(commands) >= 4
+    assert {"--quick", "--pilot", "--cmu-split", "--report-only", "--engine"} <= flags
+    cmu_root = tmp_path / "cmu"  # two classes of three trials: the trial split gives each class to every split
+    write_subject(cmu_root, "35", {f"35_0{i}": ("walking", 40) for i in range(1, 4)})
+    write_subject(cmu_root, "13", {f"13_0{i}": ("punching", 40) for i in range(1, 4)})
+    (cmu_root / "classes.csv").write_text("".join(f"{s}_0{i},{c}\n" for s, c in (("35", "walking"), ("13", "punching"))
+                                                  for i in range(1, 4)))
+    out = tmp_path / "repro"
+    for args in commands:
+        args = ["--tiny" if a == "--quick" else str(cmu_root) if a == "~/data/cmu" else a for a in args]
+        if "--engine" in args and args[args.index("--engine") + 1] == "ray":
+            pytest.importorskip("ray")
+        done = cli([*args, "--out", str(out)], env)
+        name = args[1]
+        if "--pilot" in args:
+            assert (out / name / "pilot.md").is_file() and "ir" in done.stdout
+        else:
+            folder = out / (f"{name}-trials" if "trials" in args else name)
+            assert str(folder / "results.md") in done.stdout and (folder / "results.json").is_file()
+            if "--ship" in args:  # into the shipped reproductions (the test's own examples folder)
+                shipped = Path(env["IRVAE_EXAMPLES"]) / "reproductions" / folder.name
+                assert (shipped / "results.md").read_text() == (folder / "results.md").read_text()
