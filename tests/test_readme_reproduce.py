@@ -1,5 +1,6 @@
-"""Every command the README shows under "Reproducing the paper" runs through the real command line at tiny size
-(the helpers are test_readme_commands.py's; a module of its own so that pytest-xdist runs it beside the other)."""
+"""Every experiment the README lists under "Reproducing the paper" runs through the real command line at tiny size
+(the helpers are test_readme_commands.py's; a module of its own so that pytest-xdist runs
+it beside the others; the section's commands: test_readme_reproduce_commands.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,8 @@ from tests.test_readme_commands import cli, cli_env, section
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def env(tmp_path) -> dict[str, str]:
-    return cli_env(tmp_path)
-
-
-def test_reproduce_runs_every_experiment_tiny_from_the_command_line(tmp_path, env):
+def test_reproduce_runs_every_experiment_tiny_from_the_command_line(tmp_path):
+    env = cli_env(tmp_path)
     synopsis = section("Reproducing the paper")
     assert "./lab reproduce EXPERIMENT" in synopsis and "--tiny" in synopsis
     listed = re.findall(r"^\| `([\w-]+)` \|", synopsis, re.M)

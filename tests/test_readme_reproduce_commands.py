@@ -14,12 +14,8 @@ from tests.test_readme_commands import cli, cli_env, documented_commands
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def env(tmp_path) -> dict[str, str]:
-    return cli_env(tmp_path)
-
-
-def test_every_reproduce_command_of_the_reproducing_section_runs_tiny(tmp_path, env):
+def test_every_reproduce_command_of_the_reproducing_section_runs_tiny(tmp_path):
+    env = cli_env(tmp_path)
     commands = documented_commands("Reproducing the paper")
     flags = {a for c in commands for a in c}
     assert all(c[0] == "reproduce" for c in commands) and len(commands) >= 4
