@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
-from torchvision import transforms
 
 from irvae_core.data.celeba_files import read_attributes, read_partition
 from irvae_core.data.registry import DataError, DatasetInfo, DatasetSplits, register
@@ -38,20 +37,28 @@ def centre_crop_box(width: int, height: int) -> tuple[int, int, int, int]:
     return left, top, left + side, top + side
 
 
-def resize_crop(height: int, width: int | None = None) -> transforms.Compose:
-    """The authors' geometric preprocessing of a PIL image: Resize (the shorter side) then CenterCrop."""
+def resize_crop(height: int, width: int | None = None):
+    """The authors' geometric preprocessing of a PIL image: Resize (the shorter side) then CenterCrop
+    (a torchvision ``Compose``; torchvision is imported here, not with the module: it costs ~2 s)."""
+    from torchvision import transforms
+
     width = width or height
     return transforms.Compose([transforms.Resize(min(height, width)), transforms.CenterCrop((height, width))])
 
 
-def crop_transform(size: int = 64) -> transforms.Compose:
+def crop_transform(size: int = 64):
     """PIL image -> uint8 (3, size, size): ``resize_crop`` then the pixels as a tensor."""
+    from torchvision import transforms
+
     return transforms.Compose([resize_crop(size), transforms.PILToTensor()])
 
 
-# ToTensor's scaling (uint8 / 255) then Normalize(0.5, 0.5): [0, 255] -> [-1, 1].
-TO_UNIT_RANGE = transforms.Compose([transforms.ConvertImageDtype(torch.float32),
-                                    transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
+def to_unit_range():
+    """ToTensor's scaling (uint8 / 255) then Normalize(0.5, 0.5): [0, 255] -> [-1, 1]."""
+    from torchvision import transforms
+
+    return transforms.Compose([transforms.ConvertImageDtype(torch.float32),
+                               transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
 
 
 class CelebAImages(Dataset):
@@ -59,7 +66,7 @@ class CelebAImages(Dataset):
 
     def __init__(self, files: list[Path], attributes: torch.Tensor, size: int = 64, cache: bool = False):
         self.files, self.y, self.size = files, attributes, size
-        self.crop = crop_transform(size)
+        self.crop, self.to_unit_range = crop_transform(size), to_unit_range()
         self._cache: dict[int, torch.Tensor] | None = {} if cache else None
 
     def __len__(self) -> int:
@@ -80,7 +87,7 @@ class CelebAImages(Dataset):
             pixels = self._cache.get(i)
             if pixels is None:
                 pixels = self._cache[i] = self._pixels(i)
-        return TO_UNIT_RANGE(pixels), self.y[i]
+        return self.to_unit_range(pixels), self.y[i]
 
 
 def celeba_folder(root: Path) -> Path:

@@ -10,8 +10,6 @@ import struct
 from pathlib import Path
 
 import torch
-from torchvision.datasets.mnist import read_image_file, read_label_file
-from torchvision.datasets.utils import extract_archive
 
 from irvae_core.data.registry import DataError
 
@@ -26,6 +24,8 @@ def idx_path(raw: Path, name: str) -> Path:
         return path
     if not gz.is_file():
         raise DataError(f"{path}: file not found; expected {name} (or {name}.gz) in {raw}")
+    from torchvision.datasets.utils import extract_archive  # torchvision on use: its import costs ~2 s
+
     try:
         extract_archive(str(gz), str(raw))
     except (OSError, EOFError, RuntimeError) as e:
@@ -55,6 +55,8 @@ def read_images(path: Path, size: tuple[int, int] = (28, 28)) -> torch.Tensor:
     """uint8 images (N, H, W) from an idx3 file; a truncated or corrupt file raises DataError."""
     what = f"images {size[0]}x{size[1]}"
     try:
+        from torchvision.datasets.mnist import read_image_file
+
         images = read_image_file(str(path))
     except _READ_ERRORS as e:
         raise DataError(_header_problem(path, IMAGE_MAGIC, what)) from e
@@ -67,6 +69,8 @@ def read_images(path: Path, size: tuple[int, int] = (28, 28)) -> torch.Tensor:
 def read_labels(path: Path, n: int) -> torch.Tensor:
     """Labels (N,) long from an idx1 file, which must hold ``n`` of them (one an image)."""
     try:
+        from torchvision.datasets.mnist import read_label_file
+
         labels = read_label_file(str(path))
     except _READ_ERRORS as e:
         raise DataError(_header_problem(path, LABEL_MAGIC, f"{n} labels")) from e

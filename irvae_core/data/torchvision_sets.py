@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchvision
 
 from irvae_core.data.byte_images import ByteImageSplit, byte_splits
 from irvae_core.data.idx_files import idx_path, read_images, read_labels
@@ -35,9 +34,12 @@ CIFAR10 = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 
 
 def _download(make, root: Path, what: str) -> None:
-    """Let torchvision fetch a dataset; any failure becomes one sentence."""
+    """Let torchvision fetch a dataset (``make(root, torchvision.datasets)``); any failure becomes one sentence.
+    torchvision is imported here, not with the module: it costs ~2 s, and reading the files needs none of it."""
+    import torchvision.datasets
+
     try:
-        make(root)
+        make(root, torchvision.datasets)
     except Exception as e:  # torchvision raises RuntimeError, URLError, OSError, ... by mirror
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(f"could not download {what} into {root} ({first}); check the network, "
@@ -57,13 +59,13 @@ def _splits(name: str, train_x, train_y, test_x, test_y, val_share: float, label
     return DatasetSplits(name, train, val, test, tuple(train_x.shape[1:]), "class", label_names, meta=meta)
 
 
-def _load_idx_set(name: str, folder: str, tv_class, label_names, root, classes, download,
-                  seed) -> DatasetSplits:
+def _load_idx_set(name: str, folder: str, label_names, root, classes, download, seed) -> DatasetSplits:
+    """An idx set in root/folder/raw (``folder``: its torchvision class's name, which downloads it)."""
     root = Path(root)
     raw = root / folder / "raw"
     names = [f"{part}-{kind}-ubyte" for part in ("train", "t10k") for kind in ("images-idx3", "labels-idx1")]
     if download and not all((raw / n).is_file() or (raw / f"{n}.gz").is_file() for n in names):
-        _download(lambda r: tv_class(str(r), train=True, download=True), root, folder)
+        _download(lambda r, sets: getattr(sets, folder)(str(r), train=True, download=True), root, folder)
     files, arrays = [], []
     for part in ("train", "t10k"):
         images_file = idx_path(raw, f"{part}-images-idx3-ubyte")
@@ -76,13 +78,12 @@ def _load_idx_set(name: str, folder: str, tv_class, label_names, root, classes, 
 
 def load_mnist(root=None, classes=None, download=False, seed=0, **_) -> DatasetSplits:
     """MNIST (root/MNIST/raw), 28x28 grey digits in [0, 1]; 50k/10k/10k."""
-    return _load_idx_set("mnist", "MNIST", torchvision.datasets.MNIST, DIGITS, root, classes, download, seed)
+    return _load_idx_set("mnist", "MNIST", DIGITS, root, classes, download, seed)
 
 
 def load_fmnist(root=None, classes=None, download=False, seed=0, **_) -> DatasetSplits:
     """Fashion-MNIST (root/FashionMNIST/raw), 28x28 grey in [0, 1]; 50k/10k/10k."""
-    return _load_idx_set("fmnist", "FashionMNIST", torchvision.datasets.FashionMNIST, FASHION, root, classes,
-                         download, seed)
+    return _load_idx_set("fmnist", "FashionMNIST", FASHION, root, classes, download, seed)
 
 
 def _cifar_batch(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,7 +109,7 @@ def load_cifar10(root=None, classes=None, download=False, seed=0, **_) -> Datase
     folder = root / "cifar-10-batches-py"
     files = [folder / f"data_batch_{i}" for i in range(1, 6)] + [folder / "test_batch"]
     if download and not all(f.is_file() for f in files):
-        _download(lambda r: torchvision.datasets.CIFAR10(str(r), train=True, download=True), root, "CIFAR-10")
+        _download(lambda r, sets: sets.CIFAR10(str(r), train=True, download=True), root, "CIFAR-10")
     batches = [_cifar_batch(f) for f in files]
     train_x = torch.cat([b[0] for b in batches[:5]])
     train_y = torch.cat([b[1] for b in batches[:5]])
@@ -139,7 +140,7 @@ def load_svhn(root=None, classes=None, download=False, seed=0, **_) -> DatasetSp
     files = [root / "train_32x32.mat", root / "test_32x32.mat"]
     for split, f in zip(("train", "test"), files):
         if download and not f.is_file():
-            _download(lambda r, s=split: torchvision.datasets.SVHN(str(r), split=s, download=True),
+            _download(lambda r, sets, s=split: sets.SVHN(str(r), split=s, download=True),
                       root, "SVHN")
     (train_x, train_y), (test_x, test_y) = (_svhn_file(f) for f in files)
     return _splits("svhn", train_x, train_y, test_x, test_y, 10_000 / 73_257, DIGITS, classes, seed, files)

@@ -21,6 +21,9 @@ held-out points, in the terms the follow-up literature uses:
 The reference space is named by the caller: the data itself (pixel space: its neighbours are
 not always manifold neighbours) or the model's decoded points f(z) (the manifold the decoder
 learned, where isometry is what IRVAE promises). ``evaluate`` reports both.
+
+scipy's and scikit-learn's modules are imported where they are used: ~1.6 s at every start of the command line
+(whose parser imports the evaluation) that a command without the suite never needs.
 """
 
 from __future__ import annotations
@@ -31,9 +34,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy import stats
-from scipy.spatial.distance import cdist, pdist
-from sklearn.manifold import trustworthiness
 
 from irvae_core.geometry.curves import geodesics
 from irvae_core.geometry.metric import Decoder
@@ -86,6 +86,8 @@ def agreement_scores(latent: np.ndarray, geodesic: np.ndarray) -> tuple[float, f
         raise ValueError(f"correlations need at least 3 pairs; got {len(latent)}")
     ratio = geodesic / latent
     constant = np.ptp(latent) == 0 or np.ptp(geodesic) == 0
+    from scipy import stats  # on use (module docstring)
+
     spearman = float("nan") if constant else float(stats.spearmanr(latent, geodesic).statistic)
     pearson = float("nan") if constant else float(stats.pearsonr(latent, geodesic).statistic)
     return spearman, pearson, float(ratio.std(ddof=1) / ratio.mean())
@@ -131,6 +133,8 @@ def knn_recall(reference, latent, k_max: int = NEIGHBOURS) -> float:
     and over k = 1 .. k_max."""
     x, z = _flat(reference), _flat(latent)
     _check_k(len(x), k_max)
+    from scipy.spatial.distance import cdist  # on use (module docstring)
+
     nx, nz = _neighbours(cdist(x, x), k_max), _neighbours(cdist(z, z), k_max)
     recalls = []
     for k in range(1, k_max + 1):
@@ -155,6 +159,8 @@ def rank_errors(reference, latent, k: int = NEIGHBOURS) -> np.ndarray:
     x, z = _flat(reference), _flat(latent)
     n = len(x)
     _check_k(n, k)
+    from scipy.spatial.distance import cdist
+
     dx = cdist(x, x)
     np.fill_diagonal(dx, np.inf)
     order = np.argsort(dx, axis=1, kind="stable")
@@ -167,6 +173,8 @@ def rank_errors(reference, latent, k: int = NEIGHBOURS) -> np.ndarray:
 
 def neighbourhood_scores(reference, latent, k: int = NEIGHBOURS) -> dict[str, float]:
     """Trustworthiness, continuity (scikit-learn, Euclidean, k neighbours) and kNN recall (k = 1 .. k)."""
+    from sklearn.manifold import trustworthiness  # on use (module docstring)
+
     x, z = _flat(reference), _flat(latent)
     _check_k(len(x), k)
     return {"trustworthiness": float(trustworthiness(x, z, n_neighbors=k)),
@@ -175,6 +183,8 @@ def neighbourhood_scores(reference, latent, k: int = NEIGHBOURS) -> dict[str, fl
 
 
 def _density(points: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.spatial.distance import pdist
+
     d = pdist(points)
     top = d.max() if len(d) else 0.0
     if top == 0:
