@@ -627,14 +627,15 @@ def add_reproduce_parser(sub: Any) -> None:
 def cmd_reproduce(a: argparse.Namespace) -> int:
     from irvae_core.experiments.engines import EngineError, make_engine
     from irvae_core.experiments.reproduce import check_out, default_reproductions_dir, reproduce, ship_reproduction
-    from irvae_core.experiments.reproduce.plan import ReproductionError
+    from irvae_core.experiments.reproduce.plan import EVALUATION, ReproductionError
     from irvae_core.experiments.reproduce.report import claim_lines
 
     mode = "quick" if a.quick else "tiny" if a.tiny else "full"
     if a.engine == "local" and (a.cpus_per_run is not None or a.gpus_per_run is not None):
         raise UsageError("--cpus-per-run and --gpus-per-run go with --engine ray")
     try:
-        engine = make_engine(a.engine, a.address, a.cpus_per_run or 1, a.gpus_per_run or 0, a.threads)
+        engine = make_engine(a.engine, a.address, a.cpus_per_run or 1, a.gpus_per_run or 0, a.threads,
+                             evaluate=EVALUATION[mode])
         engine = None if a.engine == "local" else engine
         out, say = check_out(a.out or default_reproductions_dir()), (lambda line: tqdm.write(line, file=sys.stderr))
         if a.pilot:

@@ -177,17 +177,20 @@ def test_cli_engine_options_are_checked_before_any_run(tmp_path, capsys, args, m
 def test_reproduce_on_ray_gives_the_local_engines_table(tmp_path, ray_instance):
     from irvae_core.experiments.engines import RayEngine
     from irvae_core.experiments.reproduce import reproduce
+    from irvae_core.experiments.reproduce.plan import EVALUATION
 
-    local = reproduce("mnist-tradeoff", tmp_path / "local", "tiny", engine=LocalEngine(threads=1))
-    on_ray = reproduce("mnist-tradeoff", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))
+    tiny = EVALUATION["tiny"]  # each engine evaluates its runs as tiny mode asks (the command line makes them so)
+    local = reproduce("mnist-tradeoff", tmp_path / "local", "tiny", engine=LocalEngine(threads=1, evaluate=tiny))
+    on_ray = reproduce("mnist-tradeoff", tmp_path / "ray", "tiny", engine=RayEngine(threads=1, evaluate=tiny))
     assert [r["key"] for r in on_ray["rows"]] == [r["key"] for r in local["rows"]] and len(local["rows"]) == 9
     for a, b in zip(local["rows"], on_ray["rows"]):  # the same seeds and thread count: the same numbers
         assert (a["mse"], a["vor"], a["mcn"]) == (b["mse"], b["vor"], b["mcn"]), a["key"]
+        assert a["points"] == b["points"] == tiny["pz_points"]  # on P_Z of tiny mode's size, Ray's workers too
     folder = tmp_path / "ray" / "mnist-tradeoff" / "runs"
     flattened = [r for r in on_ray["rows"] if r["method"] == "IRVAE+FM"]
     assert len(flattened) == 2  # the flattening modules trained on Ray workers too, after their bases
     for r in flattened:
         status = open_run(folder / r["run"]).status()
         assert status["state"] == "done" and status["pid"] != os.getpid()
-    again = reproduce("mnist-tradeoff", tmp_path / "ray", "tiny", engine=RayEngine(threads=1))
+    again = reproduce("mnist-tradeoff", tmp_path / "ray", "tiny", engine=RayEngine(threads=1, evaluate=tiny))
     assert [r["run"] for r in again["rows"]] == [r["run"] for r in on_ray["rows"]]  # resubmitted: reused

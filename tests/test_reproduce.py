@@ -13,9 +13,17 @@ from irvae_core.cli import main
 from irvae_core.config import ConfigError, preset_config
 from irvae_core.data import load_dataset
 from irvae_core.experiments.reproduce import list_reproductions, reproduce, ship_reproduction
-from irvae_core.experiments.reproduce.plan import CMU_QUICK, MNIST_QUICK, QUICK_LATENT_ALPHA, ReproductionError, plan
+from irvae_core.experiments.reproduce.plan import (
+    CMU_QUICK,
+    EVALUATION,
+    MNIST_QUICK,
+    QUICK_LATENT_ALPHA,
+    ReproductionError,
+    plan,
+)
 from irvae_core.experiments.reproduce.report import claim_lines, render_markdown
 from irvae_core.store.runs import list_runs
+from irvae_core.train.evaluation import PZ_POINTS
 
 pytestmark = pytest.mark.slow  # tiny reproductions end to end
 
@@ -69,9 +77,10 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
         pz = ev["augmented"]
         assert (row["mse"], row["vor"], row["mcn"]) == (ev["mse"], pz["vor"], pz["mcn"])
         assert row["latent"] == "augmented"
-        assert pz["points"] == 100_000 and pz["latent"] == "P_Z"
+        assert pz["points"] == 2000 and pz["latent"] == "P_Z"  # tiny mode's P_Z (quick and full: the paper's)
         assert row["collapsed"] == (row["mse"] >= 0.9 * result["mean_example_mse"])
-    assert "VoR and MCN on P_Z" in md
+    assert "VoR and MCN on P_Z" in md and "Tiny mode checks the pipeline" in md and "2,000 points" in md
+    assert EVALUATION == {"full": True, "quick": True, "tiny": {"pz_points": 2000}} and PZ_POINTS == 100_000
     flat = {r["key"]: r for r in result["rows"]}
     # the flattening module leaves reconstructions unchanged by construction (eq. 11)
     fm_keys = [k for k in flat if k.endswith("-fm")]
@@ -91,7 +100,7 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     # each run carries the distortion suite's geodesic agreement, shown per point in the table
     for row in result["rows"]:
         suite = json.loads((folder / "runs" / row["run"] / "evaluation.json").read_text())["distances"]
-        assert row["geo_spearman"] == suite["geo_spearman"] and suite["geo_pairs"] == 6
+        assert row["geo_spearman"] == suite["geo_spearman"] and suite["geo_pairs"] == 4
     assert "| geodesic Spearman | geodesic/latent CV | CV across seeds: latent / geodesic |" in md
     assert "## The paper's claims on these points" in md and result["missing"] == []
     assert "mnist5k" in result["data"]
@@ -238,7 +247,10 @@ def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
 
 
 def test_celeba_retrieval_tiny_tables_p_at_k_beside_table_1(tmp_path):
-    reproduce("celeba-retrieval", tmp_path, "tiny")
+    result = reproduce("celeba-retrieval", tmp_path, "tiny")
+    for row in result["rows"]:  # a conv decoder's P_Z: as many points as encoded ones, tiny mode's size or not
+        ev = json.loads((tmp_path / "celeba-retrieval" / "runs" / row["run"] / "evaluation.json").read_text())
+        assert ev["augmented"]["points"] == ev["geometry_points"] == ev["n"] < EVALUATION["tiny"]["pz_points"]
     rows = table_rows((tmp_path / "celeba-retrieval" / "results.md").read_text())
     assert [r[0] for r in rows] == ["VAE (ours, 1 seed)", "VAE (paper)", "FMVAE (ours, 1 seed)", "FMVAE (paper)",
                                     "IRVAE (ours, 1 seed)", "IRVAE (paper)", "IRVAE+FM (ours, 1 seed)",

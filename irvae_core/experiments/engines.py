@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from irvae_core.config import RunConfig
@@ -44,7 +45,7 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, threads: int | None = None, evaluate: bool = True):
+    def __init__(self, threads: int | None = None, evaluate: bool | Mapping[str, Any] = True):
         self.threads, self.evaluate = threads, evaluate
 
     def run(self, jobs: list[tuple[RunConfig, Run]], on_event: ProgressCallback, cancel: threading.Event) -> None:
@@ -74,12 +75,13 @@ class RayEngine:
     name = "ray"
 
     def __init__(self, address: str | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0,
-                 threads: int | None = None, num_cpus: int | None = None, poll_s: float = 0.5):
+                 threads: int | None = None, num_cpus: int | None = None, poll_s: float = 0.5,
+                 evaluate: bool | Mapping[str, Any] = True):
         if cpus_per_run <= 0 or gpus_per_run < 0:
             raise ValueError("--cpus-per-run must be positive and --gpus-per-run not negative")
         self.address, self.cpus, self.gpus = address, cpus_per_run, gpus_per_run
         self.threads = threads or max(1, int(cpus_per_run))
-        self.num_cpus, self.poll_s = num_cpus, poll_s
+        self.num_cpus, self.poll_s, self.evaluate = num_cpus, poll_s, evaluate
 
     def _ray(self):
         try:
@@ -101,7 +103,8 @@ class RayEngine:
         """Every run as a Ray task at once; progress is read from each run's status.json as it changes."""
         ray = self._ray()
         task = ray.remote(_ray_task).options(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)
-        refs = {task.remote(cfg.to_dict(), str(run.path), self.threads): i for i, (cfg, run) in enumerate(jobs)}
+        refs = {task.remote(cfg.to_dict(), str(run.path), self.threads, self.evaluate): i
+                for i, (cfg, run) in enumerate(jobs)}
         shown: dict[int, tuple] = {}
         pending, cancelled_at = list(refs), None
         while pending:
@@ -138,10 +141,11 @@ class RayEngine:
         _mark_cancelled([run for _, run in jobs])
 
 
-def _ray_task(cfg: dict[str, Any], run_path: str, threads: int) -> dict[str, Any]:
+def _ray_task(cfg: dict[str, Any], run_path: str, threads: int,
+              evaluate: bool | Mapping[str, Any] = True) -> dict[str, Any]:
     """What one Ray worker runs (a module-level function, so workers import it by name)."""
     try:
-        return train_sweep_run(cfg, run_path, threads)
+        return train_sweep_run(cfg, run_path, threads, evaluate=evaluate)
     except Cancelled:
         return {"state": "cancelled", "run": run_path}
 
@@ -156,12 +160,13 @@ Engine = LocalEngine | RayEngine
 
 
 def make_engine(name: str = "local", address: str | None = None, cpus_per_run: float = 1,
-                gpus_per_run: float = 0, threads: int | None = None) -> Engine:
-    """The engine called ``name`` ("local" or "ray") with its options."""
+                gpus_per_run: float = 0, threads: int | None = None,
+                evaluate: bool | Mapping[str, Any] = True) -> Engine:
+    """The engine called ``name`` ("local" or "ray") with its options (``evaluate``: ``train_and_evaluate``'s)."""
     if name == "local":
         if address is not None:
             raise ValueError("--address goes with --engine ray")
-        return LocalEngine(threads)
+        return LocalEngine(threads, evaluate)
     if name == "ray":
-        return RayEngine(address, cpus_per_run, gpus_per_run, threads)
+        return RayEngine(address, cpus_per_run, gpus_per_run, threads, evaluate=evaluate)
     raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

@@ -9,6 +9,7 @@ import dataclasses
 import socket
 import threading
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +24,28 @@ from irvae_core.train.progress import ProgressCallback
 from irvae_core.train.trainer import Trainer
 
 
-def train_and_evaluate(trainer: TrainingLoop, resume: bool = False, evaluate: bool = True) -> dict[str, Any]:
+def train_and_evaluate(trainer: TrainingLoop, resume: bool = False,
+                       evaluate: bool | Mapping[str, Any] = True) -> dict[str, Any]:
     """Fit ``trainer``'s run (from its last.pt when ``resume``), then evaluate it; the run's final status.
+
+    ``evaluate``: True evaluates with ``evaluate_run``'s defaults, a mapping with those options (e.g.
+    ``{"pz_points": 2000}``: a tiny reproduction's smaller P_Z), False not at all.
 
     ``TrainingFailed`` and ``Cancelled`` are raised as ``fit`` raises them (the run's status already says
     so). Evaluation draws its mixup points from a forked RNG: the caller's random stream is left as it was.
     """
     trainer.fit(resume=resume)
-    if evaluate:
+    options = evaluate_options(evaluate)
+    if options is not None:
         with torch.random.fork_rng():
-            evaluate_run(trainer.run)
+            evaluate_run(trainer.run, **options)
     return trainer.run.status()
+
+
+def evaluate_options(evaluate: bool | Mapping[str, Any]) -> dict[str, Any] | None:
+    """``evaluate_run``'s keyword options for an ``evaluate`` argument (True: none, a mapping: itself), None for
+    no evaluation (False)."""
+    return dict(evaluate) if isinstance(evaluate, Mapping) else {} if evaluate else None
 
 
 def failure_reason(e: BaseException) -> str:
@@ -62,7 +74,7 @@ def _trainer(cfg: dict[str, Any], run: Run, callback: ProgressCallback | None,
 
 def train_sweep_run(cfg: dict[str, Any], run_path: str, threads: int | None = None,
                     callback: ProgressCallback | None = None, cancel: threading.Event | None = None,
-                    evaluate: bool = True) -> dict[str, Any]:
+                    evaluate: bool | Mapping[str, Any] = True) -> dict[str, Any]:
     """One run of a sweep, on any engine: train the folder ``run_path`` from ``cfg`` (a run config's dict, or a
     ``FlattenJob``'s) and evaluate it; its final status, with ``run``.
 

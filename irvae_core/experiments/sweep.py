@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import torch
 
 from irvae_core.config import SUPERVISED_KINDS, RunConfig
 from irvae_core.experiments.engines import Engine, LocalEngine
+from irvae_core.experiments.runner import evaluate_options
 from irvae_core.store.checkpoints import record_conv_width
 from irvae_core.store.files import RunError
 from irvae_core.store.runs import Run, list_runs, new_run
@@ -86,7 +87,8 @@ def plan_sweep(configs: Sequence[RunConfig], runs_dir: str | Path) -> list[Sweep
 
 def run_sweep(configs: Sequence[RunConfig], runs_dir: str | Path, engine: Engine | None = None,
               on_event: ProgressCallback | None = None, cancel: threading.Event | None = None,
-              plan: list[SweepItem] | None = None, evaluate: bool = True) -> list[dict[str, Any]]:
+              plan: list[SweepItem] | None = None,
+              evaluate: bool | Mapping[str, Any] = True) -> list[dict[str, Any]]:
     """Train and evaluate every config into ``runs_dir`` on ``engine`` (default ``LocalEngine``); one row each,
     in order: ``alpha``, ``run``, ``state``, ``reused`` and, when it finished, ``mse``, ``vor``, ``mcn``,
     ``cond_std`` (else ``error``).
@@ -95,7 +97,8 @@ def run_sweep(configs: Sequence[RunConfig], runs_dir: str | Path, engine: Engine
     missing. ``on_event`` gets every progress event with the run's place in the sweep (``index`` of ``total``):
     a ``reused`` event for each reused run, then the engine's. A failed run (e.g. a non-finite loss) is reported
     in its row and the sweep goes on; ``cancel`` stops it (its unfinished runs end as cancelled).
-    ``plan``: the result of ``plan_sweep`` for these configs; ``evaluate=False`` leaves unevaluated runs so.
+    ``plan``: the result of ``plan_sweep`` for these configs; ``evaluate=False`` leaves unevaluated runs so, a
+    mapping gives a reused unevaluated run ``evaluate_run``'s options (the engine's own ``evaluate`` is its own).
     """
     engine = engine or LocalEngine()
     cancel = cancel or threading.Event()
@@ -111,7 +114,7 @@ def run_sweep(configs: Sequence[RunConfig], runs_dir: str | Path, engine: Engine
     return [sweep_row(it, evaluate) for it in plan]
 
 
-def sweep_row(item: SweepItem, evaluate: bool = True) -> dict[str, Any]:
+def sweep_row(item: SweepItem, evaluate: bool | Mapping[str, Any] = True) -> dict[str, Any]:
     """One line of the tradeoff table: alpha, run, state, reused, and MSE / VoR / MCN or the error. A finished
     run without an evaluation (one trained with evaluation skipped) is evaluated here when ``evaluate``."""
     status = item.run.status()
@@ -121,10 +124,11 @@ def sweep_row(item: SweepItem, evaluate: bool = True) -> dict[str, Any]:
         row["error"] = status.get("error", status.get("state"))
         return row
     ev = item.run.evaluation()
-    if (ev is None or "mse" not in ev) and not evaluate:
+    options = evaluate_options(evaluate)
+    if (ev is None or "mse" not in ev) and options is None:
         return row
     if ev is None or "mse" not in ev:
         with torch.random.fork_rng():  # evaluation draws mixup points: leave the caller's RNG as it was
-            ev = evaluate_run(item.run)
+            ev = evaluate_run(item.run, **options)
     row.update({k: ev[k] for k in ("mse", "vor", "mcn", "cond_std")})
     return row

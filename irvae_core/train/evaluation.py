@@ -111,8 +111,8 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     """MSE on the split, and VoR / MCN / cond mean & std on the encoded latents and on P_Z (``augmented``);
     with ``distances``, the distortion suite (module docstring).
 
-    P_Z gets ``pz_points`` points (default PZ_POINTS for a small Jacobian, else as many as the encoded
-    points: PZ_MAX_PER_POINT). A ``detail`` dict receives the suite's per-pair and per-point values
+    P_Z gets ``pz_points`` points (default PZ_POINTS) for a small Jacobian, else as many as the encoded
+    points (PZ_MAX_PER_POINT). A ``detail`` dict receives the suite's per-pair and per-point values
     (``distances.json``)."""
     ds = {"train": data.train, "val": data.val, "test": data.test}[split]
     if len(ds) == 0:
@@ -127,7 +127,7 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
     limit = max_points or (GEOMETRY_POINTS_LARGE if per_point > LARGE_JACOBIAN else None)
     if limit is not None and len(z) > limit:
         z = z[torch.randperm(len(z), generator=g)[:limit]]
-    n_pz = pz_points or (PZ_POINTS if per_point <= PZ_MAX_PER_POINT else len(z))
+    n_pz = (pz_points or PZ_POINTS) if per_point <= PZ_MAX_PER_POINT else len(z)
     result = {"dataset": data.name, "split": split, "n": len(ds), "geometry_points": len(z), "mse": mse,
               "latent": "encoded"}
     result.update(geometry_summary(pullback_metric(model.decode, z.to(device)).cpu()))
@@ -161,10 +161,11 @@ def _with_suite(suite: dict[str, Any]) -> dict[str, Any]:
 def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: str | None = None,
                  split: str = "test", max_points: int | None = None, save: bool = True,
                  device: str | None = None, distances: bool = False, suite_pairs: int | None = None,
-                 suite_points: int | None = None) -> dict[str, Any]:
+                 suite_points: int | None = None, pz_points: int | None = None) -> dict[str, Any]:
     """Evaluate a run's best model on its own test split (or on another dataset of the same shape),
     on the device the run trained on (``run_device``) unless ``device`` says otherwise. With
-    ``distances``, the suite's per-pair and per-point values go to the run's distances.json."""
+    ``distances``, the suite's per-pair and per-point values go to the run's distances.json;
+    ``pz_points``: see ``evaluate_model``."""
     run = run if isinstance(run, Run) else open_run(run)
     cfg = run.config()
     where = run_device(run, device)
@@ -178,8 +179,8 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: s
         raise ValueError(f"dataset {data.name!r} has inputs of shape {tuple(data.x_shape)}, but the run "
                          f"was trained on shape {expected}")
     detail: dict = {}
-    result = evaluate_model(model, data, split, max_points, distances=distances, suite_pairs=suite_pairs,
-                            suite_points=suite_points, detail=detail)
+    result = evaluate_model(model, data, split, max_points, pz_points=pz_points, distances=distances,
+                            suite_pairs=suite_pairs, suite_points=suite_points, detail=detail)
     result["run"], result["device"] = str(run.path), str(where)
     if save and dataset is None and not run.is_example:  # an example keeps the evaluation it shipped with
         if detail:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from irvae_core.config import ConfigError
-from irvae_core.experiments.reproduce.plan import DEFAULT_SEEDS, EXPERIMENTS, Plan, plan
+from irvae_core.experiments.reproduce.plan import DEFAULT_SEEDS, EVALUATION, EXPERIMENTS, Plan, plan
 from irvae_core.experiments.reproduce.report import (
     collapse_claim,
     experiment_claims,
@@ -67,7 +67,7 @@ def _order(r: dict[str, Any]) -> tuple:
 # the celeba conv decoders' geodesics would cost more than their training), and the suite's size per mode.
 SUITE_EXPERIMENTS = ("mnist-tradeoff", "cmu-tradeoff", "mnist-latent-dims", "isometry-vs-scaled")
 SUITE_SIZE = {"full": {"suite_pairs": 64, "suite_points": 1000}, "quick": {"suite_pairs": 64, "suite_points": 1000},
-              "tiny": {"suite_pairs": 6, "suite_points": 60}}
+              "tiny": {"suite_pairs": 4, "suite_points": 60}}
 STABILITY_GEODESIC_PAIRS = {"full": 16, "quick": 16, "tiny": 3}
 
 
@@ -114,7 +114,7 @@ def reproduce(name: str, out: str | Path | None = None, mode: str = "quick", dat
     p = plan(name, mode, data_root, seeds, cmu_split)
     folder = Path(out if out is not None else default_reproductions_dir()) / folder_name(p)
     folder.mkdir(parents=True, exist_ok=True)
-    runs = run_configs(p.jobs, folder / "runs", progress, log, train, engine)
+    runs = run_configs(p.jobs, folder / "runs", progress, log, train, engine, EVALUATION[mode])
     if train and name in SUITE_EXPERIMENTS:
         add_suites(runs, mode, log)
     rows = sorted((result_row(j.key, runs[j.key], p.latent) for j in p.jobs if j.key in runs), key=_order)

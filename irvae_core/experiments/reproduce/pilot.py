@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from irvae_core.config import apply_overrides, default_alpha
-from irvae_core.experiments.reproduce.plan import Job, Plan, plan
+from irvae_core.experiments.reproduce.plan import EVALUATION, Job, Plan, plan
 from irvae_core.experiments.reproduce.report import _table, mean_example_mse, result_row
 from irvae_core.experiments.reproduce.run import run_configs
 from irvae_core.experiments.reproduce.verdicts import fmt
@@ -96,7 +96,7 @@ def run_pilot(name: str, out: str | Path, mode: str = "quick", data_root: str | 
     folder.mkdir(parents=True, exist_ok=True)
     grids = PILOT_GRIDS if mode != "tiny" else {k: v[3:5] for k, v in PILOT_GRIDS.items()}
     jobs = latent_pilot_jobs(p, mode) if name == "mnist-latent-dims" else pilot_jobs(p, grids)
-    runs = run_configs(jobs, folder / "runs", progress, log, True, engine)
+    runs = run_configs(jobs, folder / "runs", progress, log, True, engine, EVALUATION[mode])
     rows = [result_row(j.key, runs[j.key], p.latent) for j in jobs if j.key in runs]
     mean_mse = mean_example_mse(resolve_config(jobs[0].cfg))
     result: dict[str, Any] = {"experiment": name, "mode": mode, "rows": rows, "mean_example_mse": mean_mse,

@@ -46,6 +46,11 @@ class Plan:
 # Seeds per point by mode (``--seeds`` overrides): a verdict needs a spread, so at least 2 outside tiny mode.
 DEFAULT_SEEDS = {"full": 3, "quick": 3, "tiny": 1}
 
+# How each run is evaluated, by mode (``runner.train_and_evaluate``'s ``evaluate``): the paper's P_Z of 100,000
+# points (``evaluation.PZ_POINTS``), except in tiny mode, a pipeline check, where 2,000 points do: the P_Z metrics
+# were four fifths of a tiny reproduction's time.
+EVALUATION: dict[str, bool | dict[str, int]] = {"full": True, "quick": True, "tiny": {"pz_points": 2000}}
+
 
 def with_seeds(jobs: list[Job], seeds: list[int]) -> list[Job]:
     """Every job once per seed (training seed and flattening seed), seed by seed: an interrupted reproduction

@@ -53,7 +53,7 @@ def result_row(key: str, run: Run, latent: str = "augmented") -> dict[str, Any]:
         base_raw = read_json(Path(raw["base_run"]) / "config.json")
     return {"key": key, "method": method_name(raw), "alpha": float(base_raw.get("reg", {}).get("alpha") or 0.0),
             "latent_dim": raw.get("model", {}).get("latent_dim"), "k": base_raw.get("reg", {}).get("k"),
-            "seed": int(base_raw.get("train", {}).get("seed") or 0), "latent": latent,
+            "seed": int(base_raw.get("train", {}).get("seed") or 0), "latent": latent, "points": geo.get("points"),
             "mse": ev.get("mse"), "vor": geo.get("vor"), "mcn": geo.get("mcn"),
             "cond_mean": geo.get("cond_mean"), "cond_std": geo.get("cond_std"),
             "geo_spearman": (ev.get("distances") or {}).get("geo_spearman"),
@@ -337,7 +337,12 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"Each point: {n} seed{'s' * (n != 1)} (mean ± std over seeds); VoR and MCN "
             f"{LATENT_WORDS[result['latent']]}; MSE per element on the test split"
             + (f" (predicting the mean training example scores {fmt(mean_mse)}; a run at 90% of that or more is "
-               "collapsed: marked, never counted for a claim)." if mean_mse else "."), ""]
+               "collapsed: marked, never counted for a claim)." if mean_mse else ".")]
+    if result["mode"] == "tiny":
+        sizes = sorted({r["points"] for r in result["rows"] if r.get("points")})
+        head[-1] += ("  \nTiny mode checks the pipeline, it reproduces nothing: one epoch"
+                     + (f", geometry on {' / '.join(f'{n:,}' for n in sizes)} points" if sizes else "") + ".")
+    head.append("")
     checks = ["", "## The paper's claims on these points", "",
               "A claim holds when it holds for the means with a gap larger than the spread (the sum of the "
               "standard deviations over seeds), does not hold when the reverse is as clear, and is undecided "

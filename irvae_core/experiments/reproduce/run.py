@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from irvae_core.config import CONFIG_VERSION, RunConfig
+from irvae_core.experiments.engines import LocalEngine
 from irvae_core.experiments.reproduce.plan import Job
 from irvae_core.experiments.runner import FlattenJob, train_and_evaluate
 from irvae_core.experiments.sweep import plan_sweep, run_sweep, same_config
@@ -45,7 +46,7 @@ def find_flattened(runs_dir: Path, request: dict[str, Any]) -> Run | None:
 
 
 def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, train: bool,
-               say: Callable[[str], None]) -> Run | None:
+               say: Callable[[str], None], evaluate: bool | Mapping[str, Any] = True) -> Run | None:
     """The finished, evaluated run of a training job: reused, or trained by the one sweep (``sweep.run_sweep``)."""
     cfg = _job_config(job)
     if not train:
@@ -55,7 +56,7 @@ def _train_job(job: Job, runs_dir: Path, callback: ProgressCallback | None, trai
     plan = plan_sweep([cfg], runs_dir)
     if plan[0].reused:
         say(f"reusing finished run {plan[0].run.path}")
-    [row] = run_sweep([cfg], runs_dir, on_event=callback, plan=plan)
+    [row] = run_sweep([cfg], runs_dir, LocalEngine(evaluate=evaluate), on_event=callback, plan=plan, evaluate=evaluate)
     if row["state"] != "done":
         say(f"failed ({row.get('error')})")
         return None
@@ -74,7 +75,7 @@ def _job_config(job: Job) -> RunConfig:
 
 
 def _flatten_job(job: Job, base: Run, runs_dir: Path, callback: ProgressCallback | None, train: bool,
-                 say: Callable[[str], None]) -> Run | None:
+                 say: Callable[[str], None], evaluate: bool | Mapping[str, Any] = True) -> Run | None:
     request = _flatten_request(job, base)
     found = find_flattened(runs_dir, request)
     if found is not None or not train:
@@ -82,7 +83,7 @@ def _flatten_job(job: Job, base: Run, runs_dir: Path, callback: ProgressCallback
         return found
     run, fcfg = new_flattened_run(base, job.fcfg, runs_dir)
     try:
-        train_and_evaluate(FlatteningTrainer(base, run, fcfg, callback=callback))
+        train_and_evaluate(FlatteningTrainer(base, run, fcfg, callback=callback), evaluate=evaluate)
     except TrainingFailed as e:
         say(f"failed ({e})")
         return None
@@ -109,21 +110,23 @@ def _flatten_on(engine: Any, jobs: list[Job], runs_dir: Path) -> None:
 
 
 def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str], ProgressCallback] | None = None,
-                log: Callable[[str], None] | None = None, train: bool = True, engine: Any = None) -> dict[str, Run]:
+                log: Callable[[str], None] | None = None, train: bool = True, engine: Any = None,
+                evaluate: bool | Mapping[str, Any] = True) -> dict[str, Run]:
     """Train (or reuse) every job's run under runs_dir, in order, each evaluated; {key: run}.
 
     Training jobs go through the one sweep (a finished run of the same config is reused); a flattening
     job is reused when a finished run carries its request (FINGERPRINT). With ``train=False`` only the
     finished runs are collected (a report while the rest still run). A job whose run fails is left out
     of the result (its folder keeps the reason); a flattening job whose base failed is skipped.
-    ``progress(description)`` gives a Trainer callback per run.
+    ``progress(description)`` gives a Trainer callback per run; ``evaluate``: how the runs trained here are
+    evaluated (``runner.train_and_evaluate``; an ``engine`` evaluates as it was made to).
 
     ``engine`` (``engines.make_engine``, e.g. Ray): the training jobs are first run on it, all at once
     (``sweep.run_sweep``, finished ones reused), then the flattening jobs whose base finished, all at once.
     """
     runs_dir, done = Path(runs_dir), {}
     if engine is not None and train:
-        run_sweep([_job_config(j) for j in jobs if j.cfg is not None], runs_dir, engine)
+        run_sweep([_job_config(j) for j in jobs if j.cfg is not None], runs_dir, engine, evaluate=evaluate)
         _flatten_on(engine, jobs, runs_dir)
         train_here = {j.key: False for j in jobs}  # what failed there is reported, not redone
     else:
@@ -140,8 +143,9 @@ def run_configs(jobs: list[Job], runs_dir: str | Path, progress: Callable[[str],
             say(f"skipped, its base run {job.flatten_of} did not finish")
             continue
         callback = progress(head) if progress and train else None
-        run = (_train_job(job, runs_dir, callback, train_here.get(job.key, train), say) if job.cfg is not None
-               else _flatten_job(job, base, runs_dir, callback, train_here.get(job.key, train), say))
+        run = (_train_job(job, runs_dir, callback, train_here.get(job.key, train), say, evaluate)
+               if job.cfg is not None else
+               _flatten_job(job, base, runs_dir, callback, train_here.get(job.key, train), say, evaluate))
         if run is not None:
             done[job.key] = run
     return done
