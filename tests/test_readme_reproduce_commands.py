@@ -1,6 +1,6 @@
 """Every command the README shows under "Reproducing the paper" runs through the real command line at tiny size (the
-helpers are test_readme_commands.py's; a module of its own, apart from test_readme_reproduce.py's run of every
-experiment, so that pytest-xdist runs the two minutes-long tests on two workers at once)."""
+helpers are test_readme_commands.py's; a module of its own, apart from test_reproduce.py's run of every experiment,
+so that pytest-xdist runs the two minutes-long modules on two workers at once)."""
 
 from __future__ import annotations
 

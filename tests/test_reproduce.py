@@ -1,8 +1,15 @@
-"""The reproduce command: each experiment end to end in tiny mode, resume by reuse, and the claim checks."""
+"""The reproduce command: each experiment end to end in tiny mode, resume by reuse, and the claim checks.
+
+Every experiment the README lists under "Reproducing the paper" runs here through the real command line
+(``python -m irvae_core reproduce NAME --tiny`` in a subprocess), once, and its results are checked; mnist-tradeoff
+runs in-process (its resume and report-only checks read the log), and through the command line among the section's
+own commands (test_readme_reproduce_commands.py).
+"""
 
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +23,7 @@ from irvae_core.experiments.reproduce import list_reproductions, reproduce, ship
 from irvae_core.experiments.reproduce.plan import (
     CMU_QUICK,
     EVALUATION,
+    EXPERIMENTS,
     MNIST_QUICK,
     QUICK_LATENT_ALPHA,
     ReproductionError,
@@ -24,6 +32,7 @@ from irvae_core.experiments.reproduce.plan import (
 from irvae_core.experiments.reproduce.report import claim_lines, render_markdown
 from irvae_core.store.runs import list_runs
 from irvae_core.train.evaluation import PZ_POINTS
+from tests.test_readme_commands import cli, cli_env, documented_commands, section
 
 pytestmark = pytest.mark.slow  # tiny reproductions end to end
 
@@ -48,6 +57,22 @@ def table_rows(md: str) -> list[list[str]]:
             break
         body.append([c.strip() for c in line.strip("|").split("|")])
     return body
+
+
+def reproduce_tiny(name: str, out: Path) -> dict:
+    """``./lab reproduce NAME --tiny --out OUT`` through the real command line: its results.json."""
+    done = cli(["reproduce", name, "--tiny", "--out", str(out)], cli_env(out))
+    assert str(out / name / "results.md") in done.stdout and list((out / name / "runs").iterdir())
+    return json.loads((out / name / "results.json").read_text())
+
+
+def test_the_readme_lists_every_experiment_and_its_commands_run_mnist_tradeoff():
+    synopsis = section("Reproducing the paper")
+    assert "./lab reproduce EXPERIMENT" in synopsis and "--tiny" in synopsis
+    listed = re.findall(r"^\| `([\w-]+)` \|", synopsis, re.M)
+    assert set(listed) == set(EXPERIMENTS), "the README's table of experiments is the command's list"
+    # the tests below run every other experiment through the command line
+    assert ["reproduce", "mnist-tradeoff", "--quick"] in documented_commands("Reproducing the paper")
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +204,7 @@ def test_a_shipped_reproduction_keeps_its_results_renders_from_them_and_shows_on
 
 
 def test_latent_dims_tiny_tables_condition_numbers_beside_table_3(tmp_path):
-    result = reproduce("mnist-latent-dims", tmp_path, "tiny")
+    result = reproduce_tiny("mnist-latent-dims", tmp_path)
     rows = table_rows((tmp_path / "mnist-latent-dims" / "results.md").read_text())
     assert [r[0] for r in rows] == ["2", "8", "16"]
     assert [r[3] for r in rows] == ["5.39 ± 4.72", "85.55 ± 85.69", "1.635e+06 ± 1.79e+06"]
@@ -206,7 +231,7 @@ def test_latent_dims_tiny_tables_condition_numbers_beside_table_3(tmp_path):
 
 
 def test_cmu_tradeoff_tiny_runs_on_the_shipped_cmu_sample_and_says_so(tmp_path):
-    result = reproduce("cmu-tradeoff", tmp_path, "tiny")
+    result = reproduce_tiny("cmu-tradeoff", tmp_path)
     md = (tmp_path / "cmu-tradeoff" / "results.md").read_text()
     assert "Data: cmu-sample (a real subset shipped with IRVAE Lab)" in md and result["data"].startswith("cmu-sample")
     assert "| paper | 1.720e-04 | 4.86 | 20.3 |" in md  # Section 5.1.2's VAE beside ours
@@ -234,7 +259,7 @@ def test_cmu_quick_without_a_root_reads_the_shipped_sample_with_the_same_protoco
 
 
 def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
-    result = reproduce("isometry-vs-scaled", tmp_path, "tiny")
+    result = reproduce_tiny("isometry-vs-scaled", tmp_path)
     assert [(r["method"], r["k"]) for r in result["rows"]] == [
         ("IRVAE", 1.0), ("IRVAE", 1.0), ("ISOVAE", 1.0), ("ISOVAE", 1.0), ("ISOVAE", 100.0), ("ISOVAE", 100.0)]
     # one point per (k, alpha): the two k with the same alphas are not averaged together
@@ -247,7 +272,7 @@ def test_isometry_vs_scaled_tiny_has_a_curve_per_k(tmp_path):
 
 
 def test_celeba_retrieval_tiny_tables_p_at_k_beside_table_1(tmp_path):
-    result = reproduce("celeba-retrieval", tmp_path, "tiny")
+    result = reproduce_tiny("celeba-retrieval", tmp_path)
     for row in result["rows"]:  # a conv decoder's P_Z: as many points as encoded ones, tiny mode's size or not
         ev = json.loads((tmp_path / "celeba-retrieval" / "runs" / row["run"] / "evaluation.json").read_text())
         assert ev["augmented"]["points"] == ev["geometry_points"] == ev["n"] < EVALUATION["tiny"]["pz_points"]
