@@ -255,6 +255,10 @@ def test_flatten_button_trains_a_flattening_module_on_the_chosen_run(finished_ru
     at = open_page("app_pages/train.py")
     assert widget(at.selectbox, "Run").value == str(base)
     widget(at.number_input, "Flattening epochs").set_value(1)
+    assert (widget(at.number_input, "Coupling layers").value, widget(at.number_input, "Coupling width").value) == \
+        (8, 512)  # the paper's module by default
+    widget(at.number_input, "Coupling layers").set_value(2)
+    widget(at.number_input, "Coupling width").set_value(16)
     widget(at.button, "Flatten").click().run()
     [job] = get_manager(tmp_path).jobs()
     assert job.kind == "flatten" and get_manager(tmp_path).wait(job.id, timeout=120).state == "done"
@@ -262,6 +266,7 @@ def test_flatten_button_trains_a_flattening_module_on_the_chosen_run(finished_ru
     raw = flat.raw_config()
     assert flat.name.startswith("irvae-fm") and raw["type"] == "flatten"
     assert Path(raw["base_run"]) == base.resolve() and raw["flatten"]["epochs"] == 1
+    assert (raw["flatten"]["depth"], raw["flatten"]["width"]) == (2, 16)
     assert [r["epoch"] for r in flat.metrics()] == [1] and flat.status()["state"] == "done"
     x = load_dataset("digits").test.x
     with torch.no_grad():  # a flattening module changes the coordinates, not the reconstructions
