@@ -93,13 +93,15 @@ def test_evaluate_text_output_names_both_latent_distributions_and_the_distance_s
 
 
 def test_flatten_prints_a_new_run_that_evaluates(trained_run, tmp_path):
-    r = cli("flatten", str(trained_run), "--epochs", "1", "--depth", "2", "--width", "16", "--out", str(tmp_path))
+    r = cli("flatten", str(trained_run), "--epochs", "1", "--depth", "2", "--width", "16", "--out", str(tmp_path),
+            "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     new = Path(r.stdout.strip().splitlines()[-1])
     assert json.loads((new / "config.json").read_text())["type"] == "flatten"
-    ev = cli("evaluate", str(new), "--json", "--no-distances")
+    assert json.loads((new / "evaluation.json").read_text())["augmented"]["points"] == 2000
+    ev = cli("evaluate", str(new), "--json", "--no-distances", "--pz-points", "2000")
     assert ev.returncode == 0, ev.stderr
-    base = json.loads(cli("evaluate", str(trained_run), "--json", "--no-distances").stdout)
+    base = json.loads(cli("evaluate", str(trained_run), "--json", "--no-distances", "--pz-points", "2000").stdout)
     assert json.loads(ev.stdout)["mse"] == pytest.approx(base["mse"], rel=1e-3)
 
 
@@ -202,6 +204,16 @@ def test_train_evaluates_its_run_as_the_app_does_unless_told_not_to(tmp_path, ca
     run = open_run(capsys.readouterr().out.strip().splitlines()[-1])
     stored = run.evaluation()
     assert stored is not None and stored == evaluate_run(run, save=False)  # what a fresh evaluation gives
+    assert stored["augmented"]["points"] == 100_000  # the paper's P_Z
     assert main([*args, "--no-evaluate"]) == 0
     skipped = open_run(capsys.readouterr().out.strip().splitlines()[-1])
     assert skipped.status()["state"] == "done" and skipped.evaluation() is None
+    assert main([*args, "--pz-points", "500"]) == 0  # a smaller P_Z, asked for
+    small = open_run(capsys.readouterr().out.strip().splitlines()[-1])
+    assert small.evaluation()["augmented"]["points"] == 500
+    assert small.evaluation() == evaluate_run(small, save=False, pz_points=500)
+    assert main(["evaluate", str(small.path), "--json", "--no-distances", "--pz-points", "700"]) == 0
+    assert json.loads(capsys.readouterr().out)["augmented"]["points"] == 700
+    with pytest.raises(SystemExit) as e:
+        main([*args, "--pz-points", "1"])
+    assert e.value.code == 2 and "--pz-points: expected an integer >= 2, got '1'" in capsys.readouterr().err
