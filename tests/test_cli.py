@@ -27,7 +27,7 @@ def trained_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     # a constant learning rate: decayed to 0 within 3 epochs, the decoder would not leave its constant start
     r = cli("train", "--dataset", "mnist5k", "--model", "vae", "--reg", "ir", "--latent-dim", "2", "--epochs", "3",
-            "--lr-schedule", "constant", "--no-tensorboard", "--out", str(out))
+            "--lr-schedule", "constant", "--no-tensorboard", "--out", str(out), "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     run_dir = Path(r.stdout.strip().splitlines()[-1])
     assert run_dir.parent == out and (run_dir / "best.pt").is_file()
@@ -63,7 +63,7 @@ def independent_evaluation(run_dir: Path, x: torch.Tensor) -> dict[str, float]:
 
 
 def test_train_then_evaluate_json_on_the_embedded_data(trained_run, mnist5k_test):
-    r = cli("evaluate", str(trained_run), "--json", "--no-distances")
+    r = cli("evaluate", str(trained_run), "--json", "--no-distances", "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["dataset"] == "mnist5k" and result["split"] == "test" and result["n"] == 500
@@ -80,7 +80,7 @@ def test_train_then_evaluate_json_on_the_embedded_data(trained_run, mnist5k_test
 
 
 def test_evaluate_text_output_names_both_latent_distributions_and_the_distance_suite(trained_run):
-    r = cli("evaluate", str(trained_run), "--pairs", "5", "--suite-points", "60")
+    r = cli("evaluate", str(trained_run), "--pairs", "5", "--suite-points", "60", "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     assert "encoded test data" in r.stdout and "mixup-augmented" in r.stdout and "MSE" in r.stdout
     assert "geodesic agreement: Spearman" in r.stdout and "/5 lengths certified" in r.stdout
@@ -120,7 +120,7 @@ def test_evaluate_on_another_dataset_of_the_same_shape_and_refuse_another_shape(
     digits = mnist5k_test
     write_mnist_layout(tmp_path, digits[:60], digits[-16:])  # real digits in the "mnist" layout
     r = cli("evaluate", str(trained_run), "--dataset", "mnist", "--data-root", str(tmp_path), "--json",
-            "--no-distances")
+            "--no-distances", "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert (result["dataset"], result["split"], result["n"]) == ("mnist", "test", 16)
@@ -147,23 +147,35 @@ def test_evaluate_on_another_dataset_of_the_same_shape_and_refuse_another_shape(
     (["sweep", "--alphas", "1,2"], "give --reg ir, fmvae, iso or geomae"),
     (["flatten", "/no/such/run"], "does not exist"),
 ])
-def test_bad_usage_exits_2_with_one_sentence(tmp_path, args, message):
-    r = cli(*args, "--out", str(tmp_path)) if args[0] in ("train", "sweep") else cli(*args)
-    assert r.returncode == 2
-    assert message in r.stderr
-    assert "Traceback" not in r.stderr
+def test_bad_usage_exits_2_with_one_sentence(tmp_path, args, message, capsys):
+    """In this process (main, as ``python -m irvae_core`` calls it): the next test runs one through a real process."""
+    from irvae_core.cli import main
+
+    try:
+        code = main([*args, "--out", str(tmp_path)] if args[0] in ("train", "sweep") else args)
+    except SystemExit as e:  # argparse's own usage errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_every_subcommand_has_help():
-    for sub in ["train", "evaluate", "sweep", "flatten"]:
-        r = cli(sub, "--help")
-        assert r.returncode == 0 and "usage:" in r.stdout
-    assert "CPU default" in cli("train", "--help").stdout
+def test_every_subcommand_has_help_and_bad_usage_exits_2_from_a_real_process(capsys):
+    from irvae_core.cli import main
+
+    r = cli("train", "--help")
+    assert r.returncode == 0 and "usage:" in r.stdout and "CPU default" in r.stdout
+    r = cli("train", "--latent-dim", "0", "--no-tensorboard", "--out", str(ROOT / "no-runs-here"))
+    assert r.returncode == 2 and "latent size must be >= 1" in r.stderr and "Traceback" not in r.stderr
+    assert not (ROOT / "no-runs-here").exists()  # refused before any folder was made
+    for sub in ["flatten", "evaluate", "sweep", "retrieve", "stability", "examples", "reproduce"]:
+        with pytest.raises(SystemExit) as e:
+            main([sub, "--help"])
+        assert e.value.code == 0 and "usage:" in capsys.readouterr().out
 
 
 def test_sweep_prints_a_tradeoff_table(tmp_path):
     r = cli("sweep", "--dataset", "digits", "--reg", "ir", "--alphas", "0.1,1", "--epochs", "1", "--latent-dim", "2",
-            "--batch-size", "50", "--no-tensorboard", "--out", str(tmp_path), "--json")
+            "--batch-size", "50", "--no-tensorboard", "--out", str(tmp_path), "--json", "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert [row["alpha"] for row in rows] == [0.1, 1.0]
