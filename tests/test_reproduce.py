@@ -126,6 +126,7 @@ def test_mnist_tradeoff_tiny_end_to_end_then_resume_reuses_every_finished_run(ti
     for row in result["rows"]:
         suite = json.loads((folder / "runs" / row["run"] / "evaluation.json").read_text())["distances"]
         assert row["geo_spearman"] == suite["geo_spearman"] and suite["geo_pairs"] == 4
+        assert "shortens by < 0.001 relative" in suite["measured_on"]  # tiny mode's sooner stop
     assert "| geodesic Spearman | geodesic/latent CV | CV across seeds: latent / geodesic |" in md
     assert "## The paper's claims on these points" in md and result["missing"] == []
     assert "mnist5k" in result["data"]

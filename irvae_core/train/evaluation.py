@@ -143,14 +143,14 @@ def evaluate_model(model, data: DatasetSplits, split: str = "test", max_points: 
 
 
 def _suite(model, ds, z: torch.Tensor, x_shape, pairs: int | None, points: int | None,
-           seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+           seed: int, geodesic_options: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The distortion suite of codes ``z`` of split ``ds`` (pairs by the decoder's size unless given) and its
     per-pair and per-point detail; a 1-D latent space is skipped, with the reason."""
     if z.shape[1] < 2:
         return {"skipped": ONE_D}, {}
     per_point = z.shape[1] * int(torch.tensor(x_shape).prod())
     return distance_suite(model.decode, ds, z, pairs=pairs if pairs is not None else suite_pairs_for(per_point),
-                          points=points or SUITE_POINTS, seed=seed, detail=True)
+                          points=points or SUITE_POINTS, seed=seed, geodesic_options=geodesic_options, detail=True)
 
 
 def _with_suite(suite: dict[str, Any]) -> dict[str, Any]:
@@ -190,10 +190,12 @@ def evaluate_run(run: Run | str | Path, dataset: str | None = None, data_root: s
 
 
 def add_distance_suite(run: Run | str | Path, suite_pairs: int | None = None, suite_points: int | None = None,
-                       seed: int = 0, example: bool = False) -> dict[str, Any]:
+                       seed: int = 0, example: bool = False,
+                       geodesic_options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The distortion suite of an evaluated run's test split, merged into its evaluation.json (its other numbers
     untouched: no second P_Z) and its pairs and points into distances.json; the updated evaluation. A shipped
-    example is refused unless ``example`` (tools/example_distances.py, which maintains them)."""
+    example is refused unless ``example`` (tools/example_distances.py, which maintains them). ``geodesic_options``:
+    ``distance_suite``'s (default the suite's own, SUITE_GEODESIC_OPTIONS)."""
     run = run if isinstance(run, Run) else open_run(run)
     if run.is_example and not example:
         raise ValueError(f"{run.name} is a shipped example: it keeps the evaluation it shipped with")
@@ -204,7 +206,8 @@ def add_distance_suite(run: Run | str | Path, suite_pairs: int | None = None, su
     data = load_run_data(run.config().data)
     device = next(model.parameters()).device
     z, _, _ = encode_split(model, data.test, device=device)
-    suite, detail = _suite(model, data.test, z.to(device), data.x_shape, suite_pairs, suite_points, seed)
+    suite, detail = _suite(model, data.test, z.to(device), data.x_shape, suite_pairs, suite_points, seed,
+                           geodesic_options)
     ev = {**ev, **_with_suite(suite)}
     if detail:
         atomic_write_json(run.file(DISTANCES_FILE), {"split": "test", **detail})
