@@ -150,3 +150,24 @@ def test_download_without_network_is_one_sentence(tmp_path, monkeypatch):
         load_dataset("cmu", tmp_path / "new", download=True, trials=["35_01"])
     with pytest.raises(DataError, match="needs trials"):
         load_dataset("cmu", tmp_path / "new", download=True)
+
+
+def test_loading_again_reuses_the_parsed_trials_and_a_rewritten_file_is_read_again(flat_root):
+    from irvae_core.data import cmu
+
+    first = load_dataset("cmu", flat_root)
+    hits = cmu._features.cache_info().hits
+    again = load_dataset("cmu", flat_root)  # parsed once a process: every trial from the cache
+    assert cmu._features.cache_info().hits == hits + 4
+    for a, b in zip((first.train, first.test), (again.train, again.test)):
+        assert (a.x == b.x).all() and (a.y == b.y).all()
+    write_trial(flat_root, "13_17", "punching", 50, seed=7)  # the same trial, other motion: read again
+    changed = load_dataset("cmu", flat_root)
+    assert len(changed.train) == len(first.train) and not (changed.train.x == first.train.x).all()
+    path = flat_root / "09_06.amc"  # and a file broken since is reported, not served from the cache
+    lines = path.read_text().splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("rtibia"))
+    lines[i] += " 4.0"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match="needs 1 values"):
+        load_dataset("cmu", flat_root)
