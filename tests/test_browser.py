@@ -15,6 +15,7 @@ from tests.browser import (
     chrome,
     new_driver,
     serve,
+    server,
 )
 from tests.helpers import tiny_config
 
@@ -36,11 +37,14 @@ pytestmark = [pytest.mark.slow,  # a real server and headless Chromium
 
 
 
-@pytest.fixture
-def app_url(tmp_path):
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """One server for the module's tests of the digits run (each test its own browser, so its own session); set up
+    before the tests' own fixtures, so it is told itself that no example runs are shipped."""
+    tmp_path = tmp_path_factory.mktemp("app")
     runs = tmp_path / "runs"
     evaluate_run(train(tiny_config(**{"train.epochs": 1, "reg.kind": "ir", "reg.alpha": 1.0}), str(runs)))
-    with serve(runs, tmp_path / "streamlit.log") as url:
+    with server(runs, tmp_path / "streamlit.log", env={"IRVAE_EXAMPLES": str(tmp_path / "no-examples")}) as (url, _):
         yield url
 
 
