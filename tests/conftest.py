@@ -37,9 +37,9 @@ def shipped_examples(monkeypatch) -> Path:
 # first (pyproject's --no-loadscope-reorder keeps the collection order), the other worker meanwhile works through
 # the many short modules. The order is the modules' measured time, longest first (the slowest tests of a run are
 # listed at its end: --durations).
-LONG_MODULES = ("test_reproduce.py", "test_readme_reproduce_commands.py",
-                "test_engines.py", "test_readme_commands.py", "test_load.py", "test_browser.py",
-                "test_browser_examples.py")
+LONG_MODULES = ("test_load.py", "test_browser.py", "test_engines.py", "test_faults.py", "test_readme_commands.py",
+                "test_browser_examples.py", "test_reproduce.py", "test_cli.py", "test_readme_reproduce_commands.py",
+                "test_examples.py")
 
 
 def pytest_collection_modifyitems(config, items) -> None:
