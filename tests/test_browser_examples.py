@@ -7,14 +7,16 @@ loaded machine and passes on a fast one whatever the code does."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
-from tests.browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, new_driver, serve
+from tests.browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, new_driver, server
 
 pytestmark = [pytest.mark.slow,  # a real server and headless Chromium
               pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
                                 reason="needs chromium and chromedriver: apt-get install chromium chromium-driver")]
+ROOT = Path(__file__).resolve().parents[1]
 
 # the latent figure's subplot titles (plotly annotations), once both example views are drawn
 TITLES_JS = """
@@ -48,9 +50,13 @@ def wait_for(driver, check, timeout: float):
     return None
 
 
-@pytest.fixture
-def fresh_app(shipped_examples, tmp_path):
-    with serve(tmp_path / "runs", tmp_path / "streamlit.log") as url:  # an empty runs folder: no user runs
+@pytest.fixture(scope="module")
+def fresh_app(tmp_path_factory):
+    """One server for the module (each test opens its own browser, so its own first visit): an empty runs folder,
+    no user runs, and the repository's shipped examples (named here: it starts before the tests' own fixtures)."""
+    tmp_path = tmp_path_factory.mktemp("fresh")
+    with server(tmp_path / "runs", tmp_path / "streamlit.log", env={"IRVAE_EXAMPLES": str(ROOT / "examples")}) \
+            as (url, _):
         yield url
 
 
