@@ -48,7 +48,7 @@ DEFAULT_SEEDS = {"full": 3, "quick": 3, "tiny": 1}
 
 # How each run is evaluated, by mode (``runner.train_and_evaluate``'s ``evaluate``): the paper's P_Z of 100,000
 # points (``evaluation.PZ_POINTS``), except in tiny mode, a pipeline check, where 2,000 points do: the P_Z metrics
-# were four fifths of a tiny reproduction's time.
+# were half a tiny mnist-tradeoff's time (40 of 82 s, cProfile).
 EVALUATION: dict[str, bool | dict[str, int]] = {"full": True, "quick": True, "tiny": {"pz_points": 2000}}
 
 
