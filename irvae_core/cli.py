@@ -248,7 +248,8 @@ def _refuse_flags_with_resume(a: argparse.Namespace) -> None:
              if k not in (*RESUME_FLAGS, "func", "command") and v not in (None, False)]
     if given:
         raise UsageError(f"--resume continues a run with its own settings, so only --epochs (to extend it) and "
-                         f"--device may be given; drop {', '.join(given)}")
+                         f"--device may be given (and --no-evaluate or --pz-points, how to evaluate it); drop "
+                         f"{', '.join(given)}")
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -504,7 +505,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted, cancelled or finished run (plain, sweep or flattened) from its "
                         "last.pt with its own settings; only --epochs (a larger total, to extend it) and --device "
-                        "may be given")
+                        "may be given, and --no-evaluate or --pz-points")
     p.add_argument("--no-evaluate", action="store_true",
                    help="skip the test-split evaluation (MSE, VoR, MCN into evaluation.json) after training")
     _add_pz_points(p)

@@ -1,8 +1,9 @@
 """End to end, as a new user: `streamlit run app.py` on an empty runs folder, in headless Chromium. The
 shipped examples are on screen without any training: the Home comparison with its 2 x 200 ellipses, and
-an example already shown on every page opened first by its deep link. How long the Home comparison takes
-after the page load is a benchmark (bench/home_page.py), not a test: a wall-clock bar in a test fails on a
-loaded machine and passes on a fast one whatever the code does."""
+an example already shown on every page opened first by its deep link in a new browser (one server for the module:
+after its first test the server's caches are warm, so only that test sees a cold server). How long the Home
+comparison takes after the page load is a benchmark (bench/home_page.py), not a test: a wall-clock bar in a test
+fails on a loaded machine and passes on a fast one whatever the code does."""
 
 from __future__ import annotations
 

@@ -59,8 +59,12 @@ def table_rows(md: str) -> list[list[str]]:
     return body
 
 
+THROUGH_CLI = ("mnist-latent-dims", "cmu-tradeoff", "isometry-vs-scaled", "celeba-retrieval")  # reproduce_tiny's
+
+
 def reproduce_tiny(name: str, out: Path) -> dict:
     """``./lab reproduce NAME --tiny --out OUT`` through the real command line: its results.json."""
+    assert name in THROUGH_CLI
     done = cli(["reproduce", name, "--tiny", "--out", str(out)], cli_env(out))
     assert str(out / name / "results.md") in done.stdout and list((out / name / "runs").iterdir())
     return json.loads((out / name / "results.json").read_text())
@@ -71,8 +75,9 @@ def test_the_readme_lists_every_experiment_and_its_commands_run_mnist_tradeoff()
     assert "./lab reproduce EXPERIMENT" in synopsis and "--tiny" in synopsis
     listed = re.findall(r"^\| `([\w-]+)` \|", synopsis, re.M)
     assert set(listed) == set(EXPERIMENTS), "the README's table of experiments is the command's list"
-    # the tests below run every other experiment through the command line
+    # the tests below run every other experiment through the command line (a new experiment must join them)
     assert ["reproduce", "mnist-tradeoff", "--quick"] in documented_commands("Reproducing the paper")
+    assert set(EXPERIMENTS) == {"mnist-tradeoff", *THROUGH_CLI}
 
 
 @pytest.fixture(scope="module")

@@ -278,13 +278,15 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 # Parsed skeletons and each trial's poses, kept per process by file (path, mtime, size): a reproduction loads
 # its data set for every run's training, evaluation and suite, and parsing the shipped sample's six trials took
-# 0.6 s each time (28 times in a tiny cmu-tradeoff: 17 of its 30 s). Callers get shared read-only objects.
-@functools.lru_cache(maxsize=64)
+# 0.6 s each time (28 times in a tiny cmu-tradeoff: 17 of its 30 s). Callers get shared objects: read-only arrays,
+# and skeletons nothing changes. At most 32 trials (float32 poses: the shipped sample's six take 1.6 MB): a larger root
+# is parsed each time, as before, and a process's memory stays bounded.
+@functools.lru_cache(maxsize=32)
 def _skeleton(asf: str, mtime_ns: int, size: int) -> Skeleton:
     return parse_asf(asf)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=32)
 def _features(amc: str, mtime_ns: int, size: int, asf: str, asf_mtime_ns: int, asf_size: int,
               frame_step: int) -> np.ndarray:
     motion = parse_amc(amc, _skeleton(asf, asf_mtime_ns, asf_size))

@@ -53,10 +53,10 @@ def _header_problem(path: Path, magic: int, what: str) -> str:
 
 def read_images(path: Path, size: tuple[int, int] = (28, 28)) -> torch.Tensor:
     """uint8 images (N, H, W) from an idx3 file; a truncated or corrupt file raises DataError."""
+    from torchvision.datasets.mnist import read_image_file  # outside the try: its failure is no file's fault
+
     what = f"images {size[0]}x{size[1]}"
     try:
-        from torchvision.datasets.mnist import read_image_file
-
         images = read_image_file(str(path))
     except _READ_ERRORS as e:
         raise DataError(_header_problem(path, IMAGE_MAGIC, what)) from e
@@ -68,9 +68,9 @@ def read_images(path: Path, size: tuple[int, int] = (28, 28)) -> torch.Tensor:
 
 def read_labels(path: Path, n: int) -> torch.Tensor:
     """Labels (N,) long from an idx1 file, which must hold ``n`` of them (one an image)."""
-    try:
-        from torchvision.datasets.mnist import read_label_file
+    from torchvision.datasets.mnist import read_label_file
 
+    try:
         labels = read_label_file(str(path))
     except _READ_ERRORS as e:
         raise DataError(_header_problem(path, LABEL_MAGIC, f"{n} labels")) from e

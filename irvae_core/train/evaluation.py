@@ -4,7 +4,8 @@ Geometry is measured twice and labelled: on the encoded test data (``latent: "en
 as Table 3 does; also under ``encoded``) and on P_Z, the mixup augmentation of the encoded test
 data with eta = 0.2 (``augmented``: where Section 5.1 measures VoR and MCN, and what the
 regularizer sees, Section 4.3). P_Z is sampled with a fixed seed at PZ_POINTS points (pairs of
-test codes drawn with replacement), so a rerun gives the same numbers.
+test codes drawn with replacement; ``pz_points`` another size; a decoder of more than PZ_MAX_PER_POINT Jacobian
+entries a point gets as many as the encoded test points), so a rerun gives the same numbers.
 
 Under ``distances``, the distortion suite (``geometry.distances``): geodesic agreement on
 SUITE_PAIRS random pairs of the test codes, neighbourhoods (trustworthiness, continuity, kNN
