@@ -85,3 +85,14 @@ def shared_cmu() -> Path | None:
     candidates = [Path(os.environ["IRVAE_SHARED_DATA"])] if os.environ.get("IRVAE_SHARED_DATA") else []
     candidates += [Path(__file__).resolve().parents[2] / "shared" / "data", Path("/work/shared/data")]
     return next((p / "cmu" for p in candidates if (p / "cmu").is_dir()), None)
+
+
+def main_exit_code(argv: list[str]) -> int:
+    """The exit code of the command line's ``main(argv)`` run in this process: its return value, or argparse's
+    ``SystemExit`` code for a usage error it catches itself."""
+    from irvae_core.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from irvae_core.data import load_dataset
+from tests.helpers import main_exit_code
 
 pytestmark = pytest.mark.slow  # the command line in subprocesses, training
 
@@ -149,12 +150,7 @@ def test_evaluate_on_another_dataset_of_the_same_shape_and_refuse_another_shape(
 ])
 def test_bad_usage_exits_2_with_one_sentence(tmp_path, args, message, capsys):
     """In this process (main, as ``python -m irvae_core`` calls it): the next test runs one through a real process."""
-    from irvae_core.cli import main
-
-    try:
-        code = main([*args, "--out", str(tmp_path)] if args[0] in ("train", "sweep") else args)
-    except SystemExit as e:  # argparse's own usage errors
-        code = e.code
+    code = main_exit_code([*args, "--out", str(tmp_path)] if args[0] in ("train", "sweep") else args)
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from helpers import tiny_config
+from helpers import main_exit_code, tiny_config
 
 from irvae_core.experiments.engines import EngineError, LocalEngine, RayEngine, make_engine
 from irvae_core.experiments.runner import train_sweep_run
@@ -163,13 +163,8 @@ def test_the_tradeoff_page_submits_to_ray_when_ray_address_is_set(tmp_path, monk
     (["--engine", "ray", "--gpus-per-run", "-1"], "--gpus-per-run not negative"),
 ])
 def test_cli_engine_options_are_checked_before_any_run(tmp_path, capsys, args, message):
-    from irvae_core.cli import main
-
     argv = ["sweep", "--dataset", "digits", "--reg", "ir", "--alphas", "1", "--out", str(tmp_path), *args]
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse's usage error
-        code = e.code
+    code = main_exit_code(argv)
     assert code == 2 and message in capsys.readouterr().err
     assert list_runs(tmp_path) == []
 
