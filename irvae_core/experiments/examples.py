@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,9 @@ class Example:
     config: Callable[[], RunConfig] | None  # a trained run's config; None for a flattened one
     base: str | None = None  # a flattened run: the example it flattens
     flatten: dict[str, Any] | None = None  # a flattened run: FlattenConfig fields
+    # add_distance_suite's options (suite_pairs, suite_points, geodesic_options); empty: the suite's defaults, which
+    # every shipped example uses (the Distances page draws its pairs)
+    suite: dict[str, Any] = field(default_factory=dict)
 
 
 # The face examples: the CPU face preset's conv networks narrowed to width 8 (three runs fit the size budget), a
@@ -212,7 +215,7 @@ def generate_example(example: Example, out: Path, work: Path) -> Run:
         trainer = Trainer(cfg, run)
     if train_and_evaluate(trainer).get("state") != "done":
         raise TrainingFailed(f"example {example.name} did not finish: {run.status().get('error', '')}")
-    add_distance_suite(run)  # the distortion suite the Distances page shows, beside the evaluation just made
+    add_distance_suite(run, **example.suite)  # the distortion suite the Distances page shows, beside the evaluation
     return _finish(run, out / example.name, example)
 
 
