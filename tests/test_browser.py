@@ -57,7 +57,7 @@ def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path):
     try:
         driver.set_page_load_timeout(TIMEOUT_S)
         driver.get(f"{app_url}/latent")
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
                    and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line")
                    and d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'))
@@ -153,7 +153,7 @@ def test_every_page_url_opens_that_page_inside_the_apps_navigation(app_url, tmp_
     driver = chrome(tmp_path)
     try:
         driver.set_page_load_timeout(TIMEOUT_S)
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
         for path, (_, heading) in PAGES.items():
             driver.delete_all_cookies()
             driver.get(f"{app_url}/{path}")
@@ -186,7 +186,7 @@ def test_interpolation_page_renders_strips_and_takes_two_clicks(app_url, tmp_pat
     try:
         driver.set_page_load_timeout(TIMEOUT_S)
         driver.get(f"{app_url}/interpolation")  # a deep link straight to the page
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
         strips = '[data-testid="stImage"] img'
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, strips)) >= 3  # straight, geodesic, modulation
                    and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line"))
@@ -242,7 +242,7 @@ def test_retrieval_page_shows_a_result_grid_in_a_real_browser(faces_app_url, tmp
     try:
         driver.set_page_load_timeout(TIMEOUT_S)
         driver.get(f"{faces_app_url}/retrieval")  # a deep link, straight to the page
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
         # the query grid and one result grid per run, each drawn with its images
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == 3
                    and len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .layer-above image, "
@@ -297,7 +297,7 @@ def test_mocap_page_draws_the_clicked_pose_in_3d(mocap_url, tmp_path):
     driver = new_driver(tmp_path)
     try:
         driver.get(f"{mocap_url}/mocap")  # a deep link straight to the page
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.5)
+        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
         heading = "//h3[starts-with(normalize-space(.), 'Test pose #')]"
         wait.until(lambda d: d.find_elements(By.XPATH, heading) and d.execute_script(SCENES_JS) >= 2)  # pose, walk
         assert "Motion capture" in driver.find_element(By.TAG_NAME, "h1").text

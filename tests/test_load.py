@@ -70,7 +70,7 @@ def browser_visit(url: str, tmp_path: Path, seen: list[str]) -> None:
     photo.write_bytes(buf.getvalue())
     driver = chrome(tmp_path)
     try:
-        wait = WebDriverWait(driver, 240, poll_frequency=0.5)
+        wait = WebDriverWait(driver, 240, poll_frequency=0.1)
         driver.get(f"{url}/latent")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line"))
         time.sleep(1.0)

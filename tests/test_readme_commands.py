@@ -75,7 +75,7 @@ def tiny(args: list[str], cmu_root: Path) -> list[str]:
             {"cmu-fc": "cmu"}[args[args.index("--preset") + 1]]
         args += TINY[dataset]
     if args[0] == "evaluate":
-        args += ["--pairs", "6", "--suite-points", "60", *SMALL_PZ]
+        args += ["--pairs", "3", "--suite-points", "60", *SMALL_PZ]
     if args[0] == "flatten":
         args[args.index("--epochs") + 1] = "1"
         args += ["--depth", "2", "--width", "16", *SMALL_PZ]
