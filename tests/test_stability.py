@@ -13,7 +13,7 @@ from irvae_core.store.checkpoints import load_model
 from irvae_core.train.encoding import encode_split
 from irvae_core.train.stability import seed_stability
 from irvae_core.train.trainer import train
-from tests.helpers import tiny_config
+from tests.helpers import main_exit_code, tiny_config
 from tests.test_cli import cli
 
 pytestmark = pytest.mark.slow  # trains runs over seeds
@@ -47,7 +47,7 @@ def seeded_runs(tmp_path_factory):
     return runs, other
 
 
-def test_stability_command_equals_a_direct_computation(seeded_runs):
+def test_stability_command_equals_a_direct_computation(seeded_runs, capsys):
     runs, _ = seeded_runs
     r = cli("stability", *(str(x.path) for x in runs), "--pairs", "30", "--geodesic-pairs", "3", "--json")
     assert r.returncode == 0, r.stderr
@@ -61,16 +61,18 @@ def test_stability_command_equals_a_direct_computation(seeded_runs):
     assert result["seeds"] == [0, 1] and result["pairs"] == 30
     assert result["latent_cv"] == pytest.approx(expected.mean(), rel=1e-9)
     assert result["geodesic_pairs"] == 3 and 0 <= result["geodesic_cv"] < 2
-    text = cli("stability", *(str(x.path) for x in runs), "--pairs", "30", "--geodesic-pairs", "0")
-    assert text.returncode == 0 and f"CV across seeds {result['latent_cv']:.4f}" in text.stdout
+    # the text output, and the refusals below, in this process (main, as the real process above calls it)
+    assert main_exit_code(["stability", *(str(x.path) for x in runs), "--pairs", "30", "--geodesic-pairs", "0"]) == 0
+    assert f"CV across seeds {result['latent_cv']:.4f}" in capsys.readouterr().out
 
 
-def test_stability_refuses_other_configs_one_run_and_one_seed_twice(seeded_runs):
+def test_stability_refuses_other_configs_one_run_and_one_seed_twice(seeded_runs, capsys):
     runs, other = seeded_runs
     for args, sentence in (([runs[0], other], "is not of the same config"), ([runs[0]], "give at least 2 runs"),
                            ([runs[0], runs[0]], "have the same seed")):
-        r = cli("stability", *(str(x.path) for x in args), "--geodesic-pairs", "0")
-        assert r.returncode == 2 and sentence in r.stderr and "Traceback" not in r.stderr, r.stderr
+        code = main_exit_code(["stability", *(str(x.path) for x in args), "--geodesic-pairs", "0"])
+        err = capsys.readouterr().err
+        assert code == 2 and sentence in err and "Traceback" not in err, err
     with pytest.raises(ValueError, match="differ in model"):
         seed_stability([runs[0], other], geodesic_pairs=0)
 
