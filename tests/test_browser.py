@@ -1,4 +1,5 @@
-"""End to end: `streamlit run app.py` serving one finished run, the latent page in headless Chromium."""
+"""End to end: `streamlit run app.py` serving finished runs of digits, faces and motion capture, every page in
+headless Chromium."""
 
 import time
 
@@ -14,7 +15,6 @@ from tests.browser import (
     TIMEOUT_S,
     chrome,
     new_driver,
-    serve,
     server,
 )
 from tests.helpers import tiny_config
@@ -37,12 +37,22 @@ pytestmark = [pytest.mark.slow,  # a real server and headless Chromium
 
 
 
+# two tiny finished runs on synthetic faces (a VAE and an IRVAE: Face retrieval shows them side by side)
+FACES = {"data.name": "synthetic-faces", "data.options": {"n": 100}, "model.arch": "fc", "model.hidden": [32],
+         "model.latent_dim": 4, "model.out_act": "tanh", "train.epochs": 1, "reg.alpha": 1.0}
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    """One server for the module's tests of the digits run (each test its own browser, so its own session); set up
-    before the tests' own fixtures, so it is told itself that no example runs are shipped."""
+    """One server for the module (each test its own browser, so its own session), serving two face runs, a motion
+    capture run and, newest, so the pages of digits open on it, a digits IRVAE; set up before the tests' own
+    fixtures, so it is told itself that no example runs are shipped."""
     tmp_path = tmp_path_factory.mktemp("app")
     runs = tmp_path / "runs"
+    for reg in ("none", "ir"):
+        train(tiny_config(**FACES, **{"reg.kind": reg}), str(runs))
+    evaluate_run(train(tiny_config(**{"data.name": "synthetic-mocap", "data.options": {"n": 700}, "train.epochs": 1,
+                                      "train.batch_size": 50}), str(runs)))
     evaluate_run(train(tiny_config(**{"train.epochs": 1, "reg.kind": "ir", "reg.alpha": 1.0}), str(runs)))
     with server(runs, tmp_path / "streamlit.log", env={"IRVAE_EXAMPLES": str(tmp_path / "no-examples")}) as (url, _):
         yield url
@@ -222,26 +232,14 @@ def test_interpolation_page_renders_strips_and_takes_two_clicks(app_url, tmp_pat
         driver.quit()
 
 
-@pytest.fixture
-def faces_app_url(tmp_path):
-    """`streamlit run app.py` serving two tiny finished runs on synthetic-faces (a VAE and an IRVAE)."""
-    runs = tmp_path / "runs"
-    faces = {"data.name": "synthetic-faces", "data.options": {"n": 100}, "model.arch": "fc", "model.hidden": [32],
-             "model.latent_dim": 4, "model.out_act": "tanh", "train.epochs": 1, "reg.alpha": 1.0}
-    for reg in ("none", "ir"):
-        train(tiny_config(**faces, **{"reg.kind": reg}), str(runs))
-    with serve(runs, tmp_path / "streamlit.log") as url:
-        yield url
-
-
-def test_retrieval_page_shows_a_result_grid_in_a_real_browser(faces_app_url, tmp_path):
+def test_retrieval_page_shows_a_result_grid_in_a_real_browser(app_url, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver = chrome(tmp_path, height=1400)
     try:
         driver.set_page_load_timeout(TIMEOUT_S)
-        driver.get(f"{faces_app_url}/retrieval")  # a deep link, straight to the page
+        driver.get(f"{app_url}/retrieval")  # a deep link, straight to the page
         wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
         # the query grid and one result grid per run, each drawn with its images
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == 3
@@ -267,15 +265,6 @@ def test_retrieval_page_shows_a_result_grid_in_a_real_browser(faces_app_url, tmp
 
 
 
-@pytest.fixture
-def mocap_url(tmp_path):
-    runs = tmp_path / "runs"
-    evaluate_run(train(tiny_config(**{"data.name": "synthetic-mocap", "data.options": {"n": 700}, "train.epochs": 1,
-                                      "train.batch_size": 50}), str(runs)))
-    with serve(runs, tmp_path / "streamlit.log") as url:
-        yield url
-
-
 # 3-D scenes of the plotly figures drawn so far, each with a WebGL canvas; the first plot is the latent one
 SCENES_JS = """
 return Array.from(document.querySelectorAll('.js-plotly-plot')).filter(gd => gd._fullLayout && gd._fullLayout.scene
@@ -289,14 +278,14 @@ return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.wi
 """
 
 
-def test_mocap_page_draws_the_clicked_pose_in_3d(mocap_url, tmp_path):
+def test_mocap_page_draws_the_clicked_pose_in_3d(app_url, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver = new_driver(tmp_path)
     try:
-        driver.get(f"{mocap_url}/mocap")  # a deep link straight to the page
+        driver.get(f"{app_url}/mocap")  # a deep link straight to the page
         wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
         heading = "//h3[starts-with(normalize-space(.), 'Test pose #')]"
         wait.until(lambda d: d.find_elements(By.XPATH, heading) and d.execute_script(SCENES_JS) >= 2)  # pose, walk
