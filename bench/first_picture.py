@@ -10,6 +10,7 @@ Reported: each page's seconds per repeat and the medians, with the 1-minute load
 
     .venv/bin/python bench/first_picture.py [--repeats 2] [--pages latent,retrieval]
     .venv/bin/python bench/first_picture.py --floor [--repeats 5]   # a bare Streamlit page with one tiny chart
+    .venv/bin/python bench/first_picture.py --floor --figure home    # ... with the Home page's first figure instead
 """
 
 from __future__ import annotations
@@ -81,15 +82,37 @@ FLOOR_APP = """import plotly.graph_objects as go
 import streamlit as st
 st.plotly_chart(go.Figure(go.Scatter(x=[1, 2, 3], y=[1, 3, 2])))
 """
+# --figure PAGE: the same bare page drawing that page's first figure (its plotly JSON, as the app sends it)
+FIGURE_APP = """import json
+import plotly.graph_objects as go
+import streamlit as st
+st.plotly_chart(go.Figure(json.loads(open("figure.json").read())))
+"""
 
 
-def floor(repeats: int) -> None:
+def page_figure(page: str) -> str:
+    """The first plotly figure a page draws on a fresh install (the shipped examples), as JSON, from an AppTest."""
+    from tests.app_helpers import open_page
+
+    os.environ.pop("IRVAE_EXAMPLES", None)  # the shipped examples, as a user sees them
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["IRVAE_RUNS"] = str(Path(tmp) / "runs")
+        charts = open_page(f"app_pages/{page}.py").get("plotly_chart")
+    if not charts:
+        raise SystemExit(f"the {page} page draws no plotly figure on a fresh install")
+    return charts[0].proto.spec
+
+
+def floor(repeats: int, figure: str | None = None) -> None:
     """Seconds to the first figure of a bare Streamlit page with one tiny plotly chart: what Streamlit's frontend and
-    plotly.js cost before any page of ours adds to it."""
+    plotly.js cost before any page of ours adds to it; with ``figure`` (a page), that page's first figure instead:
+    what drawing the figure itself costs, without the rest of the page."""
     seconds = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        (tmp / "floor.py").write_text(FLOOR_APP)
+        (tmp / "floor.py").write_text(FIGURE_APP if figure else FLOOR_APP)
+        if figure:
+            (tmp / "figure.json").write_text(page_figure(figure))
         port = free_port()
         log = tmp / "streamlit.log"
         with open(log, "w") as out:
@@ -106,7 +129,8 @@ def floor(repeats: int) -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=15)
-    print(f"floor, a bare page with a 3-point plotly chart: {', '.join(f'{s:.1f}' for s in seconds)} s "
+    what = f"the {figure} page's first figure" if figure else "a 3-point plotly chart"
+    print(f"floor, a bare page with {what}: {', '.join(f'{s:.1f}' for s in seconds)} s "
           f"(median {statistics.median(seconds):.1f} s)")
 
 
@@ -115,11 +139,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--pages", default=",".join(p or "home" for p in PAGES))
     parser.add_argument("--floor", action="store_true", help="time a bare one-chart Streamlit page instead")
+    parser.add_argument("--figure", metavar="PAGE", choices=[p or "home" for p in PAGES],
+                        help="with --floor: the bare page draws this page's first figure (home, latent, ...)")
     args = parser.parse_args()
     if not (CHROMIUM and CHROMEDRIVER):
         raise SystemExit("needs chromium and chromedriver: apt-get install chromium chromium-driver")
     if args.floor:
-        return floor(max(args.repeats, 3))
+        return floor(max(args.repeats, 3), args.figure)
     os.environ.pop("IRVAE_EXAMPLES", None)  # the shipped examples, as a user sees them
     pages = ["" if p == "home" else p for p in args.pages.split(",")]
     seconds: dict[str, list[tuple[float, float]]] = {p: [] for p in pages}
