@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
-from torchvision import transforms
 
 from irvae_core.data import DATASETS, DataError, load_dataset
 from irvae_core.data.celeba import centre_crop_box
@@ -117,6 +116,8 @@ def test_unreadable_image_is_a_data_error(tmp_path):
 
 def paper_pipeline(path):
     """The authors' CelebA preprocessing, composed here from torchvision as they wrote it."""
+    from torchvision import transforms  # here: its import (~1.5 s) would be every xdist worker's at collection
+
     t = transforms.Compose([transforms.Resize(64), transforms.CenterCrop(64), transforms.ToTensor(),
                             transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
     with Image.open(path) as im:

@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from sklearn.manifold import trustworthiness
 
 from irvae_core.geometry.distances import (
     agreement_scores,
@@ -98,6 +97,8 @@ def brute_kl(x, z, sigma):
 
 
 def test_hand_written_scores_equal_brute_force_references():
+    from sklearn.manifold import trustworthiness  # here: its import (~1.4 s) would be every worker's at collection
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(30, 6))
     z = x[:, :2] + 0.3 * rng.normal(size=(30, 2))  # a lossy projection
