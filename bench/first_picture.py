@@ -6,7 +6,8 @@ Each page gets a fresh server on an empty runs folder whose imports are done fir
 session at its URL, and the clock runs from driver.get until the page shows its first figure (a drawn plotly chart
 or an image; the goal's measure), and until that with the page's script finished ("settled": a page may draw its
 plane first and compute after). Goal: the first figure within 3 s for every page on this machine.
-Reported: each page's seconds per repeat and the medians, with the 1-minute load average before each repeat.
+Reported: each page's seconds per repeat and the medians, with the 1-minute load average before each repeat, and
+when the browser requested plotly.js's chunk (the first chart had arrived; what follows is mostly the browser's).
 
     .venv/bin/python bench/first_picture.py [--repeats 2] [--pages latent,retrieval]
     .venv/bin/python bench/first_picture.py --floor [--repeats 5]   # a bare Streamlit page with one tiny chart
@@ -102,10 +103,16 @@ def page_figure(page: str) -> str:
     """The first plotly figure a page draws on a fresh install (the shipped examples), as JSON, from an AppTest."""
     from tests.app_helpers import open_page
 
-    os.environ.pop("IRVAE_EXAMPLES", None)  # the shipped examples, as a user sees them
+    runs = os.environ.get("IRVAE_RUNS")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["IRVAE_RUNS"] = str(Path(tmp) / "runs")
-        charts = open_page(f"app_pages/{page}.py").get("plotly_chart")
+        try:
+            charts = open_page(f"app_pages/{page}.py").get("plotly_chart")
+        finally:
+            if runs is None:
+                os.environ.pop("IRVAE_RUNS", None)
+            else:
+                os.environ["IRVAE_RUNS"] = runs
     if not charts:
         raise SystemExit(f"the {page} page draws no plotly figure on a fresh install")
     return charts[0].proto.spec
@@ -150,11 +157,13 @@ def main() -> None:
     parser.add_argument("--figure", metavar="PAGE", choices=[p or "home" for p in PAGES],
                         help="with --floor: the bare page draws this page's first figure (home, latent, ...)")
     args = parser.parse_args()
+    if args.figure and not args.floor:
+        parser.error("--figure goes with --floor")
     if not (CHROMIUM and CHROMEDRIVER):
         raise SystemExit("needs chromium and chromedriver: apt-get install chromium chromium-driver")
+    os.environ.pop("IRVAE_EXAMPLES", None)  # the shipped examples, as a user sees them
     if args.floor:
         return floor(max(args.repeats, 3), args.figure)
-    os.environ.pop("IRVAE_EXAMPLES", None)  # the shipped examples, as a user sees them
     pages = ["" if p == "home" else p for p in args.pages.split(",")]
     seconds: dict[str, list[tuple[float, float, float | None]]] = {p: [] for p in pages}
     for i in range(args.repeats):

@@ -1,9 +1,10 @@
 """How busy the machine's CPUs are while the test suite runs: is the suite's wall time waiting, or working?
 
 Runs pytest (the README's test command's tests, with any pytest arguments given) in a subprocess and samples
-/proc/stat every second: the share of all cores' time that was not idle. `time`'s user and system CPU count only
-the processes pytest waits for; this counts everything the suite starts (Chromium, Streamlit servers, Ray's
-processes, killed trainings), so busy x cores x wall is the suite's whole work. Linux only.
+/proc/stat every second: the share of the cores' time that was not idle, whichever process used it (so run it on an
+otherwise quiet machine). `time`'s user and system CPU count only the processes whose parents waited for them;
+this also counts what is never waited for (Chromium under chromedriver, Ray's processes, killed trainings), so busy
+x cores x wall is the suite's whole work. Linux only.
 
     .venv/bin/python bench/suite_cpu.py                   # the whole suite
     .venv/bin/python bench/suite_cpu.py -m "not slow"     # the fast tier
@@ -21,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_times() -> tuple[int, int]:
-    """(all jiffies, idle + iowait jiffies) since boot, summed over the cores."""
+    """(this machine's jiffies, idle + iowait jiffies) since boot, summed over the cores: user, nice, system, idle,
+    iowait, irq, softirq; steal (a hypervisor's) and guest time (counted within user) left out."""
     with open("/proc/stat") as f:
         values = [int(v) for v in f.readline().split()[1:]]
-    return sum(values), values[3] + values[4]
+    return sum(values[:7]), values[3] + values[4]
 
 
 def main() -> None:

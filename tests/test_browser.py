@@ -22,6 +22,7 @@ from tests.helpers import tiny_config
 # app.py's navigation: URL path -> (title in the sidebar, the page's heading)
 PAGES = {"": ("Home", "IRVAE Lab"), "train": ("Train", "Train"), "latent": ("Latent geometry", "Latent geometry"),
          "tradeoff": ("Tradeoff", "Tradeoff"), "interpolation": ("Interpolation", "Interpolation"),
+         "distances": ("Distances", "Distances"),
          "retrieval": ("Face retrieval", "Face retrieval"), "mocap": ("Motion capture", "Motion capture")}
 
 pytestmark = [pytest.mark.slow,  # a real server and headless Chromium

