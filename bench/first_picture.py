@@ -101,18 +101,12 @@ st.plotly_chart(go.Figure(json.loads(open("figure.json").read())))
 
 def page_figure(page: str) -> str:
     """The first plotly figure a page draws on a fresh install (the shipped examples), as JSON, from an AppTest."""
+    from unittest import mock
+
     from tests.app_helpers import open_page
 
-    runs = os.environ.get("IRVAE_RUNS")
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["IRVAE_RUNS"] = str(Path(tmp) / "runs")
-        try:
-            charts = open_page(f"app_pages/{page}.py").get("plotly_chart")
-        finally:
-            if runs is None:
-                os.environ.pop("IRVAE_RUNS", None)
-            else:
-                os.environ["IRVAE_RUNS"] = runs
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.dict(os.environ, {"IRVAE_RUNS": str(Path(tmp) / "runs")}):
+        charts = open_page(f"app_pages/{page}.py").get("plotly_chart")
     if not charts:
         raise SystemExit(f"the {page} page draws no plotly figure on a fresh install")
     return charts[0].proto.spec
