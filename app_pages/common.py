@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
@@ -14,6 +16,7 @@ from irvae_core.config import ConfigError, DataConfig
 from irvae_core.data import DataError, DatasetSplits, load_run_data
 from irvae_core.demo import DemoRefused, demo_mode
 from irvae_core.experiments.jobs import Job, JobManager, get_manager
+from irvae_core.geometry.curves import Geodesic
 from irvae_core.geometry.planes import Plane
 from irvae_core.store.checkpoints import load_model
 from irvae_core.store.files import RunError
@@ -47,6 +50,21 @@ def friendly_errors(what: str = "") -> Iterator[None]:
 def cached_model(path: str, mtime: float | None):
     """A run's trained model (re-read when its checkpoint changes: ``mtime`` is the key)."""
     return load_model(open_run(path))
+
+
+@dataclass
+class SharedGeodesic:
+    """One geodesic of one run, pair and point count, kept for every session of this server process."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    geodesic: Geodesic | None = None
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def shared_geodesic(path: str, mtime: float | None, i: int, j: int, n_points: int) -> SharedGeodesic:
+    """The slot of the run's geodesic between test examples i and j, shared by every session (a classroom opening
+    the same pair computes it once); a new checkpoint (``mtime``) is a new slot."""
+    return SharedGeodesic()
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the data...")

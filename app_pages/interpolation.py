@@ -14,9 +14,11 @@ from app_pages.common import (
     publish_link,
     run_picker,
     seed,
+    shared_geodesic,
 )
 from irvae_core import viz
 from irvae_core.experiments.examples import all_runs, page_default
+from irvae_core.geometry.curves import Geodesic
 from irvae_core.store.runs import default_runs_dir
 from irvae_core.store.summaries import checkpoint_mtime, run_row
 from irvae_core.views.interpolation import (
@@ -56,23 +58,25 @@ def clicked_pair(fig) -> tuple[int, int] | None:
     return (clicks[0], clicks[1]) if len(clicks) == 2 else None
 
 
-def geodesic_key(path: str, mtime: float | None, i: int, j: int, n_points: int) -> tuple:
-    """What a session's stored geodesic is kept under: the run's checkpoint, the pair and the points."""
-    return path, mtime, i, j, n_points
-
-
-def geodesic_of(path: str, mtime: float | None, method: str, i: int, j: int, n_points: int):
-    """The run's geodesic between test examples i and j, computed once per session with a progress bar."""
-    key = geodesic_key(path, mtime, i, j, n_points)
-    store = st.session_state.setdefault("geodesics", {})
-    if key not in store:
-        bar = st.progress(0.0, text=f"Finding the geodesic of {method}...")
-        store[key] = example_geodesic(cached_model(path, mtime), cached_data(path), i, j, n_points, progress=lambda
-                                      f, e: bar.progress(f, text=f"Finding the geodesic of {method}: energy {e:.4g}"))
-        bar.empty()
-        while len(store) > 16:
-            store.pop(next(iter(store)))
-    return store[key]
+def geodesic_of(path: str, mtime: float | None, method: str, i: int, j: int, n_points: int) -> Geodesic:
+    """The run's geodesic between test examples i and j: found once per server by the first session to ask, with a
+    progress bar there; a session asking meanwhile waits for that one instead of finding it again."""
+    slot = shared_geodesic(path, mtime, i, j, n_points)
+    if slot.geodesic is None:
+        if not slot.lock.acquire(blocking=False):
+            note = st.info(f"Another session is finding the geodesic of {method}: it shows here when found.")
+            slot.lock.acquire()
+            note.empty()
+        try:
+            if slot.geodesic is None:  # still missing: the other session failed; this one tries and shows why
+                bar = st.progress(0.0, text=f"Finding the geodesic of {method}...")
+                slot.geodesic = example_geodesic(
+                    cached_model(path, mtime), cached_data(path), i, j, n_points,
+                    progress=lambda f, e: bar.progress(f, text=f"Finding the geodesic of {method}: energy {e:.4g}"))
+                bar.empty()
+        finally:
+            slot.lock.release()
+    return slot.geodesic
 
 
 @st.cache_data(max_entries=16, show_spinner="Encoding the training data and decoding the grid...")
@@ -127,8 +131,7 @@ with friendly_errors("Could not walk through this run"):
     plot = st.empty()
     if pair:
         with friendly_errors("Could not find the paths"):
-            stored = st.session_state.get("geodesics", {})
-            if any(geodesic_key(p, checkpoint_mtime(runs[p]), *pair, n_points) not in stored for p in choice):
+            if any(shared_geodesic(p, checkpoint_mtime(runs[p]), *pair, n_points).geodesic is None for p in choice):
                 plot.plotly_chart(fig, key="interpolation-preview")  # the plane at once, while the geodesics run
             geos = [geodesic_of(p, checkpoint_mtime(runs[p]), info[p]["method"], *pair, n_points) for p in choice]
     viz.add_latent_paths(fig, [(v.project(g.straight.path), v.project(g.path)) for v, g in zip(views, geos)])

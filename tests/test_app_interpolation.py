@@ -169,3 +169,26 @@ def test_vector_data_in_three_latent_dimensions_as_line_plots(tmp_path, monkeypa
     modulation = figures(at)[-1]
     assert [a["text"] for a in modulation["layout"]["annotations"]] == ["PC1", "PC2"]
     assert len(modulation["data"]) == 2 * 5 and not at.exception
+
+
+def test_a_second_session_reads_the_geodesic_the_first_one_found(two_runs, monkeypatch):
+    """The server's sessions share geodesics (a classroom opening one pair finds it once): the first session fills the
+    pair's shared slot, the second shows that geodesic without finding it again."""
+    import re
+
+    from app_pages.common import shared_geodesic
+    from irvae_core.store.summaries import checkpoint_mtime
+
+    monkeypatch.setenv("IRVAE_RUNS", str(two_runs))
+    shown = []
+    for _ in range(2):  # two sessions of one process, as two visitors of one server
+        at = open_page(PAGE)
+        assert not at.exception and not at.error
+        [path] = widget(at.multiselect, RUNS).value
+        a, b = map(int, re.search(r"A = test #(\d+), B = test #(\d+)", " ".join(c.value for c in at.caption)).groups())
+        slot = shared_geodesic(path, checkpoint_mtime(open_run(path)), a, b, 16)
+        assert slot.geodesic is not None and not slot.lock.locked()
+        shown.append((slot, slot.geodesic, [c.value for c in at.caption if c.value.startswith("Length")]))
+    (slot1, geo1, lengths1), (slot2, geo2, lengths2) = shown
+    assert slot2 is slot1 and geo2 is geo1  # the second session did not replace it with a geodesic of its own
+    assert lengths1 == lengths2 and f"geodesic {geo1.length:.3g}" in lengths1[0]
