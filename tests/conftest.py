@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -29,6 +30,24 @@ def shipped_examples(monkeypatch) -> Path:
 
     monkeypatch.delenv("IRVAE_EXAMPLES", raising=False)
     return examples_dir()
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist_tradeoff(tmp_path_factory, worker_id) -> Path:
+    """The reproductions folder of a finished tiny mnist-tradeoff (the local engine, one thread), made once
+    for the whole pytest run: the first worker to ask trains it while a second one waits (a file lock in the run's
+    shared temporary folder). Read it; copy it before changing it (test_reproduce resumes a copy)."""
+    from irvae_core.experiments.engines import LocalEngine
+    from irvae_core.experiments.reproduce import reproduce
+    from irvae_core.experiments.reproduce.plan import EVALUATION
+
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    out = shared / "tiny-mnist-tradeoff"
+    with open(shared / "tiny-mnist-tradeoff.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "mnist-tradeoff" / "results.json").is_file():
+            reproduce("mnist-tradeoff", out, "tiny", engine=LocalEngine(threads=1, evaluate=EVALUATION["tiny"]))
+    return out
 
 
 # Modules that take minutes (real command-line processes, servers, browsers), longest first. With --dist loadfile a

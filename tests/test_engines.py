@@ -169,13 +169,15 @@ def test_cli_engine_options_are_checked_before_any_run(tmp_path, capsys, args, m
     assert list_runs(tmp_path) == []
 
 
-def test_reproduce_on_ray_gives_the_local_engines_table(tmp_path, ray_instance):
+def test_reproduce_on_ray_gives_the_local_engines_table(tmp_path, ray_instance, tiny_mnist_tradeoff):
+    import json
+
     from irvae_core.experiments.engines import RayEngine
     from irvae_core.experiments.reproduce import reproduce
     from irvae_core.experiments.reproduce.plan import EVALUATION
 
     tiny = EVALUATION["tiny"]  # each engine evaluates its runs as tiny mode asks (the command line makes them so)
-    local = reproduce("mnist-tradeoff", tmp_path / "local", "tiny", engine=LocalEngine(threads=1, evaluate=tiny))
+    local = json.loads((tiny_mnist_tradeoff / "mnist-tradeoff" / "results.json").read_text())  # the local engine's
     on_ray = reproduce("mnist-tradeoff", tmp_path / "ray", "tiny", engine=RayEngine(threads=1, evaluate=tiny))
     assert [r["key"] for r in on_ray["rows"]] == [r["key"] for r in local["rows"]] and len(local["rows"]) == 9
     for a, b in zip(local["rows"], on_ray["rows"]):  # the same seeds and thread count: the same numbers

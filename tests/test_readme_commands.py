@@ -4,8 +4,8 @@ command line (``python -m irvae_core`` in a subprocess) at tiny size and exits 0
 The commands are read from the README itself: a documented command this test does not know how to make
 tiny fails the test, so a new or changed command line in those sections cannot land untried. Each is run
 as written, with only its placeholders filled (a run folder the earlier commands printed, else the shipped example
-of that kind; a data folder of real ASF/AMC files) and its size cut (one epoch, two digit classes, a small flattening module, a P_Z of 2,000
-points).
+of that kind; a data folder of real ASF/AMC files) and its size cut (one epoch, two digit classes, a small
+flattening module, a P_Z of 2,000 points).
 """
 
 from __future__ import annotations
