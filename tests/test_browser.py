@@ -13,8 +13,6 @@ from tests.browser import (
     CHROMIUM,
     FIRST_POINT_JS,
     TIMEOUT_S,
-    chrome,
-    new_driver,
     server,
 )
 from tests.helpers import tiny_config
@@ -59,73 +57,68 @@ def app_url(tmp_path_factory):
         yield url
 
 
-def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path):
+def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path, driver):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = chrome(tmp_path)
-    try:
-        driver.set_page_load_timeout(TIMEOUT_S)
-        driver.get(f"{app_url}/latent")
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
-                   and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line")
-                   and d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'))
-        time.sleep(1.0)  # let the WebGL points and the colour bar paint before the screenshot
-        ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "latent_page.png"))
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
-        assert "Latent geometry" in driver.find_element(By.TAG_NAME, "h1").text
-        assert driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .colorbar")
-        nav = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
-        assert all(title in nav for title, _ in PAGES.values())  # app.py's whole navigation, after a deep link
-        assert "common" not in nav.lower()  # not a folder of files listed as pages
+    driver.get(f"{app_url}/latent")
+    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
+               and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line")
+               and d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'))
+    time.sleep(1.0)  # let the WebGL points and the colour bar paint before the screenshot
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "latent_page.png"))
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+    assert "Latent geometry" in driver.find_element(By.TAG_NAME, "h1").text
+    assert driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .colorbar")
+    nav = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
+    assert all(title in nav for title, _ in PAGES.values())  # app.py's whole navigation, after a deep link
+    assert "common" not in nav.lower()  # not a folder of files listed as pages
 
-        # clicking a test point shows its input and its reconstruction
-        x, y, width, height = driver.execute_script(FIRST_POINT_JS)
-        plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
-        offset = (int(x - width / 2), int(y - height / 2))  # selenium offsets count from the element's centre
-        ActionChains(driver).move_to_element_with_offset(plot, *offset).click().perform()
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stImage"] img')) == 2
-                   and not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))  # the app is idle
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})",
-                              driver.find_element(By.CSS_SELECTOR, '[data-testid="stImage"]'))
-        driver.save_screenshot(str(ARTIFACTS / "latent_page_selected.png"))
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        assert "reconstruction" in driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+    # clicking a test point shows its input and its reconstruction
+    x, y, width, height = driver.execute_script(FIRST_POINT_JS)
+    plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+    offset = (int(x - width / 2), int(y - height / 2))  # selenium offsets count from the element's centre
+    ActionChains(driver).move_to_element_with_offset(plot, *offset).click().perform()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stImage"] img')) == 2
+               and not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))  # the app is idle
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})",
+                          driver.find_element(By.CSS_SELECTOR, '[data-testid="stImage"]'))
+    driver.save_screenshot(str(ARTIFACTS / "latent_page_selected.png"))
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert "reconstruction" in driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
 
-        # a click off the data (the grid point furthest from the test points) decodes it and draws its ellipse
-        plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
-        # the whole plot in view: selenium's offsets count from the centre of the element's visible part
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
-        x, y, width, height = driver.execute_script(GRID_CORNER_JS)
-        offset = (int(x - width / 2), int(y - height / 2))
-        ActionChains(driver).move_to_element_with_offset(plot, *offset).click().perform()
-        wait.until(lambda d: "Decoded at" in d.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
-                   and d.execute_script(ROLE_COUNT_JS, "clicked-ellipse") == 1
-                   and not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
-        main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
-        assert "Condition number of G" in main and "Eigenvalues of the pullback metric" in main
-        driver.save_screenshot(str(ARTIFACTS / "latent_page_decoded.png"))
+    # a click off the data (the grid point furthest from the test points) decodes it and draws its ellipse
+    plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+    # the whole plot in view: selenium's offsets count from the centre of the element's visible part
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
+    x, y, width, height = driver.execute_script(GRID_CORNER_JS)
+    offset = (int(x - width / 2), int(y - height / 2))
+    ActionChains(driver).move_to_element_with_offset(plot, *offset).click().perform()
+    wait.until(lambda d: "Decoded at" in d.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+               and d.execute_script(ROLE_COUNT_JS, "clicked-ellipse") == 1
+               and not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]'))
+    main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+    assert "Condition number of G" in main and "Eigenvalues of the pullback metric" in main
+    driver.save_screenshot(str(ARTIFACTS / "latent_page_decoded.png"))
 
-        # a box over the whole plot (the chart's box-select mode) brushes every test point
-        plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
-        driver.execute_script("arguments[0].click()", driver.find_element(
-            By.CSS_SELECTOR, '.js-plotly-plot .modebar-btn[data-val="select"]'))
-        x0, y0, x1, y1, width, height = driver.execute_script(PLOT_AREA_JS)
-        ActionChains(driver).move_to_element_with_offset(plot, int(x0 - width / 2) + 2, int(y0 - height / 2) + 2) \
-            .click_and_hold().move_by_offset(int((x1 - x0) / 2), int((y1 - y0) / 2)) \
-            .move_by_offset(int((x1 - x0) / 2) - 4, int((y1 - y0) / 2) - 4).release().perform()
-        wait.until(lambda d: "test examples selected" in d.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text)
-        main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
-        assert "cond(G) of the selection" in main and "cond(G) of all shown points" in main
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        driver.save_screenshot(str(ARTIFACTS / "latent_page_brushed.png"))
-    finally:
-        driver.quit()
+    # a box over the whole plot (the chart's box-select mode) brushes every test point
+    plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)
+    driver.execute_script("arguments[0].click()", driver.find_element(
+        By.CSS_SELECTOR, '.js-plotly-plot .modebar-btn[data-val="select"]'))
+    x0, y0, x1, y1, width, height = driver.execute_script(PLOT_AREA_JS)
+    ActionChains(driver).move_to_element_with_offset(plot, int(x0 - width / 2) + 2, int(y0 - height / 2) + 2) \
+        .click_and_hold().move_by_offset(int((x1 - x0) / 2), int((y1 - y0) / 2)) \
+        .move_by_offset(int((x1 - x0) / 2) - 4, int((y1 - y0) / 2) - 4).release().perform()
+    wait.until(lambda d: "test examples selected" in d.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text)
+    main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+    assert "cond(G) of the selection" in main and "cond(G) of all shown points" in main
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    driver.save_screenshot(str(ARTIFACTS / "latent_page_brushed.png"))
 
 
 # the pixel position of the latent figure's grid point furthest from every test point, and the plot's size
@@ -155,26 +148,21 @@ return [xa._offset, ya._offset, xa._offset + xa._length, ya._offset + ya._length
 """
 
 
-def test_every_page_url_opens_that_page_inside_the_apps_navigation(app_url, tmp_path):
+def test_every_page_url_opens_that_page_inside_the_apps_navigation(app_url, tmp_path, driver):
     """Each page's URL (app.py's url_path), opened first in a fresh browser session, shows that page with the
     app's whole navigation in the sidebar."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = chrome(tmp_path)
-    try:
-        driver.set_page_load_timeout(TIMEOUT_S)
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
-        for path, (_, heading) in PAGES.items():
-            driver.delete_all_cookies()
-            driver.get(f"{app_url}/{path}")
-            wait.until(lambda d, heading=heading: d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]')
-                       and any(h.text == heading for h in d.find_elements(By.TAG_NAME, "h1")))
-            nav = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
-            assert all(title in nav for title, _ in PAGES.values()), (path, nav)
-            assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), path
-    finally:
-        driver.quit()
+    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    for path, (_, heading) in PAGES.items():
+        driver.delete_all_cookies()
+        driver.get(f"{app_url}/{path}")
+        wait.until(lambda d, heading=heading: d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]')
+                   and any(h.text == heading for h in d.find_elements(By.TAG_NAME, "h1")))
+        nav = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
+        assert all(title in nav for title, _ in PAGES.values()), (path, nav)
+        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), path
 
 
 # pixel position of test point ``i`` of the k-th WebGL trace (a class) inside the first plot, and the plot's size
@@ -188,80 +176,71 @@ PATHS_JS = "return document.querySelector('.js-plotly-plot')._fullData.filter(t 
            "'geodesic path').length"
 
 
-def test_interpolation_page_renders_strips_and_takes_two_clicks(app_url, tmp_path):
+def test_interpolation_page_renders_strips_and_takes_two_clicks(app_url, tmp_path, driver):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = chrome(tmp_path)
-    try:
-        driver.set_page_load_timeout(TIMEOUT_S)
-        driver.get(f"{app_url}/interpolation")  # a deep link straight to the page
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
-        strips = '[data-testid="stImage"] img'
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, strips)) >= 3  # straight, geodesic, modulation
-                   and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line"))
-        driver.set_window_size(1500, 2600)  # the whole page: plot, strips, speeds and the modulation grid
-        time.sleep(1.5)  # let the WebGL points paint before the screenshot
-        ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "interpolation_page.png"))
-        driver.set_window_size(1500, 1100)
-        assert "Interpolation" in driver.find_element(By.TAG_NAME, "h1").text
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
-        main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
-        assert "straight line, decoded" in main and "geodesic, decoded" in main and "ratio" in main
-        for img in driver.find_elements(By.CSS_SELECTOR, strips):
-            assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 0
-        assert driver.execute_script(PATHS_JS) == 1
+    driver.get(f"{app_url}/interpolation")  # a deep link straight to the page
+    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    strips = '[data-testid="stImage"] img'
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, strips)) >= 3  # straight, geodesic, modulation
+               and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line"))
+    driver.set_window_size(1500, 2600)  # the whole page: plot, strips, speeds and the modulation grid
+    time.sleep(1.5)  # let the WebGL points paint before the screenshot
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "interpolation_page.png"))
+    driver.set_window_size(1500, 1100)
+    assert "Interpolation" in driver.find_element(By.TAG_NAME, "h1").text
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+    main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+    assert "straight line, decoded" in main and "geodesic, decoded" in main and "ratio" in main
+    for img in driver.find_elements(By.CSS_SELECTOR, strips):
+        assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 0
+    assert driver.execute_script(PATHS_JS) == 1
 
-        # pick by clicking: the paths disappear until two test points have been clicked
-        driver.find_element(By.XPATH, "//label[.//p[contains(., 'by clicking two points')]]").click()
-        wait.until(lambda d: d.execute_script(PATHS_JS) == 0 and "Click a test point" in
-                   d.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text)
-        for k in (0, 1):
-            time.sleep(1.0)
-            x, y, width, height = driver.execute_script(POINT_JS, k)
-            plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
-            ActionChains(driver).move_to_element_with_offset(plot, int(x - width / 2), int(y - height / 2)).click() \
-                .perform()
-        wait.until(lambda d: d.execute_script(PATHS_JS) == 1 and len(d.find_elements(By.CSS_SELECTOR, strips)) >= 3)
+    # pick by clicking: the paths disappear until two test points have been clicked
+    driver.find_element(By.XPATH, "//label[.//p[contains(., 'by clicking two points')]]").click()
+    wait.until(lambda d: d.execute_script(PATHS_JS) == 0 and "Click a test point" in
+               d.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text)
+    for k in (0, 1):
         time.sleep(1.0)
-        driver.save_screenshot(str(ARTIFACTS / "interpolation_page_clicked.png"))
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-    finally:
-        driver.quit()
+        x, y, width, height = driver.execute_script(POINT_JS, k)
+        plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+        ActionChains(driver).move_to_element_with_offset(plot, int(x - width / 2), int(y - height / 2)).click() \
+            .perform()
+    wait.until(lambda d: d.execute_script(PATHS_JS) == 1 and len(d.find_elements(By.CSS_SELECTOR, strips)) >= 3)
+    time.sleep(1.0)
+    driver.save_screenshot(str(ARTIFACTS / "interpolation_page_clicked.png"))
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
 
 
-def test_retrieval_page_shows_a_result_grid_in_a_real_browser(app_url, tmp_path):
+def test_retrieval_page_shows_a_result_grid_in_a_real_browser(app_url, tmp_path, driver):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = chrome(tmp_path, height=1400)
-    try:
-        driver.set_page_load_timeout(TIMEOUT_S)
-        driver.get(f"{app_url}/retrieval")  # a deep link, straight to the page
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
-        # the query grid and one result grid per run, each drawn with its images
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == 3
-                   and len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .layer-above image, "
-                                                            ".js-plotly-plot image")) >= 3
-                   and len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')) == 2)
-        grids = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", grids[1])
-        time.sleep(1.0)  # let the images paint before the screenshot
-        ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "retrieval_page.png"))
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
-        assert "Face retrieval" in driver.find_element(By.TAG_NAME, "h1").text
-        text = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
-        assert "P@10" in text and ("✓" in text or "✗" in text)
-        counts = driver.execute_script("return [...document.querySelectorAll('.js-plotly-plot')]"
-                                       ".map(gd => gd._fullData.filter(t => t.type === 'image').length)")
-        assert counts[1:] == [10, 10]
-    finally:
-        driver.quit()
+    driver.set_window_size(1500, 1400)
+    driver.get(f"{app_url}/retrieval")  # a deep link, straight to the page
+    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    # the query grid and one result grid per run, each drawn with its images
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == 3
+               and len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .layer-above image, "
+                                                        ".js-plotly-plot image")) >= 3
+               and len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]')) == 2)
+    grids = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'start'})", grids[1])
+    time.sleep(1.0)  # let the images paint before the screenshot
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "retrieval_page.png"))
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+    assert "Face retrieval" in driver.find_element(By.TAG_NAME, "h1").text
+    text = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+    assert "P@10" in text and ("✓" in text or "✗" in text)
+    counts = driver.execute_script("return [...document.querySelectorAll('.js-plotly-plot')]"
+                                   ".map(gd => gd._fullData.filter(t => t.type === 'image').length)")
+    assert counts[1:] == [10, 10]
 
 
 
@@ -279,39 +258,35 @@ return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.wi
 """
 
 
-def test_mocap_page_draws_the_clicked_pose_in_3d(app_url, tmp_path):
+def test_mocap_page_draws_the_clicked_pose_in_3d(app_url, tmp_path, driver):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    driver = new_driver(tmp_path)
-    try:
-        driver.get(f"{app_url}/mocap")  # a deep link straight to the page
-        wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
-        heading = "//h3[starts-with(normalize-space(.), 'Test pose #')]"
-        wait.until(lambda d: d.find_elements(By.XPATH, heading) and d.execute_script(SCENES_JS) >= 2)  # pose, walk
-        assert "Motion capture" in driver.find_element(By.TAG_NAME, "h1").text
-        assert ": walking (" in driver.find_element(By.XPATH, heading).text  # before a click: a walking pose
-        plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)  # whole: offsets from its centre
-        time.sleep(1.0)
-        x, y, width, height, index = driver.execute_script(SECOND_CLASS_POINT_JS)  # a jogging pose
-        ActionChains(driver).move_to_element_with_offset(plot, int(x - width / 2), int(y - height / 2)).click() \
-            .perform()
-        wait.until(lambda d: d.find_element(By.XPATH, heading).text.startswith(f"Test pose #{index}: jogging")
-                   and d.execute_script(SCENES_JS) >= 2)
-        pose = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[1]  # the 3-D skeletons, after the latent plot
-        assert driver.execute_script("return arguments[0]._fullLayout.scene3 === undefined && "
-                                     "!!arguments[0]._fullLayout.scene2", pose)  # captured and one decoded
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pose)
-        time.sleep(1.5)  # let WebGL paint the skeletons
-        ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "mocap_page_clicked.png"))
-        canvas = pose.find_element(By.CSS_SELECTOR, ".gl-container canvas")
-        assert canvas.size["width"] > 100 and canvas.size["height"] > 100
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
-        main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
-        assert "RMS joint distance to the captured pose" in main and "max/min speed" in main
-    finally:
-        driver.quit()
+    driver.get(f"{app_url}/mocap")  # a deep link straight to the page
+    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    heading = "//h3[starts-with(normalize-space(.), 'Test pose #')]"
+    wait.until(lambda d: d.find_elements(By.XPATH, heading) and d.execute_script(SCENES_JS) >= 2)  # pose, walk
+    assert "Motion capture" in driver.find_element(By.TAG_NAME, "h1").text
+    assert ": walking (" in driver.find_element(By.XPATH, heading).text  # before a click: a walking pose
+    plot = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", plot)  # whole: offsets from its centre
+    time.sleep(1.0)
+    x, y, width, height, index = driver.execute_script(SECOND_CLASS_POINT_JS)  # a jogging pose
+    ActionChains(driver).move_to_element_with_offset(plot, int(x - width / 2), int(y - height / 2)).click() \
+        .perform()
+    wait.until(lambda d: d.find_element(By.XPATH, heading).text.startswith(f"Test pose #{index}: jogging")
+               and d.execute_script(SCENES_JS) >= 2)
+    pose = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")[1]  # the 3-D skeletons, after the latent plot
+    assert driver.execute_script("return arguments[0]._fullLayout.scene3 === undefined && "
+                                 "!!arguments[0]._fullLayout.scene2", pose)  # captured and one decoded
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", pose)
+    time.sleep(1.5)  # let WebGL paint the skeletons
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "mocap_page_clicked.png"))
+    canvas = pose.find_element(By.CSS_SELECTOR, ".gl-container canvas")
+    assert canvas.size["width"] > 100 and canvas.size["height"] > 100
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')
+    main = driver.find_element(By.CSS_SELECTOR, "[data-testid='stMain']").text
+    assert "RMS joint distance to the captured pose" in main and "max/min speed" in main

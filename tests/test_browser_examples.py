@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, new_driver, server
+from tests.browser import ARTIFACTS, CHROMEDRIVER, CHROMIUM, server
 
 pytestmark = [pytest.mark.slow,  # a real server and headless Chromium
               pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER),
@@ -61,61 +61,50 @@ def fresh_app(tmp_path_factory):
         yield url
 
 
-def test_home_shows_the_example_ellipses_without_training(fresh_app, tmp_path):
-    driver = new_driver(tmp_path)
-    try:
-        driver.get(fresh_app)  # returns at the page's load event
-        loaded = time.time()
-        titles = wait_for(driver, lambda: [t for t in driver.execute_script(TITLES_JS) if "(example)" in t], 120)
-        elapsed = time.time() - loaded
-        shot = tmp_path / "home-examples.png"
-        driver.save_screenshot(str(shot))
-        ARTIFACTS.mkdir(exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "home-examples.png"))
-        assert titles == ["VAE · mnist5k-vae (example)", "IRVAE · mnist5k-irvae (example)"], titles
-        ellipses = driver.execute_script("return document.querySelector('.js-plotly-plot').data"
-                                         ".filter(t => t.meta && t.meta.role === 'ellipses')"
-                                         ".map(t => [t.xaxis || 'x', t.meta.count])")
-        drawn = {axis: sum(c for a, c in ellipses if a == axis) for axis in ("x", "x2")}
-        assert drawn == {"x": 200, "x2": 200}, drawn  # 200 ellipses in each panel, the Home page's number
-        assert shot.stat().st_size > 10_000
-        print(f"example comparison on screen {elapsed:.1f} s after the page load")
-    finally:
-        driver.quit()
+def test_home_shows_the_example_ellipses_without_training(fresh_app, tmp_path, driver):
+    driver.get(fresh_app)  # returns at the page's load event
+    loaded = time.time()
+    titles = wait_for(driver, lambda: [t for t in driver.execute_script(TITLES_JS) if "(example)" in t], 120)
+    elapsed = time.time() - loaded
+    shot = tmp_path / "home-examples.png"
+    driver.save_screenshot(str(shot))
+    ARTIFACTS.mkdir(exist_ok=True)
+    driver.save_screenshot(str(ARTIFACTS / "home-examples.png"))
+    assert titles == ["VAE · mnist5k-vae (example)", "IRVAE · mnist5k-irvae (example)"], titles
+    ellipses = driver.execute_script("return document.querySelector('.js-plotly-plot').data"
+                                     ".filter(t => t.meta && t.meta.role === 'ellipses')"
+                                     ".map(t => [t.xaxis || 'x', t.meta.count])")
+    drawn = {axis: sum(c for a, c in ellipses if a == axis) for axis in ("x", "x2")}
+    assert drawn == {"x": 200, "x2": 200}, drawn  # 200 ellipses in each panel, the Home page's number
+    assert shot.stat().st_size > 10_000
+    print(f"example comparison on screen {elapsed:.1f} s after the page load")
 
 
 @pytest.mark.parametrize("page", list(DEEP_LINKS))
-def test_each_page_opened_by_deep_link_shows_an_example(fresh_app, tmp_path, page):
-    driver = new_driver(tmp_path)
-    try:
-        driver.get(f"{fresh_app}/{page}")  # the first visit of this browser is this page's URL
-        text = wait_for(driver, lambda: DEEP_LINKS[page] in (driver.execute_script(PAGE_TEXT_JS) or "")
-                        and driver.execute_script(PAGE_TEXT_JS), 180)
-        driver.save_screenshot(str(tmp_path / f"{page}.png"))
-        assert text, f"/{page} showed no {DEEP_LINKS[page]!r}"
-        assert "Traceback" not in text and "No finished run" not in text
-    finally:
-        driver.quit()
+def test_each_page_opened_by_deep_link_shows_an_example(fresh_app, tmp_path, page, driver):
+    driver.get(f"{fresh_app}/{page}")  # a new session whose first visit is this page's URL
+    text = wait_for(driver, lambda: DEEP_LINKS[page] in (driver.execute_script(PAGE_TEXT_JS) or "")
+                    and driver.execute_script(PAGE_TEXT_JS), 180)
+    driver.save_screenshot(str(tmp_path / f"{page}.png"))
+    assert text, f"/{page} showed no {DEEP_LINKS[page]!r}"
+    assert "Traceback" not in text and "No finished run" not in text
 
 
-def test_the_distances_page_draws_each_examples_stored_pairs_and_rank_errors(fresh_app, shipped_examples, tmp_path):
+def test_the_distances_page_draws_each_examples_stored_pairs_and_rank_errors(fresh_app, shipped_examples, tmp_path,
+                                                                              driver):
     import json
 
-    driver = new_driver(tmp_path)
-    try:
-        driver.get(f"{fresh_app}/distances")
-        figures = wait_for(driver, lambda: (lambda f: f if len(f) == 2 else None)(driver.execute_script(
-            # _fullData: the traces as drawn, their typed arrays decoded (gd.data keeps them base64-encoded)
-            "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => (gd._fullData || []).map(t => "
-            "[t.xaxis || 'x', t.mode, Array.from(t.x || []).length, Array.from(t.marker && t.marker.color && "
-            "t.marker.color.length ? t.marker.color : [])]))")), 180)
-        driver.save_screenshot(str(tmp_path / "distances.png"))
-        agreement, distortion = figures
-        for axis, name in (("x", "mnist5k-vae"), ("x2", "mnist5k-irvae")):
-            stored = json.loads((shipped_examples / name / "distances.json").read_text())
-            dots = sum(n for a, mode, n, _ in agreement if a == axis and mode == "markers")
-            assert dots == len(stored["latent"]), (name, dots)
-            (colours,) = [c for a, mode, n, c in distortion if a == axis and mode == "markers"]
-            assert colours == pytest.approx(stored["rank_error"], abs=1e-6)
-    finally:
-        driver.quit()
+    driver.get(f"{fresh_app}/distances")
+    figures = wait_for(driver, lambda: (lambda f: f if len(f) == 2 else None)(driver.execute_script(
+        # _fullData: the traces as drawn, their typed arrays decoded (gd.data keeps them base64-encoded)
+        "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(gd => (gd._fullData || []).map(t => "
+        "[t.xaxis || 'x', t.mode, Array.from(t.x || []).length, Array.from(t.marker && t.marker.color && "
+        "t.marker.color.length ? t.marker.color : [])]))")), 180)
+    driver.save_screenshot(str(tmp_path / "distances.png"))
+    agreement, distortion = figures
+    for axis, name in (("x", "mnist5k-vae"), ("x2", "mnist5k-irvae")):
+        stored = json.loads((shipped_examples / name / "distances.json").read_text())
+        dots = sum(n for a, mode, n, _ in agreement if a == axis and mode == "markers")
+        assert dots == len(stored["latent"]), (name, dots)
+        (colours,) = [c for a, mode, n, c in distortion if a == axis and mode == "markers"]
+        assert colours == pytest.approx(stored["rank_error"], abs=1e-6)
