@@ -6,6 +6,11 @@ otherwise quiet machine). `time`'s user and system CPU count only the processes 
 this also counts what is never waited for (Chromium under chromedriver, Ray's processes, killed trainings), so busy
 x cores x wall is the suite's whole work. Linux only.
 
+This machine's speed drifts over hours (the same suite took 7 min 19 s and 8 min 57 s an hour apart), so it first
+times a probe, a fresh process that imports torch and makes one optimizer (what every training process of the
+suite starts with: 3.0 s at one hour, 5.4 s at another, the machine otherwise idle), and prints it with the result:
+compare suite times only beside their probes.
+
     .venv/bin/python bench/suite_cpu.py                   # the whole suite
     .venv/bin/python bench/suite_cpu.py -m "not slow"     # the fast tier
 """
@@ -29,7 +34,21 @@ def cpu_times() -> tuple[int, int]:
     return sum(values[:7]), values[3] + values[4]
 
 
+PROBE = "import torch; torch.optim.Adam([torch.zeros(1, requires_grad=True)])"
+
+
+def probe_seconds(repeats: int = 3) -> float:
+    """The median wall time of a fresh Python process running PROBE (the start of every training process)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", PROBE], check=True)
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
 def main() -> None:
+    probe = probe_seconds()
     proc = subprocess.Popen([sys.executable, "-m", "pytest", *sys.argv[1:]], cwd=ROOT)
     start = time.time()
     total0, idle0 = first = cpu_times()
@@ -45,7 +64,8 @@ def main() -> None:
     cores = os.cpu_count() or 1
     print(f"pytest exited {proc.returncode} after {wall:.0f} s; CPUs busy {share:.0%} of that time on {cores} cores: "
           f"{share * cores * wall / 60:.1f} core-minutes of work; seconds at most half busy: "
-          f"{sum(b <= 0.5 for b in busy)}")
+          f"{sum(b <= 0.5 for b in busy)}; the probe (torch's import and one optimizer, a fresh process) took "
+          f"{probe:.1f} s before")
     sys.exit(proc.returncode)
 
 
