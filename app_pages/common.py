@@ -7,7 +7,6 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import streamlit as st
@@ -52,12 +51,26 @@ def cached_model(path: str, mtime: float | None):
     return load_model(open_run(path))
 
 
-@dataclass
+@dataclasses.dataclass
 class SharedGeodesic:
     """One geodesic of one run, pair and point count, kept for every session of this server process."""
 
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
     geodesic: Geodesic | None = None
+
+    def get(self, find: Callable[[], Geodesic], waiting: Callable[[], None], poll_s: float = 0.2) -> Geodesic:
+        """The geodesic: ``find()``'s, called by the first caller only; a caller meanwhile waits for it, calling
+        ``waiting()`` every ``poll_s`` (a Streamlit call there lets a rerun or a closed tab end the wait; a waiter
+        holds nothing). A ``find`` that raises leaves the slot empty for the next caller to try."""
+        if self.geodesic is None:
+            while not self.lock.acquire(timeout=poll_s):
+                waiting()
+            try:
+                if self.geodesic is None:
+                    self.geodesic = find()
+            finally:
+                self.lock.release()
+        return self.geodesic
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

@@ -61,22 +61,23 @@ def clicked_pair(fig) -> tuple[int, int] | None:
 def geodesic_of(path: str, mtime: float | None, method: str, i: int, j: int, n_points: int) -> Geodesic:
     """The run's geodesic between test examples i and j: found once per server by the first session to ask, with a
     progress bar there; a session asking meanwhile waits for that one instead of finding it again."""
-    slot = shared_geodesic(path, mtime, i, j, n_points)
-    if slot.geodesic is None:
-        if not slot.lock.acquire(blocking=False):
-            note = st.info(f"Another session is finding the geodesic of {method}: it shows here when found.")
-            slot.lock.acquire()
-            note.empty()
-        try:
-            if slot.geodesic is None:  # still missing: the other session failed; this one tries and shows why
-                bar = st.progress(0.0, text=f"Finding the geodesic of {method}...")
-                slot.geodesic = example_geodesic(
-                    cached_model(path, mtime), cached_data(path), i, j, n_points,
-                    progress=lambda f, e: bar.progress(f, text=f"Finding the geodesic of {method}: energy {e:.4g}"))
-                bar.empty()
-        finally:
-            slot.lock.release()
-    return slot.geodesic
+    note = []  # the waiting sentence's place, made when a wait begins
+
+    def find() -> Geodesic:
+        bar = st.progress(0.0, text=f"Finding the geodesic of {method}...")
+        geo = example_geodesic(cached_model(path, mtime), cached_data(path), i, j, n_points, progress=lambda f, e:
+                               bar.progress(f, text=f"Finding the geodesic of {method}: energy {e:.4g}"))
+        bar.empty()
+        return geo
+
+    def waiting() -> None:
+        note[:] = note or [st.empty()]
+        note[0].info(f"Another session is finding the geodesic of {method}: it shows here when found.")
+
+    geo = shared_geodesic(path, mtime, i, j, n_points).get(find, waiting)
+    for place in note:
+        place.empty()
+    return geo
 
 
 @st.cache_data(max_entries=16, show_spinner="Encoding the training data and decoding the grid...")

@@ -2,7 +2,7 @@
 
 A real `streamlit run app.py` on loopback serving the shipped examples, IRVAE_MAX_JOBS=2, four training jobs on
 the embedded digits started from the Train page's form, then N visitors (Streamlit's agent API, one session
-each) opening every page and interacting on Latent geometry, Interpolation (a new geodesic) and Face retrieval
+each) opening every page and interacting on Latent geometry, Interpolation (another pair) and Face retrieval
 (a new query). Printed: the trial's wall time, the most jobs seen running at once, the server's peak resident
 memory (VmHWM), and each visitor's slowest answer.
 

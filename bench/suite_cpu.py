@@ -6,10 +6,9 @@ otherwise quiet machine). `time`'s user and system CPU count only the processes 
 this also counts what is never waited for (Chromium under chromedriver, Ray's processes, killed trainings), so busy
 x cores x wall is the suite's whole work. Linux only.
 
-This machine's speed drifts (the suite took 7 min 19 s, then 8 min 57 s a quarter of an hour later with less work),
-so it first times a probe, a fresh process that imports torch and makes one optimizer (what every training process
-of the suite starts with: 4.5-5.6 s at one time, 3.4-4.1 s twenty minutes later, the machine otherwise idle), and
-prints it with the result: compare suite times only beside their probes.
+This machine's speed drifts (README, Tests), so it first times a probe, a fresh process that imports torch and makes
+one optimizer (what every training process of the suite starts with), and prints it with the result: compare suite
+times only beside their probes.
 
     .venv/bin/python bench/suite_cpu.py                   # the whole suite
     .venv/bin/python bench/suite_cpu.py -m "not slow"     # the fast tier

@@ -33,47 +33,46 @@ def shipped_examples(monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_mnist_tradeoff(tmp_path_factory, worker_id) -> Path:
-    """The reproductions folder of a finished tiny mnist-tradeoff (the local engine, one thread), made once
-    for the whole pytest run: the first worker to ask trains it while a second one waits (a file lock in the run's
-    shared temporary folder). Read it; copy it before changing it (test_reproduce resumes a copy)."""
-    from irvae_core.experiments.engines import LocalEngine
-    from irvae_core.experiments.reproduce import reproduce
-    from irvae_core.experiments.reproduce.plan import EVALUATION
+def tiny_mnist_tradeoff(tmp_path_factory) -> Path:
+    """The reproductions folder of a finished tiny mnist-tradeoff, trained as the command line's default (local)
+    engine does, on one thread, and made once for the whole pytest run: the first worker to ask trains it while a
+    second one waits (a file lock in the run's shared temporary folder). Read it; copy it before changing it
+    (test_reproduce resumes a copy, whose flattened runs still name their base runs by this folder's paths)."""
+    import torch
 
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    from irvae_core.experiments.reproduce import reproduce
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
     out = shared / "tiny-mnist-tradeoff"
     with open(shared / "tiny-mnist-tradeoff.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / "mnist-tradeoff" / "results.json").is_file():
-            reproduce("mnist-tradeoff", out, "tiny", engine=LocalEngine(threads=1, evaluate=EVALUATION["tiny"]))
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # as on the workers and in Ray's tasks: the same sums, whoever trains it
+            try:
+                reproduce("mnist-tradeoff", out, "tiny")
+            finally:
+                torch.set_num_threads(threads)
     return out
 
 
 @pytest.fixture(scope="module")
 def module_chromium(tmp_path_factory):
-    """One headless Chromium for a module's browser tests. Each page a test loads is a new Streamlit session; what
-    the tests share is the browser's cache of Streamlit's and plotly's scripts, which a fresh browser read and
-    compiled again for every test (~3 s of CPU: a cold page load 5.2 s of the machine's CPU, the same page again
-    1.9 s)."""
-    from tests.browser import CHROMEDRIVER, CHROMIUM, TIMEOUT_S, chrome
+    """One headless Chromium for a module's browser tests (``tests.browser.SharedChromium``)."""
+    from tests.browser import SharedChromium
 
-    if not (CHROMIUM and CHROMEDRIVER):
-        pytest.skip("needs chromium and chromedriver: apt-get install chromium chromium-driver")
-    browser = chrome(tmp_path_factory.mktemp("chromium"))
-    browser.set_page_load_timeout(TIMEOUT_S)
+    browser = SharedChromium(tmp_path_factory.mktemp("chromium"))
     yield browser
     browser.quit()
 
 
 @pytest.fixture
 def driver(module_chromium):
-    """The module's Chromium for one test: a blank page, no cookies, 1500 x 1100 pixels."""
-    module_chromium.get("about:blank")
-    module_chromium.delete_all_cookies()
-    module_chromium.set_window_size(1500, 1100)
-    yield module_chromium
-    module_chromium.get("about:blank")  # the test's Streamlit session closes with its page
+    """The module's Chromium for one test, on a blank page, 1500 x 1100 pixels; after the test, the cookies and
+    storage its pages left are cleared."""
+    yield module_chromium.fresh()
+    module_chromium.clean()
 
 
 # Modules that take minutes (real command-line processes, servers, browsers), longest first. With --dist loadfile a

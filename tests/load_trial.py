@@ -106,7 +106,8 @@ def tour(v: Visitor, seed: int) -> None:
     v.interact("latent: ellipses", widget_state={slider: int(props.get("min_value", 1)) + seed % 3})
     v.interact("tradeoff", page="tradeoff")
     v.interact("interpolation", page="interpolation")
-    v.interact("interpolation: another pair", widget_state={"nth-B": 1 + seed % 5})  # a new geodesic
+    # another pair: five different ones among eight visitors (a pair already found is read, not found again)
+    v.interact("interpolation: another pair", widget_state={"nth-B": 1 + seed % 5})
     v.interact("distances", page="distances")
     v.interact("retrieval", page="retrieval")
     attributes = v.key("Attributes (one or two)")

@@ -180,6 +180,7 @@ def test_a_second_session_reads_the_geodesic_the_first_one_found(two_runs, monke
     from irvae_core.store.summaries import checkpoint_mtime
 
     monkeypatch.setenv("IRVAE_RUNS", str(two_runs))
+    shared_geodesic.clear()  # the module's earlier tests found this pair's geodesics already
     shown = []
     for _ in range(2):  # two sessions of one process, as two visitors of one server
         at = open_page(PAGE)
@@ -192,3 +193,58 @@ def test_a_second_session_reads_the_geodesic_the_first_one_found(two_runs, monke
     (slot1, geo1, lengths1), (slot2, geo2, lengths2) = shown
     assert slot2 is slot1 and geo2 is geo1  # the second session did not replace it with a geodesic of its own
     assert lengths1 == lengths2 and f"geodesic {geo1.length:.3g}" in lengths1[0]
+
+
+def test_a_shared_geodesic_is_found_once_waiters_hold_nothing_and_a_failed_search_is_retried():
+    """The slot behind the sharing, with threads as sessions: two asking at once get one search; a waiter stopped
+    while waiting (a rerun, a closed tab) leaves the slot usable; a search that fails is tried again by the next."""
+    import threading
+
+    from app_pages.common import SharedGeodesic
+
+    slot, searches, started, go = SharedGeodesic(), [], threading.Event(), threading.Event()
+    geodesic = object()
+
+    def slow_find():
+        searches.append(1)
+        started.set()
+        go.wait(10)
+        return geodesic
+
+    got = []
+    first = threading.Thread(target=lambda: got.append(slot.get(slow_find, lambda: None)))
+    first.start()
+    assert started.wait(10)
+    waits = []
+    second = threading.Thread(target=lambda: got.append(slot.get(slow_find, lambda: waits.append(1) or go.set(),
+                                                                  poll_s=0.01)))
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert got == [geodesic, geodesic] and searches == [1] and waits  # the second waited, then read the first's
+
+    class Rerun(Exception):
+        pass
+
+    def stopped_wait():
+        raise Rerun
+
+    slot, release = SharedGeodesic(), threading.Event()
+    holder = threading.Thread(target=slot.get, args=(lambda: release.wait(10) and geodesic, lambda: None))
+    holder.start()
+    while not slot.lock.locked():
+        pass
+    with pytest.raises(Rerun):  # a waiting session's rerun arrives while the other one searches
+        slot.get(lambda: geodesic, stopped_wait, poll_s=0.01)
+    release.set()
+    holder.join(10)
+    assert slot.geodesic is geodesic and not slot.lock.locked()
+
+    def failing():
+        raise ValueError("test example #3 was picked twice")
+
+    slot = SharedGeodesic()
+    with pytest.raises(ValueError):
+        slot.get(failing, lambda: None)
+    assert slot.geodesic is None and not slot.lock.locked()
+    assert slot.get(lambda: geodesic, lambda: None) is geodesic  # the next session tries again

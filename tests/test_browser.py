@@ -12,8 +12,8 @@ from tests.browser import (
     CHROMEDRIVER,
     CHROMIUM,
     FIRST_POINT_JS,
-    TIMEOUT_S,
     server,
+    waiter,
 )
 from tests.helpers import tiny_config
 
@@ -43,7 +43,7 @@ FACES = {"data.name": "synthetic-faces", "data.options": {"n": 100}, "model.arch
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    """One server for the module (each test its own browser, so its own session), serving two face runs, a motion
+    """One server for the module (each test loads its own pages, so its own sessions), serving two face runs, a motion
     capture run and, newest, so the pages of digits open on it, a digits IRVAE; set up before the tests' own
     fixtures, so it is told itself that no example runs are shipped."""
     tmp_path = tmp_path_factory.mktemp("app")
@@ -60,10 +60,9 @@ def app_url(tmp_path_factory):
 def test_latent_page_renders_the_plot_in_a_real_browser(app_url, tmp_path, driver):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{app_url}/latent")
-    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    wait = waiter(driver)
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
                and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line")
                and d.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'))
@@ -149,20 +148,25 @@ return [xa._offset, ya._offset, xa._offset + xa._length, ya._offset + ya._length
 
 
 def test_every_page_url_opens_that_page_inside_the_apps_navigation(app_url, tmp_path, driver):
-    """Each page's URL (app.py's url_path), opened first in a fresh browser session, shows that page with the
+    """Each page's URL (app.py's url_path), opened first in a new session (a page load), shows that page with the
     app's whole navigation in the sidebar."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    wait = waiter(driver)
     for path, (_, heading) in PAGES.items():
         driver.delete_all_cookies()
         driver.get(f"{app_url}/{path}")
-        wait.until(lambda d, heading=heading: d.find_elements(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]')
-                   and any(h.text == heading for h in d.find_elements(By.TAG_NAME, "h1")))
-        nav = driver.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
+        # the headings and the navigation's text read at one instant (Streamlit replaces elements as a page runs)
+        nav = wait.until(lambda d, heading=heading: (lambda s: s[1] if heading in s[0] and s[1] else None)(
+            d.execute_script(HEADINGS_AND_NAV_JS)))
         assert all(title in nav for title, _ in PAGES.values()), (path, nav)
         assert not driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'), path
+
+
+HEADINGS_AND_NAV_JS = """
+const nav = document.querySelector('[data-testid="stSidebarNav"]');
+return [Array.from(document.querySelectorAll('h1')).map(h => h.innerText.trim()), nav ? nav.innerText : ''];
+"""
 
 
 # pixel position of test point ``i`` of the k-th WebGL trace (a class) inside the first plot, and the plot's size
@@ -179,10 +183,9 @@ PATHS_JS = "return document.querySelector('.js-plotly-plot')._fullData.filter(t 
 def test_interpolation_page_renders_strips_and_takes_two_clicks(app_url, tmp_path, driver):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{app_url}/interpolation")  # a deep link straight to the page
-    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    wait = waiter(driver)
     strips = '[data-testid="stImage"] img'
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, strips)) >= 3  # straight, geodesic, modulation
                and d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line"))
@@ -218,11 +221,10 @@ def test_interpolation_page_renders_strips_and_takes_two_clicks(app_url, tmp_pat
 
 def test_retrieval_page_shows_a_result_grid_in_a_real_browser(app_url, tmp_path, driver):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.set_window_size(1500, 1400)
     driver.get(f"{app_url}/retrieval")  # a deep link, straight to the page
-    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    wait = waiter(driver)
     # the query grid and one result grid per run, each drawn with its images
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot")) == 3
                and len(d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .layer-above image, "
@@ -261,10 +263,9 @@ return [xa._offset + xa.l2p(trace.x[0]), ya._offset + ya.l2p(trace.y[0]), box.wi
 def test_mocap_page_draws_the_clicked_pose_in_3d(app_url, tmp_path, driver):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(f"{app_url}/mocap")  # a deep link straight to the page
-    wait = WebDriverWait(driver, TIMEOUT_S, poll_frequency=0.1)
+    wait = waiter(driver)
     heading = "//h3[starts-with(normalize-space(.), 'Test pose #')]"
     wait.until(lambda d: d.find_elements(By.XPATH, heading) and d.execute_script(SCENES_JS) >= 2)  # pose, walk
     assert "Motion capture" in driver.find_element(By.TAG_NAME, "h1").text

@@ -1,6 +1,6 @@
 """End to end, as a new user: `streamlit run app.py` on an empty runs folder, in headless Chromium. The
 shipped examples are on screen without any training: the Home comparison with its 2 x 200 ellipses, and
-an example already shown on every page opened first by its deep link in a new browser (one server for the module:
+an example already shown on every page opened first by its deep link in a new session (one server for the module:
 after its first test the server's caches are warm, so only that test sees a cold server). How long the Home
 comparison takes after the page load is a benchmark (bench/home_page.py), not a test: a wall-clock bar in a test
 fails on a loaded machine and passes on a fast one whatever the code does."""
@@ -53,7 +53,7 @@ def wait_for(driver, check, timeout: float):
 
 @pytest.fixture(scope="module")
 def fresh_app(tmp_path_factory):
-    """One server for the module (each test opens its own browser, so its own first visit): an empty runs folder,
+    """One server for the module (each test loads its own page, so its own session's first visit): an empty runs folder,
     no user runs, and the repository's shipped examples (named here: it starts before the tests' own fixtures)."""
     tmp_path = tmp_path_factory.mktemp("fresh")
     with server(tmp_path / "runs", tmp_path / "streamlit.log", env={"IRVAE_EXAMPLES": str(ROOT / "examples")}) \

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.browser import CHROMEDRIVER, CHROMIUM, FIRST_POINT_JS, chrome
+from tests.browser import CHROMEDRIVER, CHROMIUM, FIRST_POINT_JS, chrome, waiter
 from tests.load_trial import Visitor, agent_server, nodes, run_trial
 
 pytestmark = pytest.mark.slow  # a real server under load
@@ -62,7 +62,6 @@ def browser_visit(url: str, tmp_path: Path, seen: list[str]) -> None:
     """A person in headless Chromium: a click on the latent plane shows that digit, then a photo upload queries."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     photo = tmp_path / "me.jpg"
     buf = io.BytesIO()
@@ -70,7 +69,7 @@ def browser_visit(url: str, tmp_path: Path, seen: list[str]) -> None:
     photo.write_bytes(buf.getvalue())
     driver = chrome(tmp_path)
     try:
-        wait = WebDriverWait(driver, 240, poll_frequency=0.1)
+        wait = waiter(driver, 240)
         driver.get(f"{url}/latent")
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .scatterlayer path.js-line"))
         time.sleep(1.0)

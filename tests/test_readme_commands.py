@@ -65,7 +65,7 @@ def env(tmp_path) -> dict[str, str]:
 SMALL_PZ = ["--pz-points", "2000"]  # P_Z's 100,000 points were ~4 s of every train's evaluation
 TINY = {"mnist5k": ["--epochs", "1", "--classes", "0,1", *SMALL_PZ], "cmu": ["--epochs", "1", *SMALL_PZ]}
 # a run the README names but does not train in the section (`retrieve runs/synthetic-faces-vae-ir-...`): the shipped
-# example of that kind, a run `lab train` made (read only; training a conv faces run here took 14 s of the test)
+# example of that kind, a trained synthetic-faces IRVAE (read only; training a conv faces run here took 14 s)
 SHIPPED_RUNS = {"synthetic-faces-vae-ir": ROOT / "examples" / "faces-irvae"}
 
 
@@ -103,6 +103,7 @@ def test_every_command_of_the_command_line_section_runs(tmp_path, env, capsys):
         for a in placeholders:
             prefix = a.removeprefix("runs/").removesuffix("...").rstrip("-")
             if prefix not in made:  # a run of that kind the README does not train itself: the shipped one
+                assert prefix in SHIPPED_RUNS, f"README's `{' '.join(args)}` needs a {prefix} run: name one"
                 made[prefix] = str(SHIPPED_RUNS[prefix])
             args = [made[prefix] if x == a else x for x in args]
         if args[0] == "stability":  # RUN_A RUN_B: runs of one config, other seeds, trained here (in this process:

@@ -84,7 +84,8 @@ def test_the_readme_lists_every_experiment_and_its_commands_run_mnist_tradeoff()
 @pytest.fixture(scope="module")
 def tiny_tradeoff(tmp_path_factory, tiny_mnist_tradeoff):
     """A finished tiny mnist-tradeoff reproduction of this module's own (a copy of the run's shared one, which
-    test_engines compares Ray's against): its folder, result and log lines."""
+    test_engines compares Ray's against): its folder, its result (results.json) and a list for the log lines of
+    the test's resumes."""
     out = tmp_path_factory.mktemp("reproductions")
     shutil.copytree(tiny_mnist_tradeoff / "mnist-tradeoff", out / "mnist-tradeoff")
     return out, json.loads((out / "mnist-tradeoff" / "results.json").read_text()), []
