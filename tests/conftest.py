@@ -38,9 +38,8 @@ def tiny_mnist_tradeoff(tmp_path_factory) -> Path:
     engine does, on one thread, and made once for the whole pytest run: the first worker to ask trains it while a
     second one waits (a file lock in the run's shared temporary folder). Read it; copy it before changing it
     (test_reproduce resumes a copy, whose flattened runs still name their base runs by this folder's paths)."""
-    import torch
-
     from irvae_core.experiments.reproduce import reproduce
+    from irvae_core.geometry.curves import intra_op_threads
 
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     shared = tmp_path_factory.getbasetemp().parent if worker else tmp_path_factory.getbasetemp()
@@ -48,12 +47,8 @@ def tiny_mnist_tradeoff(tmp_path_factory) -> Path:
     with open(shared / "tiny-mnist-tradeoff.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / "mnist-tradeoff" / "results.json").is_file():
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)  # as on the workers and in Ray's tasks: the same sums, whoever trains it
-            try:
+            with intra_op_threads(1):  # as on the workers and in Ray's tasks: the same sums, whoever trains it
                 reproduce("mnist-tradeoff", out, "tiny")
-            finally:
-                torch.set_num_threads(threads)
     return out
 
 

@@ -229,11 +229,11 @@ def test_a_shared_geodesic_is_found_once_waiters_hold_nothing_and_a_failed_searc
     def stopped_wait():
         raise Rerun
 
-    slot, release = SharedGeodesic(), threading.Event()
-    holder = threading.Thread(target=slot.get, args=(lambda: release.wait(10) and geodesic, lambda: None))
+    slot, searching, release = SharedGeodesic(), threading.Event(), threading.Event()
+    holder = threading.Thread(target=slot.get, args=(lambda: searching.set() or release.wait(10) and geodesic,
+                                                     lambda: None))
     holder.start()
-    while not slot.lock.locked():
-        pass
+    assert searching.wait(10)  # the holder has the lock and is searching
     with pytest.raises(Rerun):  # a waiting session's rerun arrives while the other one searches
         slot.get(lambda: geodesic, stopped_wait, poll_s=0.01)
     release.set()

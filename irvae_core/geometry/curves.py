@@ -382,7 +382,7 @@ def geodesics(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n_points: in
     kept to be measured against.
     """
     z0, z1 = _pairs(z0, z1, n_points)
-    with _intra_op_threads(threads, z0.device):
+    with intra_op_threads(threads, z0.device):
         f = flat_decoder(decoder)
         start = straight_line(z0, z1, n_points)
         if batched:
@@ -467,9 +467,10 @@ def _shown_straight(decoder: Decoder, f: Decoder, z0: torch.Tensor, z1: torch.Te
 
 
 @contextmanager
-def _intra_op_threads(threads: int | None, device: torch.device) -> Iterator[None]:
-    """Run a block on ``threads`` intra-op threads (CPU; None: as set), restoring the caller's setting after."""
-    if threads is None or device.type != "cpu":
+def intra_op_threads(threads: int | None, device: torch.device | None = None) -> Iterator[None]:
+    """Run a block on ``threads`` intra-op threads (on the CPU, the default device; None: as set), restoring the
+    caller's setting after."""
+    if threads is None or (device is not None and device.type != "cpu"):
         yield
         return
     before = torch.get_num_threads()
@@ -514,7 +515,7 @@ def geodesic(decoder: Decoder, z0: torch.Tensor, z1: torch.Tensor, n_points: int
     if start.shape != (n_points, z0.numel()):
         raise ValueError(f"init must have shape {(n_points, z0.numel())}; got {tuple(start.shape)}")
     start[0], start[-1] = z0, z1
-    with _intra_op_threads(threads, z0.device):
+    with intra_op_threads(threads, z0.device):
         f = flat_decoder(decoder)
         (geo,), (line,), iterations = _geodesics(f, z0[None], z1[None], start[None], max_iter, rtol, check_every,
                                                  progress, tol, max_points)
