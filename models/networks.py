@@ -140,14 +140,18 @@ class FCDecoder(nn.Module):
         the first two only), then each activation's derivative at the points multiplies the tangents.
         In a training step the regularizer's points and tangents ride along with the reconstruction's
         codes: the weights' gradient is one product per layer, not three. With an autograd graph (training) the
-        pass is ``fc_pass.OnePass``, one node with its reverse mode written out; ``plain=True`` (and every call
-        without a graph) runs the same forward as ordinary operations, which autograd records: the reference the
-        tests compare ``OnePass`` with.
+        pass is ``fc_pass.OnePass``, one node with its reverse mode written out; without one (evaluation,
+        geodesics) its forward alone, ``fc_pass.one_pass``. ``plain=True`` (and an activation without a rule there)
+        runs the same forward as ordinary operations, which autograd records: the reference the tests compare both
+        with.
         """
         layers = list(self.net)
-        if not plain and torch.is_grad_enabled() and fc_pass.supported(layers[1::2]):
+        if not plain and fc_pass.supported(layers[1::2]):
             params = [p for lin in layers[0::2] for p in (lin.weight, lin.bias)]
-            out, t = fc_pass.OnePass.apply(z, points, tangents, tuple(layers[1::2]), *params)
+            if torch.is_grad_enabled():
+                out, t = fc_pass.OnePass.apply(z, points, tangents, tuple(layers[1::2]), *params)
+            else:
+                out, t = fc_pass.one_pass(z, points, tangents, tuple(layers[1::2]), params)
             return out.reshape(z.shape[0], *self.out_shape), t
         b, n = z.shape[0], points.shape[0]
         k = points.shape[1] if tangents is None else tangents.shape[0]

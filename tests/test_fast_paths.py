@@ -41,13 +41,18 @@ def test_the_one_pass_decoding_and_jacobian_equal_torch_func(act, tangents):
     J = plain_jacobians(dec, dict(dec.named_parameters()), pts)  # (n, D, m)
     T = {"axes": None, "shared": torch.randn(2, 3, dtype=torch.float64),
          "per point": torch.randn(2, 6, 3, dtype=torch.float64)}[tangents]
-    out, jt = dec.jacobian_pass(z, pts, T)
     if T is None:
         want = J.permute(2, 0, 1)  # the columns J e_i
     else:
         want = torch.einsum("ndm,km->knd" if T.dim() == 2 else "ndm,knm->knd", J, T)
-    torch.testing.assert_close(out, dec(z), rtol=1e-12, atol=1e-14)
-    torch.testing.assert_close(jt, want, rtol=1e-10, atol=1e-12)
+    for graph in (True, False):  # OnePass, and its forward alone (evaluation, geodesics)
+        with torch.set_grad_enabled(graph):
+            out, jt = dec.jacobian_pass(z, pts, T)
+            _, recorded = dec.jacobian_pass(z, pts, T, plain=True)
+        torch.testing.assert_close(out, dec(z), rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(jt, want, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(jt, recorded, rtol=1e-13, atol=1e-15)
+        assert (jt.grad_fn is None) == (not graph)
 
 
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))
