@@ -178,10 +178,22 @@ def test_sweep_prints_a_tradeoff_table(tmp_path):
     assert all({"mse", "vor", "mcn", "run"} <= set(row) for row in rows)
 
 
-def test_reg_fm_still_works_with_a_one_line_deprecation_message(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def small_net(tmp_path_factory) -> str:
+    """A config file of two hidden layers of 32 (the command line's flags set the rest): what the tests below check
+    is the command, not the default network (4 x 256, whose 100,000 P_Z points are seconds to evaluate)."""
+    from irvae_core.config import RunConfig, apply_overrides
+
+    path = tmp_path_factory.mktemp("config") / "small.json"
+    path.write_text(apply_overrides(RunConfig(), {"model.hidden": [32, 32]}).to_json())
+    return str(path)
+
+
+def test_reg_fm_still_works_with_a_one_line_deprecation_message(tmp_path, capsys, small_net):
     from irvae_core.cli import main
 
-    args = ["train", "--dataset", "digits", "--reg", "fm", "--epochs", "1", "--no-tensorboard", "--out", str(tmp_path)]
+    args = ["train", "--config", small_net, "--dataset", "digits", "--reg", "fm", "--epochs", "1", "--no-tensorboard",
+            "--out", str(tmp_path)]
     assert main(args) == 0
     out, err = capsys.readouterr()
     warning = [line for line in err.splitlines() if line.startswith("warning:")]
@@ -201,13 +213,13 @@ def test_cmu_all_trials_is_a_data_option_of_the_cmu_dataset(capsys):
     assert e.value.code == 2 and "--cmu-all-trials goes with --dataset cmu" in capsys.readouterr().err
 
 
-def test_train_evaluates_its_run_as_the_app_does_unless_told_not_to(tmp_path, capsys):
+def test_train_evaluates_its_run_as_the_app_does_unless_told_not_to(tmp_path, capsys, small_net):
     from irvae_core.cli import main
     from irvae_core.store.runs import open_run
     from irvae_core.train.evaluation import evaluate_run
 
-    args = ["train", "--dataset", "digits", "--reg", "ir", "--epochs", "1", "--batch-size", "50",
-            "--no-tensorboard", "--out", str(tmp_path)]
+    args = ["train", "--config", small_net, "--dataset", "digits", "--reg", "ir", "--epochs", "1", "--batch-size",
+            "50", "--no-tensorboard", "--out", str(tmp_path)]
     assert main(args) == 0
     run = open_run(capsys.readouterr().out.strip().splitlines()[-1])
     stored = run.evaluation()

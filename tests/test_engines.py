@@ -43,21 +43,29 @@ def ray_instance():
     ray.shutdown()
 
 
-def test_a_resubmitted_sweep_reuses_its_finished_runs(tmp_path):
-    updates = []
-    first = run_sweep(sweep_configs()[:2], tmp_path, LocalEngine(threads=1), updates.append)
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory):
+    """The local engine's sweep of ALPHAS in two submissions (the first two alphas, then all three): the folder,
+    both submissions' rows and their updates. Ray's sweep is compared with the second's rows."""
+    folder = tmp_path_factory.mktemp("local")
+    updates, seen = [], []
+    first = run_sweep(sweep_configs()[:2], folder, LocalEngine(threads=1), updates.append)
+    again = run_sweep(sweep_configs(), folder, LocalEngine(threads=1), seen.append)
+    return folder, (first, updates), (again, seen)
+
+
+def test_a_resubmitted_sweep_reuses_its_finished_runs(local_sweep):
+    folder, (first, updates), (again, seen) = local_sweep
     assert [r["state"] for r in first] == ["done", "done"] and not any(r["reused"] for r in first)
     assert {e.index for e in updates if e.phase == "done"} == {0, 1} and {e.total for e in updates} == {2}
     assert any(e.phase == "epoch" and e.epoch == 1 and e.record["val_loss"] > 0 for e in updates)  # per epoch
     fractions = [e.fraction for e in updates if e.index == 0]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    seen = []
-    again = run_sweep(sweep_configs(), tmp_path, LocalEngine(threads=1), seen.append)
     assert [(e.index, e.run) for e in seen if e.phase == "reused"] == [(0, first[0]["run"]), (1, first[1]["run"])]
     assert [r["reused"] for r in again] == [True, True, False]
     assert [r["run"] for r in again[:2]] == [r["run"] for r in first]
     assert [r["mse"] for r in again[:2]] == [r["mse"] for r in first]
-    assert len(list_runs(tmp_path)) == 3  # only the new alpha was trained
+    assert len(list_runs(folder)) == 3  # only the new alpha was trained
 
 
 def test_a_cancelled_local_sweep_leaves_no_run_active(tmp_path):
@@ -84,9 +92,10 @@ def test_engine_choices_and_a_missing_ray_are_one_sentence(tmp_path, monkeypatch
         RayEngine()._ray()
 
 
-def test_ray_sweep_equals_the_local_one_and_a_failing_run_reports_its_reason(tmp_path, ray_instance):
+def test_ray_sweep_equals_the_local_one_and_a_failing_run_reports_its_reason(tmp_path, ray_instance, local_sweep):
     cfgs = sweep_configs()
-    local = run_sweep(cfgs, tmp_path / "local", LocalEngine(threads=1))
+    local = local_sweep[2][0]  # trained by the local engine (two of them in a first submission)
+    assert [r["alpha"] for r in local] == list(ALPHAS) and all(r["state"] == "done" for r in local)
     bad = tiny_config(**{"reg.kind": "ir", "data.name": "cmu", "data.root": str(tmp_path / "no-such-folder")})
     updates = []
     on_ray = run_sweep([*cfgs, bad], tmp_path / "ray", RayEngine(cpus_per_run=1, threads=1),

@@ -2,8 +2,8 @@
 
 Every experiment the README lists under "Reproducing the paper" runs here through the real command line
 (``python -m irvae_core reproduce NAME --tiny`` in a subprocess), once, and its results are checked; mnist-tradeoff
-runs in-process (its resume and report-only checks read the log), and through the command line among the section's
-own commands (test_readme_reproduce_commands.py).
+runs in-process (its resume and report-only checks read the log; conftest's ``tiny_mnist_tradeoff``, made once a
+pytest run), and its command line resumes it among the section's own commands (test_readme_reproduce_commands.py).
 """
 
 import dataclasses
