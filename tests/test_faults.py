@@ -4,7 +4,9 @@ Each trains a tiny VAE + IR on the embedded digits set with the command line, as
 and checks the run against an uninterrupted one trained the same way: resume must give the
 same weights bit for bit, and metrics.jsonl each epoch exactly once. The stalled and failing
 checkpoint writes use the one test hook of the run store ($IRVAE_TEST_CHECKPOINT_FAULT, see
-irvae_core/runs.py).
+irvae_core/runs.py). What is broken runs in a real process (killed, or failing on its disk); the resume that
+follows is the command line's ``main`` in this process (``resume``, on one thread as the processes are: the same
+weights), except where two resumes must race.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import torch
 
 from irvae_core.store.files import FAULT_ENV, load_checkpoint
 from irvae_core.store.runs import list_runs, open_run
-from tests.helpers import tiny_config
+from tests.helpers import main_exit_code, tiny_config
 
 pytestmark = pytest.mark.slow  # trains runs and breaks them
 
@@ -44,6 +46,11 @@ def start(*args: str, fault: str | None = None) -> subprocess.Popen:
 def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out, err
+
+
+def resume(run_dir: Path, *args: str) -> None:
+    """``train --resume RUN_DIR ARGS`` through the command line's main, in this process; it must succeed."""
+    assert main_exit_code(["train", "--resume", str(run_dir), *args]) == 0
 
 
 def wait_for(condition, what: str, timeout: float = 180) -> None:
@@ -104,8 +111,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_uninterrupted_weights_and_each_
     assert run.status()["state"] == "running"  # what the dead process left behind
     assert load_checkpoint(run.file("last.pt"))["epoch"] < EPOCHS  # killed before the end
 
-    rc, out, err = finish(start("train", "--resume", str(run.path)))
-    assert rc == 0, err
+    resume(run.path)
     assert run.status()["state"] == "done"
     assert epochs_logged(run.path) == list(range(1, EPOCHS + 1))
     assert_same_weights(run.path, uninterrupted)
@@ -124,8 +130,7 @@ def test_sigkill_during_a_checkpoint_write_keeps_the_previous_checkpoint(tmp_pat
     assert load_checkpoint(run.file("last.pt"))["epoch"] == 1  # the previous checkpoint loads
     assert epochs_logged(run.path) == [1, 2]  # epoch 2's line went first
 
-    rc, _, err = finish(start("train", "--resume", str(run.path)))
-    assert rc == 0, err
+    resume(run.path)
     assert not list(run.path.glob(".*.tmp"))  # the half-written temp file is gone
     assert epochs_logged(run.path) == list(range(1, EPOCHS + 1))
     assert_same_weights(run.path, uninterrupted)
@@ -142,8 +147,7 @@ def test_a_full_disk_fails_the_run_with_the_reason_and_keeps_the_last_good_check
     assert load_checkpoint(run.file("last.pt"))["epoch"] == 1
     assert not list(run.path.glob(".*.tmp"))
 
-    rc, _, err = finish(start("train", "--resume", str(run.path)))  # disk space back: the run continues
-    assert rc == 0, err
+    resume(run.path)  # disk space back: the run continues
     assert epochs_logged(run.path) == list(range(1, EPOCHS + 1))
     assert_same_weights(run.path, uninterrupted)
 
@@ -180,12 +184,11 @@ def test_two_resumes_of_one_run_at_once_exactly_one_proceeds(tmp_path, uninterru
 def test_resume_continues_a_flattened_run_as_a_flattened_run(tmp_path, uninterrupted):
     from irvae_core.store.checkpoints import load_model
 
-    rc, out, err = finish(start("flatten", str(uninterrupted), "--epochs", "1", "--depth", "2", "--width", "16",
-                                "--out", str(tmp_path)))
-    assert rc == 0, err
-    flat = Path(out.strip().splitlines()[-1])
-    rc, _, err = finish(start("train", "--resume", str(flat), "--epochs", "2"))
-    assert rc == 0, err
+    assert main_exit_code(["flatten", str(uninterrupted), "--epochs", "1", "--depth", "2", "--width", "16",
+                           "--no-evaluate", "--out", str(tmp_path)]) == 0
+    [flat] = list_runs(tmp_path)
+    resume(flat.path, "--epochs", "2")
+    flat = flat.path
     raw = json.loads(flat.joinpath("config.json").read_text())
     assert raw["type"] == "flatten" and raw["flatten"]["epochs"] == 2 and raw["train"]["epochs"] == 2
     assert epochs_logged(flat) == [1, 2]
@@ -228,6 +231,5 @@ def test_a_really_full_file_system_stops_the_run_with_the_reason_and_it_resumes(
     assert (status["state"] == "failed" and "No space left" in status["error"]) or status["state"] == "running"
 
     filler.unlink()
-    rc, _, err = finish(start("train", "--resume", str(run.path), "--epochs", str(good + 1)))
-    assert rc == 0, err
+    resume(run.path, "--epochs", str(good + 1))
     assert epochs_logged(run.path) == list(range(1, good + 2))
