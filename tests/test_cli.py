@@ -1,5 +1,9 @@
-"""The command line end to end (subprocesses, as a user runs it)."""
+"""The command line end to end: ``main`` as ``python -m irvae_core`` calls it, in this process, and through a real
+process where the process is what is checked (help and a refusal's exit code, stderr free of a dependency's
+deprecation notice). Every command the README shows also runs through a real process (test_readme_commands.py)."""
 
+import contextlib
+import io
 import json
 import struct
 import subprocess
@@ -19,15 +23,24 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``python -m irvae_core ARGS`` in a real process."""
     return subprocess.run([sys.executable, "-m", "irvae_core", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=600)
+
+
+def lab(*args: str) -> subprocess.CompletedProcess:
+    """The command line's ``main(ARGS)`` in this process: its exit code, stdout and stderr as ``cli``'s."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main_exit_code(list(args))
+    return subprocess.CompletedProcess(["lab", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     # a constant learning rate: decayed to 0 within 3 epochs, the decoder would not leave its constant start
-    r = cli("train", "--dataset", "mnist5k", "--model", "vae", "--reg", "ir", "--latent-dim", "2", "--epochs", "3",
+    r = lab("train", "--dataset", "mnist5k", "--model", "vae", "--reg", "ir", "--latent-dim", "2", "--epochs", "3",
             "--lr-schedule", "constant", "--no-tensorboard", "--out", str(out), "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     run_dir = Path(r.stdout.strip().splitlines()[-1])
@@ -64,7 +77,7 @@ def independent_evaluation(run_dir: Path, x: torch.Tensor) -> dict[str, float]:
 
 
 def test_train_then_evaluate_json_on_the_embedded_data(trained_run, mnist5k_test):
-    r = cli("evaluate", str(trained_run), "--json", "--no-distances", "--pz-points", "2000")
+    r = lab("evaluate", str(trained_run), "--json", "--no-distances", "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["dataset"] == "mnist5k" and result["split"] == "test" and result["n"] == 500
@@ -81,7 +94,7 @@ def test_train_then_evaluate_json_on_the_embedded_data(trained_run, mnist5k_test
 
 
 def test_evaluate_text_output_names_both_latent_distributions_and_the_distance_suite(trained_run):
-    r = cli("evaluate", str(trained_run), "--pairs", "5", "--suite-points", "60", "--pz-points", "2000")
+    r = lab("evaluate", str(trained_run), "--pairs", "5", "--suite-points", "60", "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     assert "encoded test data" in r.stdout and "mixup-augmented" in r.stdout and "MSE" in r.stdout
     assert "geodesic agreement: Spearman" in r.stdout and "/5 lengths certified" in r.stdout
@@ -94,13 +107,13 @@ def test_evaluate_text_output_names_both_latent_distributions_and_the_distance_s
 
 
 def test_flatten_prints_a_new_run_that_evaluates(trained_run, tmp_path):
-    r = cli("flatten", str(trained_run), "--epochs", "1", "--depth", "2", "--width", "16", "--out", str(tmp_path),
+    r = lab("flatten", str(trained_run), "--epochs", "1", "--depth", "2", "--width", "16", "--out", str(tmp_path),
             "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     new = Path(r.stdout.strip().splitlines()[-1])
     assert json.loads((new / "config.json").read_text())["type"] == "flatten"
     assert json.loads((new / "evaluation.json").read_text())["augmented"]["points"] == 2000
-    ev = cli("evaluate", str(new), "--json", "--no-distances", "--pz-points", "2000")
+    ev = lab("evaluate", str(new), "--json", "--no-distances", "--pz-points", "2000")
     assert ev.returncode == 0, ev.stderr
     base = json.loads((trained_run / "evaluation.json").read_text())  # equals a fresh evaluation (the test above)
     assert json.loads(ev.stdout)["mse"] == pytest.approx(base["mse"], rel=1e-3)
@@ -133,7 +146,7 @@ def test_evaluate_on_another_dataset_of_the_same_shape_and_refuse_another_shape(
     after = (trained_run / "evaluation.json").read_bytes() if (trained_run / "evaluation.json").exists() else None
     assert after == own
 
-    r = cli("evaluate", str(trained_run), "--dataset", "synthetic-faces", "--data-root", ".", "--json")
+    r = lab("evaluate", str(trained_run), "--dataset", "synthetic-faces", "--data-root", ".", "--json")
     assert r.returncode == 2
     assert "shape" in r.stderr and "Traceback" not in r.stderr
 
@@ -170,7 +183,7 @@ def test_every_subcommand_has_help_and_bad_usage_exits_2_from_a_real_process(cap
 
 
 def test_sweep_prints_a_tradeoff_table(tmp_path):
-    r = cli("sweep", "--dataset", "digits", "--reg", "ir", "--alphas", "0.1,1", "--epochs", "1", "--latent-dim", "2",
+    r = lab("sweep", "--dataset", "digits", "--reg", "ir", "--alphas", "0.1,1", "--epochs", "1", "--latent-dim", "2",
             "--batch-size", "50", "--no-tensorboard", "--out", str(tmp_path), "--json", "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
