@@ -97,8 +97,7 @@ def one_pass(z: torch.Tensor, points: torch.Tensor, tangents: torch.Tensor | Non
 
     Each hidden layer writes its rows [codes; points] and its tangents into one matrix, the next layer's input: one
     product a layer and no concatenation (the recorded forward of ``FCDecoder.jacobian_pass(plain=True)`` gives the
-    same numbers; without a graph this takes 40% less time on the shipped mocap decoder's 100,000 P_Z points,
-    bench/pullback_pass.py)."""
+    same numbers, tests/test_fast_paths.py; the time it saves: bench/pullback_pass.py, README "One pass")."""
     b, n = z.shape[0], points.shape[0]
     k = points.shape[1] if tangents is None else tangents.shape[0]
     r = b + n
@@ -132,16 +131,15 @@ class OnePass(torch.autograd.Function):
     """(decoder(z) flattened (b, D), J t (k, n, D)) of an FC stack, differentiated by hand (see the module).
 
     ``apply(z, points, tangents, acts, *weights_and_biases)``: tangents None (the m axes), (k, m) or (k, n, m);
-    ``acts`` the activation modules, one a layer; then each layer's weight and bias (bias may be None).
-    Each hidden layer writes its rows [codes; points] and its tangents into one matrix, the next layer's input;
-    in reverse, each layer's gradient overwrites the matrix the product gave (no concatenations either way)."""
+    ``acts`` the activation modules, one a layer; then each layer's weight and bias (bias may be None). The forward
+    is ``one_pass``; in reverse, each layer's gradient overwrites the matrix the product gave (no concatenations
+    either way)."""
 
     @staticmethod
     def forward(ctx, z, points, tangents, acts, *params):
         saved: list[torch.Tensor] = []
         out, t = one_pass(z, points, tangents, acts, params, saved)
-        b, n = z.shape[0], points.shape[0]
-        ctx.acts, ctx.dims = acts, (b, n, points.shape[1] if tangents is None else tangents.shape[0])
+        ctx.acts, ctx.dims = acts, (out.shape[0], t.shape[1], t.shape[0])  # b, n, k
         ctx.has_bias = [params[2 * i + 1] is not None for i in range(len(acts))]
         ctx.save_for_backward(tangents, *params, *saved)
         return out, t

@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ import torch
 from irvae_core.data import load_dataset
 from tests.helpers import main_exit_code
 
-pytestmark = pytest.mark.slow  # the command line in subprocesses, training
+pytestmark = pytest.mark.slow  # the command line end to end, training
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,20 +29,26 @@ def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
-def lab(*args: str) -> subprocess.CompletedProcess:
-    """The command line's ``main(ARGS)`` in this process: its exit code, stdout and stderr as ``cli``'s."""
+class Done(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def in_process(*args: str) -> Done:
+    """The command line's ``main(ARGS)`` in this process (its working folder pytest's): exit code, stdout, stderr."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main_exit_code(list(args))
-    return subprocess.CompletedProcess(["lab", *args], code, out.getvalue(), err.getvalue())
+    return Done(code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
     # a constant learning rate: decayed to 0 within 3 epochs, the decoder would not leave its constant start
-    r = lab("train", "--dataset", "mnist5k", "--model", "vae", "--reg", "ir", "--latent-dim", "2", "--epochs", "3",
-            "--lr-schedule", "constant", "--no-tensorboard", "--out", str(out), "--pz-points", "2000")
+    r = in_process("train", "--dataset", "mnist5k", "--model", "vae", "--reg", "ir", "--latent-dim", "2", "--epochs",
+                   "3", "--lr-schedule", "constant", "--no-tensorboard", "--out", str(out), "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     run_dir = Path(r.stdout.strip().splitlines()[-1])
     assert run_dir.parent == out and (run_dir / "best.pt").is_file()
@@ -77,7 +84,7 @@ def independent_evaluation(run_dir: Path, x: torch.Tensor) -> dict[str, float]:
 
 
 def test_train_then_evaluate_json_on_the_embedded_data(trained_run, mnist5k_test):
-    r = lab("evaluate", str(trained_run), "--json", "--no-distances", "--pz-points", "2000")
+    r = in_process("evaluate", str(trained_run), "--json", "--no-distances", "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout)
     assert result["dataset"] == "mnist5k" and result["split"] == "test" and result["n"] == 500
@@ -94,7 +101,7 @@ def test_train_then_evaluate_json_on_the_embedded_data(trained_run, mnist5k_test
 
 
 def test_evaluate_text_output_names_both_latent_distributions_and_the_distance_suite(trained_run):
-    r = lab("evaluate", str(trained_run), "--pairs", "5", "--suite-points", "60", "--pz-points", "2000")
+    r = in_process("evaluate", str(trained_run), "--pairs", "5", "--suite-points", "60", "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     assert "encoded test data" in r.stdout and "mixup-augmented" in r.stdout and "MSE" in r.stdout
     assert "geodesic agreement: Spearman" in r.stdout and "/5 lengths certified" in r.stdout
@@ -107,13 +114,13 @@ def test_evaluate_text_output_names_both_latent_distributions_and_the_distance_s
 
 
 def test_flatten_prints_a_new_run_that_evaluates(trained_run, tmp_path):
-    r = lab("flatten", str(trained_run), "--epochs", "1", "--depth", "2", "--width", "16", "--out", str(tmp_path),
-            "--pz-points", "2000")
+    r = in_process("flatten", str(trained_run), "--epochs", "1", "--depth", "2", "--width", "16", "--out",
+                   str(tmp_path), "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     new = Path(r.stdout.strip().splitlines()[-1])
     assert json.loads((new / "config.json").read_text())["type"] == "flatten"
     assert json.loads((new / "evaluation.json").read_text())["augmented"]["points"] == 2000
-    ev = lab("evaluate", str(new), "--json", "--no-distances", "--pz-points", "2000")
+    ev = in_process("evaluate", str(new), "--json", "--no-distances", "--pz-points", "2000")
     assert ev.returncode == 0, ev.stderr
     base = json.loads((trained_run / "evaluation.json").read_text())  # equals a fresh evaluation (the test above)
     assert json.loads(ev.stdout)["mse"] == pytest.approx(base["mse"], rel=1e-3)
@@ -146,7 +153,7 @@ def test_evaluate_on_another_dataset_of_the_same_shape_and_refuse_another_shape(
     after = (trained_run / "evaluation.json").read_bytes() if (trained_run / "evaluation.json").exists() else None
     assert after == own
 
-    r = lab("evaluate", str(trained_run), "--dataset", "synthetic-faces", "--data-root", ".", "--json")
+    r = in_process("evaluate", str(trained_run), "--dataset", "synthetic-faces", "--data-root", ".", "--json")
     assert r.returncode == 2
     assert "shape" in r.stderr and "Traceback" not in r.stderr
 
@@ -183,8 +190,9 @@ def test_every_subcommand_has_help_and_bad_usage_exits_2_from_a_real_process(cap
 
 
 def test_sweep_prints_a_tradeoff_table(tmp_path):
-    r = lab("sweep", "--dataset", "digits", "--reg", "ir", "--alphas", "0.1,1", "--epochs", "1", "--latent-dim", "2",
-            "--batch-size", "50", "--no-tensorboard", "--out", str(tmp_path), "--json", "--pz-points", "2000")
+    r = in_process("sweep", "--dataset", "digits", "--reg", "ir", "--alphas", "0.1,1", "--epochs", "1", "--latent-dim",
+                   "2", "--batch-size", "50", "--no-tensorboard", "--out", str(tmp_path), "--json",
+                   "--pz-points", "2000")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)
     assert [row["alpha"] for row in rows] == [0.1, 1.0]

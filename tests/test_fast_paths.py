@@ -45,11 +45,11 @@ def test_the_one_pass_decoding_and_jacobian_equal_torch_func(act, tangents):
         want = J.permute(2, 0, 1)  # the columns J e_i
     else:
         want = torch.einsum("ndm,km->knd" if T.dim() == 2 else "ndm,knm->knd", J, T)
-    for graph in (True, False):  # OnePass, and its forward alone (evaluation, geodesics)
+    for graph, codes in ((True, z), (False, z), (False, z[:0])):  # OnePass; its forward alone (evaluation: no codes)
         with torch.set_grad_enabled(graph):
-            out, jt = dec.jacobian_pass(z, pts, T)
-            _, recorded = dec.jacobian_pass(z, pts, T, plain=True)
-        torch.testing.assert_close(out, dec(z), rtol=1e-12, atol=1e-14)
+            out, jt = dec.jacobian_pass(codes, pts, T)
+            _, recorded = dec.jacobian_pass(codes, pts, T, plain=True)
+        torch.testing.assert_close(out, dec(codes), rtol=1e-12, atol=1e-14)
         torch.testing.assert_close(jt, want, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(jt, recorded, rtol=1e-13, atol=1e-15)
         assert (jt.grad_fn is None) == (not graph)
@@ -150,6 +150,8 @@ def test_the_trainer_keeps_the_separate_regularizer_where_one_pass_would_change_
 
 @pytest.mark.parametrize("estimator", ["exact", "hutchinson"])
 def test_validation_without_a_graph_gives_the_values_with_one(tmp_path, estimator):
+    """The validation's plumbing without a graph (both sides' decoder passes run ``fc_pass.one_pass``'s forward: that
+    it equals the recorded forward is the first test's)."""
     trainer = tiny_trainer(tmp_path, **{"reg.estimator": estimator, "reg.samples": "batch"})
     got = trainer.validate()
     sums, count = {}, 0

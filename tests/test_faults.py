@@ -1,12 +1,12 @@
-"""Fault trials with real processes: SIGKILL mid-epoch and mid-checkpoint, a full disk, two writers.
+"""Fault trials: real processes killed mid-epoch and mid-checkpoint, a full disk, two writers.
 
 Each trains a tiny VAE + IR on the embedded digits set with the command line, as a user does,
 and checks the run against an uninterrupted one trained the same way: resume must give the
 same weights bit for bit, and metrics.jsonl each epoch exactly once. The stalled and failing
 checkpoint writes use the one test hook of the run store ($IRVAE_TEST_CHECKPOINT_FAULT, see
 irvae_core/runs.py). What is broken runs in a real process (killed, or failing on its disk); the resume that
-follows is the command line's ``main`` in this process (``resume``, on one thread as the processes are: the same
-weights), except where two resumes must race.
+follows is the command line's ``main`` in this process (``resume``), except where two resumes must race. Both
+compute on one thread (the same weights, whatever pytest's own thread count).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ EPOCHS = 4
 
 
 def start(*args: str, fault: str | None = None) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
+    env = {k: v for k, v in os.environ.items() if k != FAULT_ENV} | {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     if fault:
         env[FAULT_ENV] = fault
     # SIGINT as in a terminal: a shell's background job (e.g. CI's) would otherwise pass it on ignored
@@ -48,9 +48,20 @@ def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]
     return proc.returncode, out, err
 
 
+@pytest.fixture(autouse=True)
+def _no_fault_here(monkeypatch):
+    """This process writes its checkpoints without a planted fault, whatever the shell exported (``start`` plants
+    one in a process of its own)."""
+    monkeypatch.delenv(FAULT_ENV, raising=False)
+
+
 def resume(run_dir: Path, *args: str) -> None:
-    """``train --resume RUN_DIR ARGS`` through the command line's main, in this process; it must succeed."""
-    assert main_exit_code(["train", "--resume", str(run_dir), *args]) == 0
+    """``train --resume RUN_DIR ARGS`` through the command line's main, in this process on one thread (as ``start``'s
+    processes); it must succeed."""
+    from irvae_core.geometry.curves import intra_op_threads
+
+    with intra_op_threads(1):
+        assert main_exit_code(["train", "--resume", str(run_dir), *args]) == 0
 
 
 def wait_for(condition, what: str, timeout: float = 180) -> None:
@@ -186,9 +197,8 @@ def test_resume_continues_a_flattened_run_as_a_flattened_run(tmp_path, uninterru
 
     assert main_exit_code(["flatten", str(uninterrupted), "--epochs", "1", "--depth", "2", "--width", "16",
                            "--no-evaluate", "--out", str(tmp_path)]) == 0
-    [flat] = list_runs(tmp_path)
-    resume(flat.path, "--epochs", "2")
-    flat = flat.path
+    flat = list_runs(tmp_path)[0].path
+    resume(flat, "--epochs", "2")
     raw = json.loads(flat.joinpath("config.json").read_text())
     assert raw["type"] == "flatten" and raw["flatten"]["epochs"] == 2 and raw["train"]["epochs"] == 2
     assert epochs_logged(flat) == [1, 2]

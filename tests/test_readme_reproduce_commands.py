@@ -33,19 +33,23 @@ def test_every_reproduce_command_of_the_reproducing_section_runs_tiny(tmp_path, 
                                                   for i in range(1, 4)))
     out = tmp_path / "repro"
     shutil.copytree(tiny_mnist_tradeoff / "mnist-tradeoff", out / "mnist-tradeoff")
-    (out / "mnist-tradeoff" / "results.md").unlink()  # written again by the first command
+    written = [p for p in (out / "mnist-tradeoff").iterdir() if p.is_file()]  # results.md, .json, the figures
+    for p in written:  # written again by the first command
+        p.unlink()
+    trained = sorted((out / "mnist-tradeoff" / "runs").iterdir())
     for args in commands:
         args = ["--tiny" if a == "--quick" else str(cmu_root) if a == "~/data/cmu" else a for a in args]
         if "--engine" in args and args[args.index("--engine") + 1] == "ray":
             pytest.importorskip("ray")
         done = cli([*args, "--out", str(out)], env)
         name = args[1]
+        if args == commands[0]:  # every run reused, every result written again
+            assert sorted((out / name / "runs").iterdir()) == trained and all(p.is_file() for p in written)
         if "--pilot" in args:
             assert (out / name / "pilot.md").is_file() and "ir" in done.stdout
         else:
             folder = out / (f"{name}-trials" if "trials" in args else name)
             assert str(folder / "results.md") in done.stdout and (folder / "results.json").is_file()
-            assert (folder / "results.md").is_file()
             if "--ship" in args:  # into the shipped reproductions (the test's own examples folder)
                 shipped = Path(env["IRVAE_EXAMPLES"]) / "reproductions" / folder.name
                 assert (shipped / "results.md").read_text() == (folder / "results.md").read_text()
