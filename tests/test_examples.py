@@ -97,7 +97,9 @@ def test_a_face_example_ships_its_embeddings_and_retrieval_reads_them(shipped_ex
         emb = run_embeddings(run, split)
         data = load_run_data(run.config().data)
         z, y = encode_images(model.encode, getattr(data, split))  # a fresh encoding of every face of the split
-        torch.testing.assert_close(emb.z, z, rtol=1e-5, atol=1e-6)
+        # The shipped codes were encoded on another CPU: its convolution kernels sum in another order, and a fresh
+        # encoding on an AVX-512 EPYC differed by up to 2.5e-6 (codes of order 1); another model's codes differ by ~0.1.
+        torch.testing.assert_close(emb.z, z, rtol=1e-5, atol=2e-5)
         assert torch.equal(emb.attributes, y > 0) and emb.names == list(data.label_names)
     assert not any(cache_root().rglob("*.pt"))  # read from the example's own cache/, nothing computed or written
     assert sorted(p.name.split("-")[1] for p in (run.path / SHIPPED_CACHE).iterdir()) == ["test", "train"]
