@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from irvae_core.config import RunConfig, apply_overrides, preset_config, quick_start_config
+from irvae_core.geometry.curves import intra_op_threads
 from irvae_core.store.files import (
     EXAMPLE_MARKER,
     RunError,
@@ -230,17 +231,13 @@ def generate_examples(names: Sequence[str] | None = None, out: str | Path | None
     chosen = [known[n] for n in names] if names else list(examples)
     out = Path(out) if out is not None else examples_dir()
     out.mkdir(parents=True, exist_ok=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread: the same float sums in the same order, run after run
     done = []
-    try:
-        with tempfile.TemporaryDirectory(prefix="irvae-examples-") as work:
-            for example in chosen:
-                done.append(generate_example(example, out, Path(work)))
-                if on_done is not None:
-                    on_done(done[-1])
-    finally:
-        torch.set_num_threads(threads)
+    # one thread: the same float sums in the same order, run after run
+    with intra_op_threads(1), tempfile.TemporaryDirectory(prefix="irvae-examples-") as work:
+        for example in chosen:
+            done.append(generate_example(example, out, Path(work)))
+            if on_done is not None:
+                on_done(done[-1])
     return done
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from irvae_core.config import RunConfig
+from irvae_core.geometry.curves import intra_op_threads
 from irvae_core.store.runs import Run, open_run
 from irvae_core.train.evaluation import evaluate_run
 from irvae_core.train.flattening import FlattenConfig, FlatteningTrainer
@@ -87,11 +88,9 @@ def train_sweep_run(cfg: dict[str, Any], run_path: str, threads: int | None = No
         return {"state": "failed", "run": run_path,
                 "error": f"run folder {run_path} is not visible on host {socket.gethostname()}: "
                          "on a cluster, --out must be a filesystem shared by every node"}
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(int(threads))
     try:
-        train_and_evaluate(_trainer(cfg, run, callback, cancel), evaluate=evaluate)
+        with intra_op_threads(int(threads) if threads else None):
+            train_and_evaluate(_trainer(cfg, run, callback, cancel), evaluate=evaluate)
     except TrainingFailed:
         pass  # the Trainer wrote the failed status and its reason
     except (Cancelled, KeyboardInterrupt):  # Ray cancels a running task with KeyboardInterrupt
@@ -99,6 +98,4 @@ def train_sweep_run(cfg: dict[str, Any], run_path: str, threads: int | None = No
         raise Cancelled() from None
     except Exception as e:
         run.set_status("failed", error=failure_reason(e), trace=traceback.format_exc(limit=5))
-    finally:
-        torch.set_num_threads(before)
     return {**run.status(), "run": run_path}
