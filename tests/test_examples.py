@@ -86,6 +86,30 @@ def test_each_shipped_example_loads_and_its_stored_evaluation_is_a_fresh_one(shi
     assert digest(run.path) == before  # evaluating an example stores nothing in it
 
 
+def test_the_readmes_table_of_examples_is_their_stored_test_evaluation(shipped_examples):
+    """Each row of the README's examples table (test MSE, MCN, VoR) is its example's evaluation.json to the digits
+    shown, on the test split of the example's own data (the mocap pair's: cmu-sample's), IRVAE's MCN below the VAE's."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    start = lines.index("| example | test MSE | MCN | VoR |")
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        name, *cells = (c.strip() for c in line.strip("|").split("|"))
+        rows[name.split(" ")[0]] = (name, cells)
+    assert sorted(rows) == sorted(e.name for e in EXAMPLES)
+    for example, (label, cells) in rows.items():
+        ev = json.loads((shipped_examples / example / "evaluation.json").read_text())
+        assert ev["split"] == "test", example
+        if "(" in label and not label.split("(")[1].startswith("α"):
+            assert label.split("(")[1].split(",")[0].rstrip(")") == ev["dataset"], example
+        for key, shown in zip(("mse", "mcn", "vor"), cells):
+            decimals = len(shown.split(".")[1]) if "." in shown else 0
+            assert abs(ev[key] - float(shown)) <= 0.5 * 10 ** -decimals + 1e-12, (example, key, shown, ev[key])
+    for pair in ("mnist5k", "mocap", "faces"):
+        assert float(rows[f"{pair}-irvae"][1][1]) < float(rows[f"{pair}-vae"][1][1]), pair
+
+
 @pytest.mark.parametrize("name", [e.name for e in EXAMPLES if e.name.startswith("faces")])
 def test_a_face_example_ships_its_embeddings_and_retrieval_reads_them(shipped_examples, name, tmp_path,
                                                                       monkeypatch):
